@@ -1,0 +1,215 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/urfave/cli/v3"
+
+	"github.com/rdctl/rdctl/internal/deploy"
+	"github.com/rdctl/rdctl/internal/safefs"
+)
+
+// Exit codes, documented in --help and the README.
+const (
+	exitOK     = 0
+	exitFailed = 1
+	exitUsage  = 2
+	exitLocked = 3
+)
+
+// env is what every command shares: the output streams and the global
+// flags. Commands print only through it.
+type env struct {
+	stdout, stderr io.Writer
+
+	root       string // --root: resolve every path under it, touch nothing live
+	configPath string // --config: the deployment record
+	json       bool
+	dryRun     bool
+	quiet      bool
+	verbose    bool
+	lockWait   time.Duration
+}
+
+// under resolves an absolute system path under --root.
+func (e *env) under(p string) string {
+	if e.root == "" {
+		return p
+	}
+	return filepath.Join(e.root, p)
+}
+
+// recordPath is where the deployment record is: --config as given, or the
+// default under --root.
+func (e *env) recordPath() string {
+	if e.configPath != "" {
+		return e.configPath
+	}
+	return e.under(deploy.DefaultRecordPath)
+}
+
+// loadRecord reads the deployment record, with a hint when there is none.
+func (e *env) loadRecord() (*deploy.Record, error) {
+	r, err := deploy.LoadRecord(e.recordPath())
+	if errors.Is(err, deploy.ErrNoRecord) {
+		return nil, withHints(err, "install first (rdctl install systemd --relay HOST), or record an existing server with: rdctl adopt")
+	}
+	return r, err
+}
+
+// lock takes the lock every mutating command holds. It refuses to run a
+// live mutation as a non-root user, since it would fail half-way.
+func (e *env) lock() (unlock func(), err error) {
+	if e.root == "" && os.Geteuid() != 0 {
+		return nil, withHints(errors.New("this command changes the system and needs root"),
+			"run it with sudo, or build an image tree with --root DIR")
+	}
+	return safefs.Lock(e.under(safefs.DefaultLockPath), e.lockWait)
+}
+
+// printf writes human output to stdout unless --quiet.
+func (e *env) printf(format string, a ...any) {
+	if !e.quiet {
+		fmt.Fprintf(e.stdout, format, a...)
+	}
+}
+
+// warnf writes a warning line to stderr (also under --quiet).
+func (e *env) warnf(format string, a ...any) {
+	fmt.Fprintf(e.stderr, "rdctl: warning: "+format+"\n", a...)
+}
+
+// hintf writes a hint line to stderr unless --quiet.
+func (e *env) hintf(format string, a ...any) {
+	if !e.quiet {
+		fmt.Fprintf(e.stderr, "rdctl: hint: "+format+"\n", a...)
+	}
+}
+
+// debugf writes a line to stderr with -v.
+func (e *env) debugf(format string, a ...any) {
+	if e.verbose {
+		fmt.Fprintf(e.stderr, "rdctl: "+format+"\n", a...)
+	}
+}
+
+const rootHelp = `rdctl installs and operates a self-hosted RustDesk server: hbbs (ID/rendezvous)
+and hbbr (relay), as hardened systemd units or a Docker Compose stack. It keeps the
+server's Ed25519 key safe, exports client configuration, and checks reachability.
+
+Examples:
+  # build an image tree offline (nothing live is touched)
+  rdctl install systemd --root ./image --relay rd.example.com
+
+  # show the public key clients need
+  rdctl key show --dir ./image/var/lib/rustdesk
+
+Exit status:
+  0  success
+  1  the operation or a check failed
+  2  bad usage or bad input; nothing was changed
+  3  another rdctl holds the lock
+
+Diagnostics go to stderr as "rdctl: error: ...", "rdctl: warning: ..." and
+"rdctl: hint: ..." lines; --json prints one JSON document on stdout.`
+
+func newApp(e *env) *cli.Command {
+	app := &cli.Command{
+		Name:                  "rdctl",
+		Usage:                 "install and operate a self-hosted RustDesk server",
+		Description:           rootHelp,
+		Version:               version(),
+		EnableShellCompletion: true,
+		Suggest:               true,
+		Writer:                e.stdout,
+		ErrWriter:             e.stderr,
+		// rdctl exits in exactly one place (run); never inside urfave.
+		ExitErrHandler: func(context.Context, *cli.Command, error) {},
+		HideVersion:    true,
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "root", Usage: "build or operate on an image tree at `DIR`; nothing live is touched", Destination: &e.root, Sources: cli.EnvVars("RDCTL_ROOT")},
+			&cli.StringFlag{Name: "config", Usage: "deployment record `FILE` (default /etc/rdctl/rdctl.toml, under --root)", Destination: &e.configPath},
+			&cli.BoolFlag{Name: "json", Usage: "print one JSON document on stdout", Destination: &e.json},
+			&cli.BoolFlag{Name: "dry-run", Aliases: []string{"n"}, Usage: "print what would change and change nothing", Destination: &e.dryRun},
+			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "print only errors and warnings", Destination: &e.quiet},
+			&cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "print more detail on stderr", Destination: &e.verbose},
+			&cli.DurationFlag{Name: "lock-wait", Usage: "wait up to `D` for another rdctl to finish", Value: 200 * time.Millisecond, Destination: &e.lockWait},
+		},
+		Before: func(ctx context.Context, cmd *cli.Command) (context.Context, error) {
+			if e.root != "" {
+				abs, err := filepath.Abs(e.root)
+				if err != nil {
+					return ctx, usageErrorf("--root: %v", err)
+				}
+				e.root = abs
+			}
+			if e.quiet && e.verbose {
+				return ctx, usageErrorf("--quiet and --verbose contradict each other")
+			}
+			return ctx, nil
+		},
+		Commands: []*cli.Command{
+			installCommand(e),
+			keyCommand(e),
+			versionCommand(e),
+		},
+	}
+	setUsageErrors(app)
+	return app
+}
+
+// setUsageErrors makes every flag-parsing error a usage error (exit 2).
+func setUsageErrors(c *cli.Command) {
+	c.OnUsageError = func(_ context.Context, _ *cli.Command, err error, _ bool) error {
+		return &usageError{msg: err.Error()}
+	}
+	for _, sub := range c.Commands {
+		setUsageErrors(sub)
+	}
+}
+
+// run runs rdctl and returns its exit code. It is the only place that
+// prints errors.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	e := &env{stdout: stdout, stderr: stderr}
+	err := newApp(e).Run(ctx, args)
+	return report(e.stderr, err)
+}
+
+// report prints err in rdctl's grammar and maps it to an exit code.
+func report(w io.Writer, err error) int {
+	if err == nil {
+		return exitOK
+	}
+	var failed *checkFailedError
+	if errors.As(err, &failed) {
+		// The command already said what failed.
+		return exitFailed
+	}
+	fmt.Fprintf(w, "rdctl: error: %s\n", redact(err.Error()))
+	for _, h := range hintsOf(err) {
+		fmt.Fprintf(w, "rdctl: hint: %s\n", redact(h))
+	}
+	return exitCode(err)
+}
+
+func exitCode(err error) int {
+	var (
+		usage *usageError
+		input *deploy.InputError
+	)
+	switch {
+	case errors.As(err, &usage), errors.As(err, &input):
+		return exitUsage
+	case errors.Is(err, safefs.ErrLocked):
+		return exitLocked
+	default:
+		return exitFailed
+	}
+}

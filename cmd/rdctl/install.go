@@ -1,0 +1,220 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/urfave/cli/v3"
+
+	"github.com/rdctl/rdctl/internal/deploy"
+	"github.com/rdctl/rdctl/internal/keys"
+	"github.com/rdctl/rdctl/internal/plan"
+	"github.com/rdctl/rdctl/internal/systemd"
+)
+
+func installCommand(e *env) *cli.Command {
+	return &cli.Command{
+		Name:  "install",
+		Usage: "install hbbs and hbbr as systemd units",
+		Description: `Installs RustDesk's server. With --root DIR it builds an image tree offline and
+touches nothing live.
+
+Examples:
+  rdctl install systemd --root ./image --relay rd.example.com
+  rdctl install systemd --root ./image --relay rd.example.com --binaries rustdesk-server-linux-amd64.zip`,
+		Commands: []*cli.Command{installSystemdCommand(e)},
+	}
+}
+
+func installSystemdCommand(e *env) *cli.Command {
+	return &cli.Command{
+		Name:  "systemd",
+		Usage: "install hardened hbbs.service and hbbr.service",
+		Description: `Writes, under --root (the live system's / otherwise):
+  /var/lib/rustdesk/id_ed25519{,.pub}        a new key pair (secret 0600), kept on re-runs
+  /etc/systemd/system/hbbs.service, hbbr.service   hardened units; hbbr runs with -k _
+  /etc/systemd/system/multi-user.target.wants/...  the links systemctl enable makes
+  /etc/sysusers.d/rdctl-rustdesk.conf        the rustdesk system user
+  /usr/local/bin/hbbs, hbbr                  from --binaries, when given
+  /etc/rdctl/rdctl.toml                      the deployment record
+A second identical run changes nothing and says so; --dry-run prints the plan.
+
+--relay is what hbbs tells clients (its -r); port 21117 is added when missing.
+--id-host is the ID server clients are given (default: the relay's host).
+--tailnet-only admits only localhost and the tailnet (100.64.0.0/10,
+fd7a:115c:a1e0::/48) to both services.
+
+Examples:
+  rdctl install systemd --root ./image --relay rd.example.com
+  rdctl install systemd --root ./image --relay rd.example.com:21117 --id-host id.example.com --tailnet-only
+  rdctl --dry-run install systemd --root ./image --relay rd.example.com --binaries ./rustdesk-server-linux-amd64.zip`,
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "relay", Usage: "relay `HOST[:PORT]` hbbs advertises (-r)", Required: true},
+			&cli.StringFlag{Name: "id-host", Usage: "ID server `HOST[:PORT]` clients are configured with (default: the relay host)"},
+			&cli.StringFlag{Name: "bind", Usage: "bind hbbs and hbbr to `ADDR` (-b, hbbs 1.1.17+)"},
+			&cli.BoolFlag{Name: "tailnet-only", Usage: "allow only localhost and tailnet addresses"},
+			&cli.StringFlag{Name: "binaries", Usage: "release `ZIP|DIR` with <arch>/hbbs and <arch>/hbbr"},
+			&cli.StringFlag{Name: "arch", Usage: "release architecture `NAME` (amd64, arm64v8, armv7, i386)", Value: systemd.HostReleaseArch()},
+		},
+		Action: func(ctx context.Context, cmd *cli.Command) error {
+			rec, err := recordFromInstallFlags(cmd)
+			if err != nil {
+				return err
+			}
+			return runInstallSystemd(ctx, e, cmd, rec)
+		},
+	}
+}
+
+// recordFromInstallFlags validates every flag into a deployment record
+// before anything is planned.
+func recordFromInstallFlags(cmd *cli.Command) (*deploy.Record, error) {
+	relay, err := deploy.ParseHostPort("--relay", cmd.String("relay"))
+	if err != nil {
+		return nil, err
+	}
+	relay = relay.WithDefaultPort(deploy.RelayPort)
+	idHost := deploy.HostPort{Host: relay.Host}
+	if s := cmd.String("id-host"); s != "" {
+		if idHost, err = deploy.ParseHostPort("--id-host", s); err != nil {
+			return nil, err
+		}
+	}
+	r := &deploy.Record{
+		Format: 1, Backend: deploy.BackendSystemd, Origin: "rdctl",
+		IDHost: idHost.String(), Relay: relay.String(),
+		TailnetOnly: cmd.Bool("tailnet-only"),
+		WorkingDir:  deploy.DefaultWorkingDir, BinDir: deploy.DefaultBinDir, ServiceUser: deploy.DefaultServiceUser,
+		HBBSUnit: deploy.DefaultHBBSUnit, HBBRUnit: deploy.DefaultHBBRUnit, HBBREnforcesKey: true,
+	}
+	if s := cmd.String("bind"); s != "" {
+		ip, err := deploy.ParseBindAddr("--bind", s)
+		if err != nil {
+			return nil, err
+		}
+		r.Bind = ip.String()
+	}
+	if a := cmd.String("arch"); a != "" {
+		if _, err := deploy.ParseUserName("--arch", a); err != nil { // same character set
+			return nil, err
+		}
+	}
+	return r, r.Validate()
+}
+
+type installJSON struct {
+	Root        string     `json:"root"`
+	DryRun      bool       `json:"dry_run"`
+	Changed     bool       `json:"changed"`
+	Steps       []stepJSON `json:"steps"`
+	PublicKey   string     `json:"public_key,omitempty"`
+	Fingerprint string     `json:"fingerprint,omitempty"`
+	Record      string     `json:"record"`
+}
+
+type stepJSON struct {
+	Action  string `json:"action"`
+	Target  string `json:"target"`
+	Changed bool   `json:"changed"`
+}
+
+func runInstallSystemd(ctx context.Context, e *env, cmd *cli.Command, rec *deploy.Record) error {
+	if e.root == "" {
+		return withHints(errors.New("live install is not available in this version of rdctl"),
+			"build an image tree instead: rdctl install systemd --root DIR --relay HOST")
+	}
+	var bins *systemd.Binaries
+	if src := cmd.String("binaries"); src != "" {
+		b, err := systemd.LoadBinaries(src, cmd.String("arch"))
+		if err != nil {
+			return withHints(err, "pass a release zip such as rustdesk-server-linux-amd64.zip, or a directory holding hbbs and hbbr")
+		}
+		bins = b
+	}
+	p, ensure, err := systemd.InstallPlan(systemd.InstallOptions{
+		Root: e.root, Record: rec, RecordPath: e.recordPath(), Binaries: bins,
+		// In an image the files belong to root; systemd hands the state
+		// directory to the service user when the unit first starts.
+		KeyOwner: keys.Owner{UID: 0, GID: 0},
+	})
+	if err != nil {
+		return err
+	}
+	if !e.dryRun {
+		unlock, err := e.lock()
+		if err != nil {
+			return err
+		}
+		defer unlock()
+	}
+	results, err := p.Run(e.dryRun)
+	out := installJSON{Root: e.root, DryRun: e.dryRun, Changed: plan.Changed(results) > 0, Record: e.recordPath()}
+	for _, r := range results {
+		out.Steps = append(out.Steps, stepJSON{Action: r.Action, Target: r.Target, Changed: r.Changed})
+	}
+	if err != nil {
+		e.printResults(results)
+		return withHints(err, "nothing after the failing step was changed; fix it and run the same command again")
+	}
+	if !e.dryRun {
+		if st, err := inspectDir(ensure.Dir); err == nil && st.Valid {
+			out.PublicKey, out.Fingerprint = st.Pair.PublicBase64(), st.Pair.Fingerprint()
+		}
+	}
+	if e.json {
+		return writeJSON(e.stdout, out)
+	}
+	e.printResults(results)
+	switch {
+	case e.dryRun:
+		e.printf("dry run: %d of %d steps would change something; nothing was written\n", plan.Changed(results), len(results))
+	case !out.Changed:
+		e.printf("unchanged: the image tree at %s is already as requested\n", e.root)
+	default:
+		e.printf("installed into %s\n", e.root)
+	}
+	if out.PublicKey != "" {
+		e.printf("public key:  %s\nfingerprint: %s\n", out.PublicKey, out.Fingerprint)
+		if ensure.Generated {
+			e.hintf("give clients this key: rdctl --root %s export --format toml", e.root)
+		}
+	}
+	if bins == nil && !e.dryRun {
+		e.warnf("no --binaries given: put hbbs and hbbr in %s before booting the image", e.under(rec.BinDir))
+	}
+	return nil
+}
+
+// printResults prints one line per step: what changed, what would, and
+// (with -v) what was already right.
+func (e *env) printResults(rs []plan.Result) {
+	for _, r := range rs {
+		switch {
+		case r.Changed && r.DryRun:
+			e.printf("would %s %s\n", r.Action, r.Target)
+		case r.Changed:
+			e.printf("%s %s\n", pastTense(r.Action), r.Target)
+		default:
+			if e.verbose {
+				e.printf("unchanged %s\n", r.Target)
+			}
+		}
+	}
+}
+
+func pastTense(action string) string {
+	switch action {
+	case "write":
+		return "wrote"
+	case "link":
+		return "linked"
+	case "create directory":
+		return "created directory"
+	case "generate a key pair in":
+		return "generated a key pair in"
+	case "keep the key and repair files in":
+		return "kept the key and repaired files in"
+	}
+	return fmt.Sprintf("%s:", action)
+}

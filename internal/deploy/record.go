@@ -1,0 +1,231 @@
+package deploy
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"path/filepath"
+
+	"github.com/pelletier/go-toml/v2"
+
+	"github.com/rdctl/rdctl/internal/safefs"
+)
+
+// DefaultRecordPath is where the deployment record lives (under --root when
+// one is given).
+const DefaultRecordPath = "/etc/rdctl/rdctl.toml"
+
+// Defaults for the systemd backend.
+const (
+	DefaultWorkingDir  = "/var/lib/rustdesk"
+	DefaultBinDir      = "/usr/local/bin"
+	DefaultServiceUser = "rustdesk"
+	DefaultHBBSUnit    = "hbbs.service"
+	DefaultHBBRUnit    = "hbbr.service"
+)
+
+// Default ports (hbb_common config.rs).
+const (
+	RendezvousPort Port = 21116
+	RelayPort      Port = 21117
+)
+
+// Backends a record can name.
+const (
+	BackendSystemd = "systemd"
+	BackendCompose = "compose"
+)
+
+// recordFormat is the record's format version; a newer one is refused.
+const recordFormat = 1
+
+// Record is the deployment record: everything rotate, export, check and
+// status need to know about the installed server. It holds no secrets and
+// no timestamps, so an unchanged install writes identical bytes.
+type Record struct {
+	Format  int    `toml:"format"`
+	Backend string `toml:"backend"`
+
+	// IDHost is the ID (rendezvous) server clients are configured with,
+	// host[:port]; port 21116 is implied.
+	IDHost string `toml:"id_host"`
+	// Relay is what hbbs advertises with -r, host[:port]; 21117 implied.
+	Relay string `toml:"relay"`
+	// API is the API server URL for clients; empty for OSS.
+	API string `toml:"api,omitempty"`
+	// Bind is the -b address given to hbbs and hbbr (1.1.17+), or empty.
+	Bind string `toml:"bind,omitempty"`
+	// TailnetOnly restricts the units to localhost and the tailnet ranges.
+	TailnetOnly bool `toml:"tailnet_only"`
+
+	// WorkingDir holds id_ed25519, id_ed25519.pub and db_v2.sqlite3.
+	WorkingDir string `toml:"working_dir"`
+	// BinDir holds hbbs and hbbr.
+	BinDir string `toml:"bin_dir,omitempty"`
+	// ServiceUser runs hbbs and hbbr.
+	ServiceUser string `toml:"service_user,omitempty"`
+	// HBBSUnit and HBBRUnit are the systemd unit names.
+	HBBSUnit string `toml:"hbbs_unit,omitempty"`
+	HBBRUnit string `toml:"hbbr_unit,omitempty"`
+	// HBBREnforcesKey is whether hbbr checks the key (runs with -k).
+	HBBREnforcesKey bool `toml:"hbbr_enforces_key"`
+	// Origin says how rdctl came to know the server: "rdctl" for its own
+	// install, or what adopt recognised ("debian", "installer-script",
+	// "compose").
+	Origin string `toml:"origin"`
+
+	Compose *ComposeRecord `toml:"compose,omitempty"`
+}
+
+// ComposeRecord describes a compose stack.
+type ComposeRecord struct {
+	Dir     string `toml:"dir"`
+	Image   string `toml:"image"`
+	Network string `toml:"network"`
+	Project string `toml:"project"`
+	// MountTarget is the container path the working dir is mounted at.
+	MountTarget string `toml:"mount_target"`
+}
+
+// RecordError reports a record that exists but cannot be used.
+type RecordError struct {
+	Path string
+	Err  error
+}
+
+func (e *RecordError) Error() string { return fmt.Sprintf("deployment record %q: %v", e.Path, e.Err) }
+func (e *RecordError) Unwrap() error { return e.Err }
+
+// ErrNoRecord means there is no deployment record.
+var ErrNoRecord = errors.New("no deployment record")
+
+// Validate checks every field as if a user had typed it.
+func (r *Record) Validate() error {
+	if r.Format != recordFormat {
+		return fmt.Errorf("format %d is not supported by this rdctl (want %d)", r.Format, recordFormat)
+	}
+	switch r.Backend {
+	case BackendSystemd, BackendCompose:
+	default:
+		return &InputError{Field: "backend", Value: r.Backend, Reason: "must be systemd or compose"}
+	}
+	if _, err := ParseHostPort("id_host", r.IDHost); err != nil {
+		return err
+	}
+	if r.Relay != "" {
+		if _, err := ParseHostPort("relay", r.Relay); err != nil {
+			return err
+		}
+	}
+	if r.Bind != "" {
+		if _, err := ParseBindAddr("bind", r.Bind); err != nil {
+			return err
+		}
+	}
+	if _, err := ParseAbsPath("working_dir", r.WorkingDir); err != nil {
+		return err
+	}
+	if r.BinDir != "" {
+		if _, err := ParseAbsPath("bin_dir", r.BinDir); err != nil {
+			return err
+		}
+	}
+	if r.ServiceUser != "" {
+		if _, err := ParseUserName("service_user", r.ServiceUser); err != nil {
+			return err
+		}
+	}
+	for f, u := range map[string]string{"hbbs_unit": r.HBBSUnit, "hbbr_unit": r.HBBRUnit} {
+		if u != "" {
+			if err := checkChars(f, u, "@"); err != nil {
+				return err
+			}
+		}
+	}
+	if c := r.Compose; c != nil {
+		if _, err := ParseAbsPath("compose.dir", c.Dir); err != nil {
+			return err
+		}
+		if _, err := ParseImageRef("compose.image", c.Image); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Encode renders the record as TOML.
+func (r *Record) Encode() ([]byte, error) {
+	var buf bytes.Buffer
+	buf.WriteString("# rdctl deployment record: written by rdctl, read by rotate, export, check and status.\n")
+	buf.WriteString("# It holds no secrets. Edit with care; rdctl validates it on every read.\n")
+	enc := toml.NewEncoder(&buf)
+	if err := enc.Encode(r); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+// DecodeRecord parses and validates a record.
+func DecodeRecord(data []byte) (*Record, error) {
+	var r Record
+	dec := toml.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&r); err != nil {
+		return nil, err
+	}
+	if err := r.Validate(); err != nil {
+		return nil, err
+	}
+	return &r, nil
+}
+
+// LoadRecord reads the record at path. A missing record gives an error
+// matching ErrNoRecord.
+func LoadRecord(path string) (*Record, error) {
+	d, err := safefs.OpenDir(filepath.Dir(path))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, &RecordError{Path: path, Err: ErrNoRecord}
+	}
+	if err != nil {
+		return nil, &RecordError{Path: path, Err: err}
+	}
+	defer d.Close()
+	data, _, err := d.ReadFile(filepath.Base(path), 1<<20)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, &RecordError{Path: path, Err: ErrNoRecord}
+	}
+	if err != nil {
+		return nil, &RecordError{Path: path, Err: err}
+	}
+	r, err := DecodeRecord(data)
+	if err != nil {
+		return nil, &RecordError{Path: path, Err: err}
+	}
+	return r, nil
+}
+
+// Runtime is the seam between rotation and the service backends: stop both
+// services, start them, and report their state. A --root image tree has
+// [NoRuntime].
+type Runtime interface {
+	// Name is "systemd", "compose" or "none", for messages.
+	Name() string
+	// Stop stops hbbs and hbbr and returns when both are down.
+	Stop(ctx context.Context) error
+	// Start starts hbbr and hbbs and returns when both are running (or
+	// with an error that says why not).
+	Start(ctx context.Context) error
+	// Running reports whether both services are running.
+	Running(ctx context.Context) (bool, error)
+}
+
+// NoRuntime is the runtime of an image tree: there is nothing to stop or
+// start, and nothing runs.
+type NoRuntime struct{}
+
+func (NoRuntime) Name() string                          { return "none" }
+func (NoRuntime) Stop(context.Context) error            { return nil }
+func (NoRuntime) Start(context.Context) error           { return nil }
+func (NoRuntime) Running(context.Context) (bool, error) { return false, nil }

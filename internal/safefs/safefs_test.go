@@ -1,0 +1,192 @@
+package safefs
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+func openT(t *testing.T, dir string) *Dir {
+	t.Helper()
+	d, err := OpenDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Close() })
+	return d
+}
+
+func self() FileOptions { return FileOptions{Mode: 0o600, UID: os.Getuid(), GID: os.Getgid()} }
+
+func TestWriteFileAtomicModeAndUnchanged(t *testing.T) {
+	dir := t.TempDir()
+	d := openT(t, dir)
+	changed, err := d.WriteFile("f", []byte("one"), self())
+	if err != nil || !changed {
+		t.Fatalf("first write: changed=%v err=%v", changed, err)
+	}
+	fi, _ := os.Stat(filepath.Join(dir, "f"))
+	if fi.Mode().Perm() != 0o600 {
+		t.Fatalf("mode %o", fi.Mode().Perm())
+	}
+	changed, err = d.WriteFile("f", []byte("one"), self())
+	if err != nil || changed {
+		t.Fatalf("identical rewrite: changed=%v err=%v", changed, err)
+	}
+	o := self()
+	o.Mode = 0o644
+	if changed, _ = d.WriteFile("f", []byte("one"), o); !changed {
+		t.Fatal("mode change not reported")
+	}
+	if changed, _ = d.WriteFile("f", []byte("two"), o); !changed {
+		t.Fatal("content change not reported")
+	}
+	b, _ := os.ReadFile(filepath.Join(dir, "f"))
+	if string(b) != "two" {
+		t.Fatalf("content %q", b)
+	}
+	entries, _ := os.ReadDir(dir)
+	if len(entries) != 1 {
+		t.Fatalf("leftover files: %v", entries)
+	}
+}
+
+func TestWriteFileUmaskDoesNotLeak(t *testing.T) {
+	old := syscall.Umask(0)
+	defer syscall.Umask(old)
+	d := openT(t, t.TempDir())
+	d.WriteFile("s", []byte("x"), self())
+	info, _ := d.Lstat("s")
+	if info.Mode.Perm() != 0o600 {
+		t.Fatalf("mode %o with umask 0", info.Mode.Perm())
+	}
+}
+
+func TestRefusesSymlinkAndNonRegular(t *testing.T) {
+	dir := t.TempDir()
+	outside := filepath.Join(t.TempDir(), "target")
+	os.WriteFile(outside, []byte("keep"), 0o644)
+	os.Symlink(outside, filepath.Join(dir, "link"))
+	os.Mkdir(filepath.Join(dir, "sub"), 0o755)
+	syscall.Mkfifo(filepath.Join(dir, "fifo"), 0o600)
+	d := openT(t, dir)
+
+	if _, err := d.WriteFile("link", []byte("evil"), self()); !errors.Is(err, ErrSymlink) {
+		t.Errorf("write over symlink: %v", err)
+	}
+	if _, _, err := d.ReadFile("link", 100); !errors.Is(err, ErrSymlink) {
+		t.Errorf("read through symlink: %v", err)
+	}
+	if _, err := d.FixOwnerMode("link", self()); !errors.Is(err, ErrSymlink) {
+		t.Errorf("chmod through symlink: %v", err)
+	}
+	if _, err := d.WriteFile("sub", []byte("x"), self()); !errors.Is(err, ErrNotRegular) {
+		t.Errorf("write over dir: %v", err)
+	}
+	if _, _, err := d.ReadFile("fifo", 100); !errors.Is(err, ErrNotRegular) {
+		t.Errorf("read fifo: %v", err)
+	}
+	if err := d.Rename("sub", "link"); !errors.Is(err, ErrSymlink) {
+		t.Errorf("rename over symlink: %v", err)
+	}
+	if _, err := d.Sub("link"); err == nil {
+		t.Errorf("Sub followed a symlink")
+	}
+	b, _ := os.ReadFile(outside)
+	fi, _ := os.Stat(outside)
+	if string(b) != "keep" || fi.Mode().Perm() != 0o644 {
+		t.Fatalf("target outside was touched: %q %o", b, fi.Mode().Perm())
+	}
+	if _, err := OpenDir(filepath.Join(dir, "link")); err == nil {
+		t.Fatal("OpenDir followed a symlink")
+	}
+}
+
+func TestCreateExclusiveNeverOverwrites(t *testing.T) {
+	d := openT(t, t.TempDir())
+	if err := d.CreateExclusive("b", []byte("1"), self()); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.CreateExclusive("b", []byte("2"), self()); err == nil {
+		t.Fatal("overwrote")
+	}
+	b, _, _ := d.ReadFile("b", 10)
+	if string(b) != "1" {
+		t.Fatalf("content %q", b)
+	}
+}
+
+func TestFixOwnerMode(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "k"), []byte("x"), 0o644)
+	d := openT(t, dir)
+	changed, err := d.FixOwnerMode("k", self())
+	if err != nil || !changed {
+		t.Fatalf("changed=%v err=%v", changed, err)
+	}
+	if changed, _ = d.FixOwnerMode("k", self()); changed {
+		t.Fatal("second fix reported a change")
+	}
+	fi, _ := os.Stat(filepath.Join(dir, "k"))
+	if fi.Mode().Perm() != 0o600 {
+		t.Fatalf("mode %o", fi.Mode().Perm())
+	}
+}
+
+func TestRemoveStaleTemps(t *testing.T) {
+	dir := t.TempDir()
+	d := openT(t, dir)
+	tmp, err := d.WriteTemp("id_ed25519", []byte("x"), self())
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(dir, "keep"), nil, 0o600)
+	removed, err := d.RemoveStaleTemps()
+	if err != nil || len(removed) != 1 || removed[0] != tmp {
+		t.Fatalf("removed %v err %v", removed, err)
+	}
+	names, _ := d.Names()
+	if strings.Join(names, ",") != "keep" {
+		t.Fatalf("names %v", names)
+	}
+}
+
+func TestSymlinkIdempotentAndRefusesFile(t *testing.T) {
+	dir := t.TempDir()
+	d := openT(t, dir)
+	if c, err := d.Symlink("/etc/x", "l"); err != nil || !c {
+		t.Fatal(c, err)
+	}
+	if c, err := d.Symlink("/etc/x", "l"); err != nil || c {
+		t.Fatal("second symlink changed", c, err)
+	}
+	os.WriteFile(filepath.Join(dir, "f"), nil, 0o644)
+	if _, err := d.Symlink("/etc/x", "f"); err == nil {
+		t.Fatal("replaced a regular file with a symlink")
+	}
+}
+
+func TestLockExcludes(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "run", "lock", "rdctl.lock")
+	unlock, err := Lock(path, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	if _, err := Lock(path, 150*time.Millisecond); !errors.Is(err, ErrLocked) {
+		t.Fatalf("second lock: %v", err)
+	}
+	if time.Since(start) > 2*time.Second {
+		t.Fatal("lock wait not bounded")
+	}
+	unlock()
+	unlock2, err := Lock(path, time.Second)
+	if err != nil {
+		t.Fatalf("after unlock: %v", err)
+	}
+	unlock2()
+}

@@ -1,0 +1,79 @@
+package systemd
+
+import (
+	"path"
+	"path/filepath"
+
+	"github.com/rdctl/rdctl/internal/deploy"
+	"github.com/rdctl/rdctl/internal/keys"
+	"github.com/rdctl/rdctl/internal/plan"
+	"github.com/rdctl/rdctl/internal/safefs"
+)
+
+// Paths rdctl writes on the systemd backend, relative to the root.
+const (
+	UnitDir      = "/etc/systemd/system"
+	WantsDir     = "/etc/systemd/system/multi-user.target.wants"
+	SysusersPath = "/etc/sysusers.d/rdctl-rustdesk.conf"
+)
+
+// InstallOptions says what to install where.
+type InstallOptions struct {
+	// Root is the image tree ("" or "/" for the live system).
+	Root string
+	// Record is the validated deployment record to install.
+	Record *deploy.Record
+	// RecordPath is where the record goes (absolute, under Root).
+	RecordPath string
+	// Binaries to install into Record.BinDir, or nil to leave them.
+	Binaries *Binaries
+	// KeyOwner owns the working directory and the key files: root in an
+	// image (systemd hands StateDirectory= to the service user at first
+	// start), the service user on a live host.
+	KeyOwner keys.Owner
+}
+
+// Under resolves an absolute path under root.
+func Under(root, p string) string {
+	if root == "" || root == "/" {
+		return p
+	}
+	return filepath.Join(root, p)
+}
+
+// InstallPlan builds the steps of an install: working directory and key
+// pair, units, their enablement links, the sysusers entry, binaries and the
+// deployment record. The same plan serves --dry-run and apply; applied
+// twice, the second run changes nothing.
+func InstallPlan(o InstallOptions) (*plan.Plan, *keys.EnsurePair, error) {
+	r, root := o.Record, o.Root
+	spec := SpecFromRecord(r)
+	var p plan.Plan
+	p.Add(&plan.Mkdir{Path: Under(root, spec.WorkingDir), Mode: 0o700, UID: o.KeyOwner.UID, GID: o.KeyOwner.GID})
+	ensure := &keys.EnsurePair{Dir: Under(root, spec.WorkingDir), Owner: o.KeyOwner}
+	p.Add(ensure)
+	if b := o.Binaries; b != nil {
+		bins := map[string][]byte{"hbbs": b.HBBS, "hbbr": b.HBBR, "rustdesk-utils": b.Utils}
+		for _, name := range b.Names() {
+			p.Add(&plan.WriteFile{Path: Under(root, path.Join(spec.BinDir, name)), Data: bins[name],
+				Options: safefs.FileOptions{Mode: 0o755}})
+		}
+	}
+	unitFile := func(name string, data []byte) {
+		p.Add(&plan.WriteFile{Path: Under(root, path.Join(UnitDir, name)), Data: data, Options: safefs.FileOptions{Mode: 0o644}})
+	}
+	unitFile(r.HBBSUnit, HBBS(spec))
+	unitFile(r.HBBRUnit, HBBR(spec))
+	for _, u := range []string{r.HBBSUnit, r.HBBRUnit} {
+		// The link `systemctl --root DIR enable` makes: absolute, as seen from inside the root.
+		p.Add(&plan.Symlink{Path: Under(root, path.Join(WantsDir, u)), LinkTarget: path.Join(UnitDir, u)})
+	}
+	p.Add(&plan.WriteFile{Path: Under(root, SysusersPath), Data: SysusersConf(spec.User, spec.WorkingDir),
+		Options: safefs.FileOptions{Mode: 0o644}})
+	rec, err := r.Encode()
+	if err != nil {
+		return nil, nil, err
+	}
+	p.Add(&plan.WriteFile{Path: o.RecordPath, Data: rec, Options: safefs.FileOptions{Mode: 0o644}})
+	return &p, ensure, nil
+}
