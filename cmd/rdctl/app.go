@@ -154,6 +154,7 @@ func newApp(e *env) *cli.Command {
 			}
 			return ctx, nil
 		},
+		Action: groupAction,
 		Commands: []*cli.Command{
 			installCommand(e),
 			keyCommand(e),
@@ -162,6 +163,16 @@ func newApp(e *env) *cli.Command {
 	}
 	setUsageErrors(app)
 	return app
+}
+
+// groupAction is the action of a command that only groups subcommands: help
+// without arguments, a usage error (exit 2) for an unknown subcommand.
+func groupAction(ctx context.Context, cmd *cli.Command) error {
+	if cmd.Args().Len() == 0 {
+		return cli.ShowSubcommandHelp(cmd)
+	}
+	return withHints(usageErrorf("unknown command %q", cmd.Args().First()),
+		fmt.Sprintf("see the commands: %s --help", cmd.FullName()))
 }
 
 // setUsageErrors makes every flag-parsing error a usage error (exit 2).

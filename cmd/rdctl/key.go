@@ -25,6 +25,7 @@ Examples:
   rdctl key show --dir /var/lib/rustdesk-server --json
   rdctl key gen --dir ./image/var/lib/rustdesk
   rdctl key verify --dir /var/lib/rustdesk`,
+		Action: groupAction,
 		Commands: []*cli.Command{
 			{
 				Name:  "show",
@@ -113,7 +114,7 @@ func runKeyShow(e *env, dir string) error {
 		return err
 	}
 	out := keyShowJSON{Dir: dir, Valid: st.Valid, PubFileMatches: st.PubMatches}
-	if st.SecretPresent && st.SecretErr == nil || st.Valid {
+	if st.SecretInfo.Mode.IsRegular() {
 		out.SecretMode = fmt.Sprintf("%04o", st.SecretInfo.Mode.Perm())
 	}
 	if !st.Pair.IsZero() {

@@ -94,13 +94,13 @@ func TestParseSecretToleratesTrailingNewline(t *testing.T) {
 func TestParseSecretRejects(t *testing.T) {
 	raw, _ := base64.StdEncoding.DecodeString(vectorSecretFile)
 	cases := map[string]string{
-		"63 bytes":    base64.StdEncoding.EncodeToString(raw[:63]),
-		"65 bytes":    base64.StdEncoding.EncodeToString(append(raw, 0)),
-		"bad base64":  strings.Replace(vectorSecretFile, "A", "*", 1),
+		"63 bytes":     base64.StdEncoding.EncodeToString(raw[:63]),
+		"65 bytes":     base64.StdEncoding.EncodeToString(append(raw, 0)),
+		"bad base64":   strings.Replace(vectorSecretFile, "A", "*", 1),
 		"url alphabet": strings.NewReplacer("+", "-", "/", "_").Replace(vectorSecretFile),
-		"unpadded":    strings.TrimRight(vectorSecretFile, "="),
-		"empty":       "",
-		"public key":  vectorPublicFile,
+		"unpadded":     strings.TrimRight(vectorSecretFile, "="),
+		"empty":        "",
+		"public key":   vectorPublicFile,
 	}
 	for name, in := range cases {
 		_, err := ParseSecret([]byte(in))
