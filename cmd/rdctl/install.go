@@ -23,7 +23,7 @@ touches nothing live.
 Examples:
   rdctl install systemd --root ./image --relay rd.example.com
   rdctl install systemd --root ./image --relay rd.example.com --binaries rustdesk-server-linux-amd64.zip`,
-		Action: groupAction,
+		Action:   groupAction,
 		Commands: []*cli.Command{installSystemdCommand(e)},
 	}
 }
