@@ -158,6 +158,8 @@ func newApp(e *env) *cli.Command {
 		Commands: []*cli.Command{
 			installCommand(e),
 			keyCommand(e),
+			rotateCommand(e),
+			backupsCommand(e),
 			versionCommand(e),
 		},
 	}

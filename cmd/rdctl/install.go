@@ -149,6 +149,12 @@ func runInstallSystemd(ctx context.Context, e *env, cmd *cli.Command, rec *deplo
 		}
 		defer unlock()
 	}
+	if !e.dryRun {
+		// A rotation killed half-way is finished or rolled back first.
+		if err := e.resumeIfPresent(ctx, rec); err != nil {
+			return err
+		}
+	}
 	results, err := p.Run(e.dryRun)
 	out := installJSON{Root: e.root, DryRun: e.dryRun, Changed: plan.Changed(results) > 0, Record: e.recordPath()}
 	for _, r := range results {

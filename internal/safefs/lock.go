@@ -14,6 +14,10 @@ import (
 // is resolved under the root.
 const DefaultLockPath = "/run/lock/rdctl.lock"
 
+// minLockWait is how long Lock waits even when told not to wait: an
+// uncontended lock is taken in microseconds, but by another goroutine.
+const minLockWait = 50 * time.Millisecond
+
 // LockedError reports that another rdctl holds the lock. rdctl exits 3 on it.
 type LockedError struct {
 	Path string
@@ -30,7 +34,8 @@ var ErrLocked = errors.New("locked")
 func (e *LockedError) Is(target error) bool { return target == ErrLocked }
 
 // Lock takes the exclusive lock at path (a dedicated file that is never
-// renamed over), waiting at most wait for a holder to let go. It returns the
+// renamed over), waiting at most wait for a holder to let go (at least
+// minLockWait, the time an uncontended flock needs). It returns the
 // function that releases it. The lock is an flock(2) through go-internal's
 // lockedfile, so it is released by the kernel when the process dies, even on
 // SIGKILL: there are no stale locks to clean up.
@@ -50,7 +55,7 @@ func Lock(path string, wait time.Duration) (unlock func(), err error) {
 		u, err := mu.Lock()
 		got <- result{u, err}
 	}()
-	timer := time.NewTimer(wait)
+	timer := time.NewTimer(max(wait, minLockWait))
 	defer timer.Stop()
 	select {
 	case r := <-got:

@@ -605,3 +605,7 @@ func WriteFile(path string, data []byte, o FileOptions) (changed bool, err error
 	defer d.Close()
 	return d.WriteFile(filepath.Base(path), data, o)
 }
+
+// FD returns the directory's descriptor for *at(2) calls the package does
+// not wrap. The descriptor stays owned by d.
+func (d *Dir) FD() int { return d.fd() }

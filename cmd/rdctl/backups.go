@@ -1,0 +1,120 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"text/tabwriter"
+
+	"github.com/urfave/cli/v3"
+
+	"github.com/rdctl/rdctl/internal/rotate"
+)
+
+func backupsCommand(e *env) *cli.Command {
+	return &cli.Command{
+		Name:  "backups",
+		Usage: "list or prune the key backups rotations keep",
+		Description: `Backups live in <working dir>/backups/<UTC stamp>/ (dir 0700, files 0600,
+owned by root so the service user cannot read old keys).
+
+Examples:
+  rdctl backups list
+  rdctl --json backups list
+  rdctl backups prune --keep 5`,
+		Action: groupAction,
+		Commands: []*cli.Command{
+			{
+				Name:  "list",
+				Usage: "list backups, oldest first",
+				Description: `JSON (--json): backups[] with stamp, path, public_key, fingerprint, valid, live.
+
+Examples:
+  rdctl backups list
+  rdctl --root ./image --json backups list`,
+				Action: func(ctx context.Context, cmd *cli.Command) error {
+					rec, err := e.loadRecord()
+					if err != nil {
+						return err
+					}
+					all, err := rotate.ListBackups(e.under(rec.WorkingDir))
+					if err != nil {
+						return err
+					}
+					if e.json {
+						if all == nil {
+							all = []rotate.Backup{}
+						}
+						return writeJSON(e.stdout, map[string]any{"backups": all})
+					}
+					if len(all) == 0 {
+						e.printf("no backups in %s/backups\n", e.under(rec.WorkingDir))
+						return nil
+					}
+					tw := tabwriter.NewWriter(e.stdout, 2, 4, 2, ' ', 0)
+					fmt.Fprintln(tw, "STAMP\tFINGERPRINT\tPUBLIC KEY\tNOTE")
+					for _, b := range all {
+						note := ""
+						switch {
+						case b.Error != "":
+							note = "unusable: " + b.Error
+						case b.Live:
+							note = "the live key"
+						}
+						fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", b.Stamp, b.Fingerprint, b.PublicKey, note)
+					}
+					return tw.Flush()
+				},
+			},
+			{
+				Name:  "prune",
+				Usage: "delete all but the newest N backups",
+				Description: `Overwrites each secret key file with zeros, fsyncs, then unlinks it. On SSDs and
+copy-on-write filesystems (btrfs, ZFS) an overwrite may land in new blocks and
+leave the old bytes on the medium: it is a best effort, not a guarantee.
+
+Examples:
+  rdctl backups prune --keep 5
+  rdctl --dry-run backups prune --keep 1`,
+				Flags: []cli.Flag{&cli.IntFlag{Name: "keep", Usage: "how many of the newest backups to keep", Required: true}},
+				Action: func(ctx context.Context, cmd *cli.Command) error {
+					keep := cmd.Int("keep")
+					if keep < 1 {
+						return usageErrorf("--keep must be at least 1: rdctl keeps at least the newest backup")
+					}
+					rec, err := e.loadRecord()
+					if err != nil {
+						return err
+					}
+					dir := e.under(rec.WorkingDir)
+					if e.dryRun {
+						all, err := rotate.ListBackups(dir)
+						if err != nil {
+							return err
+						}
+						for i := 0; i < len(all)-keep; i++ {
+							e.printf("would remove %s\n", all[i].Path)
+						}
+						return nil
+					}
+					unlock, err := e.lock()
+					if err != nil {
+						return err
+					}
+					defer unlock()
+					removed, err := rotate.Prune(dir, keep)
+					for _, r := range removed {
+						e.printf("removed %s\n", r)
+					}
+					if err != nil {
+						return err
+					}
+					if len(removed) == 0 {
+						e.printf("unchanged: %d or fewer backups\n", keep)
+					}
+					e.warnf("on SSDs and copy-on-write filesystems the overwrite before unlinking is not a guarantee that the old key bytes are gone")
+					return nil
+				},
+			},
+		},
+	}
+}
