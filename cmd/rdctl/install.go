@@ -2,8 +2,8 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
+	"time"
 
 	"github.com/urfave/cli/v3"
 
@@ -57,6 +57,8 @@ Examples:
 			&cli.BoolFlag{Name: "tailnet-only", Usage: "allow only localhost and tailnet addresses"},
 			&cli.StringFlag{Name: "binaries", Usage: "release `ZIP|DIR` with <arch>/hbbs and <arch>/hbbr"},
 			&cli.StringFlag{Name: "arch", Usage: "release architecture `NAME` (amd64, arm64v8, armv7, i386)", Value: systemd.HostReleaseArch()},
+			&cli.StringFlag{Name: "sha256", Usage: "refuse --binaries unless its SHA-256 is `HEX` (the zip, or hbbs in a directory)"},
+			&cli.BoolFlag{Name: "no-start", Usage: "live install: enable the units but do not start them"},
 		},
 		Action: func(ctx context.Context, cmd *cli.Command) error {
 			rec, err := recordFromInstallFlags(cmd)
@@ -112,6 +114,8 @@ type installJSON struct {
 	PublicKey   string     `json:"public_key,omitempty"`
 	Fingerprint string     `json:"fingerprint,omitempty"`
 	Record      string     `json:"record"`
+	Started     bool       `json:"started"`
+	ServingMS   int64      `json:"serving_ms,omitempty"`
 }
 
 type stepJSON struct {
@@ -121,23 +125,34 @@ type stepJSON struct {
 }
 
 func runInstallSystemd(ctx context.Context, e *env, cmd *cli.Command, rec *deploy.Record) error {
-	if e.root == "" {
-		return withHints(errors.New("live install is not available in this version of rdctl"),
-			"build an image tree instead: rdctl install systemd --root DIR --relay HOST")
-	}
+	start := time.Now()
 	var bins *systemd.Binaries
 	if src := cmd.String("binaries"); src != "" {
+		if err := checkSHA256(src, cmd.String("sha256")); err != nil {
+			return err
+		}
 		b, err := systemd.LoadBinaries(src, cmd.String("arch"))
 		if err != nil {
 			return withHints(err, "pass a release zip such as rustdesk-server-linux-amd64.zip, or a directory holding hbbs and hbbr")
 		}
 		bins = b
+	} else if cmd.String("sha256") != "" {
+		return usageErrorf("--sha256 pins the --binaries file; give --binaries too")
+	}
+	// In an image the files belong to root; systemd hands the state
+	// directory to the service user when the unit first starts. On a live
+	// host they belong to the service user from the start.
+	keyOwner := keys.Owner{UID: 0, GID: 0}
+	var live *liveInstall
+	if e.root == "" {
+		var err error
+		if live, err = prepareLive(ctx, e, rec, bins); err != nil {
+			return err
+		}
+		keyOwner = live.owner
 	}
 	p, ensure, err := systemd.InstallPlan(systemd.InstallOptions{
-		Root: e.root, Record: rec, RecordPath: e.recordPath(), Binaries: bins,
-		// In an image the files belong to root; systemd hands the state
-		// directory to the service user when the unit first starts.
-		KeyOwner: keys.Owner{UID: 0, GID: 0},
+		Root: e.root, Record: rec, RecordPath: e.recordPath(), Binaries: bins, KeyOwner: keyOwner,
 	})
 	if err != nil {
 		return err
@@ -164,6 +179,13 @@ func runInstallSystemd(ctx context.Context, e *env, cmd *cli.Command, rec *deplo
 		e.printResults(results)
 		return withHints(err, "nothing after the failing step was changed; fix it and run the same command again")
 	}
+	if live != nil && !e.dryRun {
+		if err := live.activate(ctx, e, cmd.Bool("no-start"), out.Changed); err != nil {
+			return err
+		}
+		out.Started = !cmd.Bool("no-start")
+		out.ServingMS = time.Since(start).Milliseconds()
+	}
 	if !e.dryRun {
 		if st, err := inspectDir(ensure.Dir); err == nil && st.Valid {
 			out.PublicKey, out.Fingerprint = st.Pair.PublicBase64(), st.Pair.Fingerprint()
@@ -176,10 +198,17 @@ func runInstallSystemd(ctx context.Context, e *env, cmd *cli.Command, rec *deplo
 	switch {
 	case e.dryRun:
 		e.printf("dry run: %d of %d steps would change something; nothing was written\n", plan.Changed(results), len(results))
-	case !out.Changed:
+	case !out.Changed && e.root != "":
 		e.printf("unchanged: the image tree at %s is already as requested\n", e.root)
-	default:
+	case !out.Changed:
+		e.printf("unchanged: hbbs and hbbr are installed as requested\n")
+	case e.root != "":
 		e.printf("installed into %s\n", e.root)
+	default:
+		e.printf("installed hbbs and hbbr\n")
+	}
+	if out.Started {
+		e.printf("serving: both units active and hbbs answering, %d ms after rdctl started\n", out.ServingMS)
 	}
 	if out.PublicKey != "" {
 		e.printf("public key:  %s\nfingerprint: %s\n", out.PublicKey, out.Fingerprint)
@@ -187,7 +216,7 @@ func runInstallSystemd(ctx context.Context, e *env, cmd *cli.Command, rec *deplo
 			e.hintf("give clients this key: rdctl --root %s export --format toml", e.root)
 		}
 	}
-	if bins == nil && !e.dryRun {
+	if bins == nil && !e.dryRun && e.root != "" {
 		e.warnf("no --binaries given: put hbbs and hbbr in %s before booting the image", e.under(rec.BinDir))
 	}
 	return nil

@@ -69,6 +69,8 @@ type Record struct {
 	// HBBSUnit and HBBRUnit are the systemd unit names.
 	HBBSUnit string `toml:"hbbs_unit,omitempty"`
 	HBBRUnit string `toml:"hbbr_unit,omitempty"`
+	// HBBSVersion is what `hbbs -V` reported at install, if known.
+	HBBSVersion string `toml:"hbbs_version,omitempty"`
 	// HBBREnforcesKey is whether hbbr checks the key (runs with -k).
 	HBBREnforcesKey bool `toml:"hbbr_enforces_key"`
 	// Origin says how rdctl came to know the server: "rdctl" for its own
