@@ -415,3 +415,27 @@ func fillTo(t *testing.T, dir string, free int) {
 		f.Truncate(fi.Size() - int64(free*4096))
 	}
 }
+
+// BenchmarkRotateImage rotates an image tree in-process and reports the
+// outage window (renames and fsync) and the whole transaction.
+func BenchmarkRotateImage(b *testing.B) {
+	root := filepath.Join(b.TempDir(), "img")
+	var out bytes.Buffer
+	if code := run(context.Background(), []string{"rdctl", "-q", "install", "systemd", "--root", root, "--relay", "rd.example.com"}, &out, &out); code != 0 {
+		b.Fatal(out.String())
+	}
+	var outage float64
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		out.Reset()
+		if code := run(context.Background(), []string{"rdctl", "--json", "--root", root, "rotate"}, &out, &bytes.Buffer{}); code != 0 {
+			b.Fatal(out.String())
+		}
+		var r struct {
+			Outage float64 `json:"outage_ms"`
+		}
+		json.Unmarshal(out.Bytes(), &r)
+		outage += r.Outage
+	}
+	b.ReportMetric(outage/float64(b.N), "outage-ms/op")
+}

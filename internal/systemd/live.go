@@ -73,8 +73,12 @@ type UnitError struct {
 
 func (e *UnitError) Error() string { return fmt.Sprintf("%s %s: job %s", e.Verb, e.Unit, e.Result) }
 
-// Start starts a unit and waits for the job.
+// Start starts a unit and waits for the job. It first resets the unit's
+// failed state and start-rate counter: rdctl's stops and starts are
+// deliberate, and without the reset a few rotations in a row would hit
+// systemd's StartLimitBurst and be refused.
 func (m *Manager) Start(ctx context.Context, unit string) error {
+	_ = m.conn.ResetFailedUnitContext(ctx, unit) // fails harmlessly when there is nothing to reset
 	return m.job(ctx, "start", m.conn.StartUnitContext, unit)
 }
 
