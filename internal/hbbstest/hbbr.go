@@ -1,0 +1,159 @@
+package hbbstest
+
+import (
+	"io"
+	"net"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/rdctl/rdctl/internal/rendezvous"
+)
+
+// parked is an accepted relay request waiting for its partner.
+type parked struct {
+	c      msgConn
+	paired chan struct{} // closed when a partner took it
+	ended  chan struct{} // closed when the joined relay has ended
+}
+
+// relaySide is one connection of a paired relay, for "usage".
+type relaySide struct {
+	remote netip.AddrPort
+	start  time.Time
+	bytes  atomic.Int64
+}
+
+// serveRelayTCP handles hbbr TCP R: the console for console sources, an
+// immediate close for blocklisted IPs, the relay protocol otherwise.
+func (s *Server) serveRelayTCP(nc net.Conn) {
+	remote := unmapped(addrPortOf(nc.RemoteAddr()))
+	if s.isConsole(remote.Addr()) {
+		s.serveConsole(nc, s.hbbrCommand)
+		return
+	}
+	if s.blocked(remote.Addr()) {
+		return
+	}
+	s.serveRelay(newTCPConn(nc))
+}
+
+// serveRelay is hbbr's per-connection logic (TCP R and WebSocket R+2): the
+// first message must be a RequestRelay. A wrong licence key (when a key is
+// set) is logged and the connection dropped without a reply; an empty uuid is
+// dropped too; otherwise the connection is parked until a second one with
+// the same uuid arrives (then both are joined and bytes copied raw) or the
+// idle timeout passes.
+func (s *Server) serveRelay(c msgConn) {
+	b, err := c.ReadMsg(s.idle)
+	if err != nil {
+		return
+	}
+	m, err := rendezvous.Unmarshal(b)
+	if err != nil {
+		return
+	}
+	rr, ok := m.(*rendezvous.RequestRelay)
+	if !ok {
+		return
+	}
+	remote := c.Remote()
+	if s.key.Key != "" && rr.LicenceKey != s.key.Key {
+		s.logf("ERROR", "Relay authentication failed from %s - invalid key", remote)
+		return
+	}
+	if rr.UUID == "" {
+		return
+	}
+	s.logInfo("New relay request %s from %s", rr.UUID, remote)
+
+	s.mu.Lock()
+	partner := s.waiting[rr.UUID]
+	var me *parked
+	if partner != nil {
+		delete(s.waiting, rr.UUID)
+	} else {
+		me = &parked{c: c, paired: make(chan struct{}), ended: make(chan struct{})}
+		s.waiting[rr.UUID] = me
+	}
+	s.mu.Unlock()
+
+	if partner == nil {
+		timer := time.NewTimer(s.idle)
+		defer timer.Stop()
+		select {
+		case <-me.paired:
+		case <-timer.C:
+		case <-s.done:
+		}
+		s.mu.Lock()
+		still := s.waiting[rr.UUID] == me
+		if still {
+			delete(s.waiting, rr.UUID)
+		}
+		s.mu.Unlock()
+		if still {
+			return // nobody came: the caller closes the connection
+		}
+		// Paired: the partner's goroutine copies both ways and closes
+		// both; wait for it so this connection stays open meanwhile.
+		<-me.paired
+		<-me.ended
+		return
+	}
+	s.logInfo("Relay of %s: %s <-> %s", rr.UUID, partner.c.Remote(), remote)
+	s.join(partner, c)
+}
+
+// join copies bytes between a parked connection and the newcomer until
+// either side ends, then closes both.
+func (s *Server) join(p *parked, c msgConn) {
+	defer close(p.ended)
+	close(p.paired)
+	ar, aw := p.c.Raw()
+	br, bw := c.Raw()
+	sa := &relaySide{remote: p.c.Remote(), start: time.Now()}
+	sb := &relaySide{remote: c.Remote(), start: time.Now()}
+	s.mu.Lock()
+	s.sessions[sa] = struct{}{}
+	s.sessions[sb] = struct{}{}
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(s.sessions, sa)
+		delete(s.sessions, sb)
+		s.mu.Unlock()
+	}()
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			p.c.Close()
+			c.Close()
+		})
+	}
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		io.Copy(bw, countingReader{ar, &sa.bytes})
+		stop()
+	}()
+	go func() {
+		defer wg.Done()
+		io.Copy(aw, countingReader{br, &sb.bytes})
+		stop()
+	}()
+	wg.Wait()
+}
+
+type countingReader struct {
+	r io.Reader
+	n *atomic.Int64
+}
+
+func (c countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n.Add(int64(n))
+	return n, err
+}
