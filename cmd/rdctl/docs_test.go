@@ -145,3 +145,15 @@ func TestSecretLeakGuardFails(t *testing.T) {
 		t.Error("public key flagged as a leak")
 	}
 }
+
+func TestShellCompletion(t *testing.T) {
+	for _, shell := range []string{"bash", "zsh", "fish"} {
+		var out, errOut bytes.Buffer
+		if code := run(context.Background(), []string{"rdctl", "completion", shell}, &out, &errOut); code != 0 {
+			t.Fatalf("%s: exit %d %s", shell, code, errOut.String())
+		}
+		if !strings.Contains(out.String(), "rdctl") {
+			t.Errorf("%s completion does not mention rdctl", shell)
+		}
+	}
+}
