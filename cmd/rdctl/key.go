@@ -85,6 +85,16 @@ func (e *env) keyDir(dir string) (string, error) {
 	return e.under(r.WorkingDir), nil
 }
 
+// inspectKeyDir resolves the key directory (see keyDir) and reads it.
+func (e *env) inspectKeyDir(dir string) (string, keys.State, error) {
+	dir, err := e.keyDir(dir)
+	if err != nil {
+		return "", keys.State{}, err
+	}
+	st, err := inspectDir(dir)
+	return dir, st, err
+}
+
 func inspectDir(dir string) (keys.State, error) {
 	d, err := safefs.OpenDir(dir)
 	if err != nil {
@@ -105,11 +115,7 @@ type keyShowJSON struct {
 }
 
 func runKeyShow(e *env, dir string) error {
-	dir, err := e.keyDir(dir)
-	if err != nil {
-		return err
-	}
-	st, err := inspectDir(dir)
+	dir, st, err := e.inspectKeyDir(dir)
 	if err != nil {
 		return err
 	}
@@ -200,11 +206,7 @@ type verifyItem struct {
 }
 
 func runKeyVerify(e *env, dir string) error {
-	dir, err := e.keyDir(dir)
-	if err != nil {
-		return err
-	}
-	st, err := inspectDir(dir)
+	dir, st, err := e.inspectKeyDir(dir)
 	if err != nil {
 		return err
 	}

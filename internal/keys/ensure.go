@@ -64,6 +64,11 @@ func (e *EnsurePair) Pending() (bool, error) {
 	if err != nil {
 		return false, err
 	}
+	return e.needs(st)
+}
+
+// needs decides from the directory's state whether anything is to do.
+func (e *EnsurePair) needs(st State) (bool, error) {
 	if !st.SecretPresent {
 		return true, nil
 	}
@@ -79,10 +84,6 @@ func (e *EnsurePair) ownedRight(i safefs.Info, mode fs.FileMode) bool {
 
 // Apply generates or repairs as Pending said.
 func (e *EnsurePair) Apply() (bool, error) {
-	pending, err := e.Pending()
-	if err != nil || !pending {
-		return false, err
-	}
 	d, err := safefs.OpenDir(e.Dir)
 	if err != nil {
 		return false, err
@@ -90,6 +91,9 @@ func (e *EnsurePair) Apply() (bool, error) {
 	defer d.Close()
 	st, err := Inspect(d)
 	if err != nil {
+		return false, err
+	}
+	if todo, err := e.needs(st); err != nil || !todo {
 		return false, err
 	}
 	if !st.SecretPresent {
