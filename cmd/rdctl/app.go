@@ -160,6 +160,7 @@ func newApp(e *env) *cli.Command {
 			keyCommand(e),
 			rotateCommand(e),
 			backupsCommand(e),
+			exportCommand(e),
 			versionCommand(e),
 		},
 	}

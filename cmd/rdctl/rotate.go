@@ -44,7 +44,7 @@ JSON (--json): old_public_key, new_public_key, backup, verified, outage_ms.
 
 Examples:
   rdctl rotate
-  rdctl rotate --stage && rdctl export --out /media/usb --format all && rdctl rotate --commit
+  rdctl rotate --stage && rdctl export --staged --format all --out /media/usb && rdctl rotate --commit
   rdctl rotate --restore 20261122T015501Z
   rdctl --root ./image --json rotate`,
 		Flags: []cli.Flag{
