@@ -161,6 +161,11 @@ func newApp(e *env) *cli.Command {
 			rotateCommand(e),
 			backupsCommand(e),
 			exportCommand(e),
+			statusCommand(e),
+			doctorCommand(e),
+			firewallCommand(e),
+			uninstallCommand(e),
+			adoptCommand(e),
 			versionCommand(e),
 		},
 	}

@@ -1,0 +1,49 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/rdctl/rdctl/internal/keys"
+)
+
+// A secret key passed on hbbs's command line or in a .env is reported as
+// exposed and never printed, in any output format.
+func TestAdoptNeverPrintsASecretFromUnitsOrEnv(t *testing.T) {
+	p, err := keys.Generate(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	secret := string(p.SecretFileBytes())
+	root := t.TempDir()
+	write := func(rel, data string, mode os.FileMode) {
+		full := filepath.Join(root, rel)
+		os.MkdirAll(filepath.Dir(full), 0o755)
+		if err := os.WriteFile(full, []byte(data), mode); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("lib/systemd/system/rustdesk-hbbs.service", "[Service]\nExecStart=/usr/bin/hbbs -r rd.example.com -k "+secret+"\nWorkingDirectory=/var/lib/rustdesk-server\nUser=rustdesk\n", 0o644)
+	write("lib/systemd/system/rustdesk-hbbr.service", "[Service]\nExecStart=/usr/bin/hbbr\nWorkingDirectory=/var/lib/rustdesk-server\nUser=rustdesk\n", 0o644)
+	write("var/lib/rustdesk-server/.env", "KEY="+secret+"\n", 0o644)
+	for _, args := range [][]string{{"--dry-run", "adopt"}, {"--dry-run", "--json", "adopt"}, {"adopt"}, {"doctor"}, {"--json", "doctor"}, {"status"}} {
+		_, out, errOut := opsRun(t, append([]string{"--root", root}, args...)...)
+		for _, form := range secretForms(p) {
+			if strings.Contains(out+errOut, string(form)) {
+				t.Fatalf("%v printed the secret key", args)
+			}
+		}
+		if args[len(args)-1] == "adopt" && !strings.Contains(out, "secret") {
+			t.Errorf("%v: the exposed secret is not reported:\n%s", args, out)
+		}
+	}
+	_, out, _ := opsRun(t, "--root", root, "--dry-run", "adopt", "--force")
+	for _, want := range []string{"hbbs takes its secret key from -k, not from id_ed25519",
+		"can be read by other users in the command line", "can be read by other users in /var/lib/rustdesk-server/.env (mode 0644)"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("adopt output lacks %q:\n%s", want, out)
+		}
+	}
+}

@@ -1,0 +1,164 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"text/tabwriter"
+
+	"github.com/urfave/cli/v3"
+
+	"github.com/rdctl/rdctl/internal/deploy"
+	"github.com/rdctl/rdctl/internal/doctor"
+)
+
+func doctorCommand(e *env) *cli.Command {
+	return &cli.Command{
+		Name:  "doctor",
+		Usage: "find what breaks or weakens the server, and repair what is safe to repair",
+		Description: `Runs the troubleshooting table as checks:
+  secret-key, secret-mode, secret-owner   id_ed25519 valid, 0600, owned by the service user
+  public-key-file       id_ed25519.pub present and agreeing with the secret (hbbs never reads it)
+  working-dir-mode      nobody but the owner can write to the working directory
+  backups-private, staged-private   backups/ and staged/ 0700 and owned by root, so the
+                        service user cannot read old or next keys
+  rotation-journal      no interrupted rotation left behind
+  duplicate-keys        no other key pair in /root, /data, /var/lib/rustdesk-server,
+                        /opt/rustdesk, ... (names which one is served)
+  units-installed, units-as-written, record-matches-units   the units exist, are as
+                        rdctl wrote them, and run in the recorded working directory
+  service-user          hbbs and hbbr do not run as root
+  hbbr-enforces-key     hbbr runs with -k (or KEY), so not anyone can relay
+  key-not-from-file, secret-exposed, split-working-dirs, ...   other unsafe settings
+  relay-resolves        the relay host resolves (hbbs drops one that does not); syntax
+                        only with --root
+  units-running, units-restarting, ports-listening   live only: both units active, no
+                        restarts, tcp 21115-21119 and udp 21116 open
+
+--fix repairs only what is safe: file modes and owners, a missing or disagreeing
+.pub rewritten from the secret, the mode and owner of backups/ and staged/. Each
+change goes through rdctl's atomic, no-follow file layer and is reported; the
+secret key's bytes are never changed. --fix takes the lock and needs root
+unless --root is given; --dry-run --fix says what it would repair.
+
+Exits 0 when no check fails with an error or a warning (after fixing, with
+--fix), 1 otherwise.
+
+JSON (--json): ok, problems, root, fixed[] with id, change, error; checks[] with
+id, ok, severity (error|warning|info), message, fixable, skipped.
+
+Examples:
+  rdctl doctor
+  rdctl doctor --fix
+  rdctl --json doctor
+  rdctl --root ./image doctor --fix`,
+		Flags:  []cli.Flag{&cli.BoolFlag{Name: "fix", Usage: "repair what is safe to repair (modes, owners, .pub)"}},
+		Action: func(ctx context.Context, cmd *cli.Command) error { return runDoctor(ctx, e, cmd.Bool("fix")) },
+	}
+}
+
+type doctorJSON struct {
+	OK       bool               `json:"ok"`
+	Problems int                `json:"problems"`
+	Root     string             `json:"root,omitempty"`
+	Fixed    []doctor.FixResult `json:"fixed"`
+	Checks   []doctor.Check     `json:"checks"`
+}
+
+// doctorInput gathers what the checks look at: files always, unit states
+// and sockets only on a live host.
+func (e *env) doctorInput(ctx context.Context, rec *deploy.Record) doctor.Input {
+	in := doctor.Input{Root: e.root, Record: rec, Accounts: doctor.Accounts{Root: e.root}, BackupOwner: e.backupOwner()}
+	if e.root != "" {
+		return in
+	}
+	if rec.Backend == deploy.BackendSystemd {
+		in.Units, in.UnitsErr = liveUnitStates(ctx, []string{rec.HBBSUnit, rec.HBBRUnit})
+	}
+	in.Listeners, in.ListenersErr = doctor.ReadListeners("/proc")
+	return in
+}
+
+func runDoctor(ctx context.Context, e *env, fix bool) error {
+	rec, err := e.loadRecord()
+	if err != nil {
+		return err
+	}
+	checks := doctor.Run(ctx, e.doctorInput(ctx, rec))
+	fixed := []doctor.FixResult{}
+	switch {
+	case fix && e.dryRun:
+		for _, c := range checks {
+			if c.Problem() && c.Fixable {
+				e.printf("would fix %s: %s\n", c.ID, c.Message)
+			}
+		}
+	case fix:
+		unlock, err := e.lock()
+		if err != nil {
+			return err
+		}
+		defer unlock()
+		// A rotation killed half-way is finished or rolled back first, so
+		// the fixes see the key that stays.
+		if err := e.resumeIfPresent(ctx, rec); err != nil {
+			return err
+		}
+		fixed = append(fixed, doctor.Fix(doctor.Run(ctx, e.doctorInput(ctx, rec)))...)
+		checks = doctor.Run(ctx, e.doctorInput(ctx, rec))
+	}
+	problems := doctor.Problems(checks)
+	if e.json {
+		if err := writeJSON(e.stdout, doctorJSON{OK: problems == 0, Problems: problems, Root: e.root, Fixed: fixed, Checks: checks}); err != nil {
+			return err
+		}
+		if problems > 0 {
+			return &checkFailedError{}
+		}
+		return nil
+	}
+	for _, f := range fixed {
+		switch {
+		case f.Error != "":
+			fmt.Fprintf(e.stderr, "rdctl: error: fixing %s: %s\n", f.ID, redact(f.Error))
+		case f.Change != "":
+			e.printf("fixed %s: %s\n", f.ID, f.Change)
+		}
+	}
+	tw := tabwriter.NewWriter(e.stdout, 2, 4, 2, ' ', 0)
+	fixable := 0
+	for _, c := range checks {
+		if c.Problem() && c.Fixable {
+			fixable++
+		}
+		if e.quiet && !c.Problem() {
+			continue
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", doctorMark(c), c.ID, c.Message)
+	}
+	tw.Flush()
+	if problems == 0 {
+		e.printf("no problems\n")
+		return nil
+	}
+	fmt.Fprintf(e.stderr, "rdctl: error: %d problem%s found\n", problems, map[bool]string{true: "", false: "s"}[problems == 1])
+	if fixable > 0 && !fix {
+		e.hintf("%d of them can be repaired safely: rdctl doctor --fix", fixable)
+	}
+	return &checkFailedError{}
+}
+
+// doctorMark is the first column of a check's line.
+func doctorMark(c doctor.Check) string {
+	switch {
+	case c.Skipped:
+		return "skip"
+	case c.OK:
+		return "ok"
+	case c.Severity == doctor.SeverityError:
+		return "FAIL"
+	case c.Severity == doctor.SeverityWarning:
+		return "WARN"
+	default:
+		return "info"
+	}
+}

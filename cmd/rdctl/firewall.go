@@ -1,0 +1,184 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/urfave/cli/v3"
+
+	"github.com/rdctl/rdctl/internal/deploy"
+	"github.com/rdctl/rdctl/internal/firewall"
+)
+
+func firewallCommand(e *env) *cli.Command {
+	return &cli.Command{
+		Name:  "firewall",
+		Usage: "print or apply the firewall rules that admit the server's ports",
+		Description: `Admits tcp 21115-21119 and udp 21116 — the ports hbbs and hbbr listen on.
+udp 21117 is not opened: hbbr has no UDP port.
+
+Backends (default: detected — ufw when it is active, else firewalld when
+'firewall-cmd --state' says running, else nftables; with --root, from the
+image's files):
+  ufw        ufw allow ... comment 'rdctl: RustDesk server'
+  firewalld  firewall-cmd --permanent --add-port=..., then --reload
+  nftables   a script that replaces the table 'inet rdctl' (an input chain,
+             priority filter - 1) and touches no other table; loading it
+             again changes nothing. An accept there ends evaluation only in
+             that table: if another table's input chain drops by default, add
+             the same accepts there. Rules loaded with nft do not survive a
+             reboot: save the script (--print-script) where nftables.service
+             loads it.
+
+--tailnet-only admits the ports only on tailscale0 (and loopback): ufw 'allow in
+on tailscale0', a firewalld zone rdctl-tailnet holding tailscale0, or nftables
+drops on every other interface. Without the flag, the record's tailnet_only
+setting is used when there is a record.
+
+Prints the commands; --apply runs them (needs root; not with --root), stopping
+at the first that fails; --dry-run only prints. --print-script prints just the
+nftables script.
+
+JSON (--json): backend, reason, tailnet_only, applied, commands[] with argv,
+stdin, shell; results[] with command, exit_code, output.
+
+Examples:
+  rdctl firewall
+  rdctl firewall --backend ufw --tailnet-only
+  rdctl firewall --apply
+  rdctl firewall --backend nftables --print-script > /etc/nftables.d/rdctl.nft`,
+		Flags: []cli.Flag{
+			&cli.BoolFlag{Name: "apply", Usage: "run the commands"},
+			&cli.StringFlag{Name: "backend", Usage: "firewall `NAME`: ufw, firewalld or nftables (default: detected)"},
+			&cli.BoolFlag{Name: "tailnet-only", Usage: "admit the ports only on tailscale0"},
+			&cli.BoolFlag{Name: "print-script", Usage: "print only the nftables script"},
+		},
+		Action: func(ctx context.Context, cmd *cli.Command) error { return runFirewall(ctx, e, cmd) },
+	}
+}
+
+type firewallCommandJSON struct {
+	Argv  []string `json:"argv"`
+	Stdin string   `json:"stdin,omitempty"`
+	Shell string   `json:"shell"`
+}
+
+type firewallJSON struct {
+	Backend     firewall.Backend      `json:"backend"`
+	Reason      string                `json:"reason"`
+	TailnetOnly bool                  `json:"tailnet_only"`
+	Applied     bool                  `json:"applied"`
+	Commands    []firewallCommandJSON `json:"commands"`
+	Results     []firewall.Result     `json:"results,omitempty"`
+}
+
+func runFirewall(ctx context.Context, e *env, cmd *cli.Command) error {
+	apply, script := cmd.Bool("apply"), cmd.Bool("print-script")
+	if apply && script {
+		return usageErrorf("--apply and --print-script contradict each other")
+	}
+	if apply && e.root != "" && !e.dryRun {
+		return withHints(usageErrorf("--apply changes the live firewall; it cannot apply to an image tree (--root)"),
+			"print the commands for the image instead: rdctl --root DIR firewall")
+	}
+	var (
+		backend firewall.Backend
+		reason  string
+	)
+	if s := cmd.String("backend"); s != "" {
+		b, err := firewall.ParseBackend(s)
+		if err != nil {
+			return &deploy.InputError{Field: "--backend", Value: s, Reason: "not ufw, firewalld or nftables"}
+		}
+		backend, reason = b, "--backend"
+	}
+	opts := firewall.Options{TailnetOnly: cmd.Bool("tailnet-only")}
+	tailnetFrom := "--tailnet-only"
+	if !cmd.IsSet("tailnet-only") {
+		tailnetFrom = ""
+		if rec, err := deploy.LoadRecord(e.recordPath()); err == nil && rec.TailnetOnly {
+			opts.TailnetOnly, tailnetFrom = true, "the deployment record"
+		} else if err != nil && !errors.Is(err, deploy.ErrNoRecord) {
+			return err
+		}
+	}
+	if script {
+		if backend != "" && backend != firewall.NFTables {
+			return usageErrorf("--print-script prints the nftables script; --backend %s has none", backend)
+		}
+		fmt.Fprint(e.stdout, firewall.NFTScript(opts))
+		return nil
+	}
+	if backend == "" {
+		if e.root != "" {
+			backend, reason = firewall.DetectRoot(e.root)
+		} else {
+			backend, reason = firewall.Detect(ctx, firewall.ExecRunner{})
+		}
+	}
+	cmds, err := firewall.Commands(backend, opts)
+	if err != nil {
+		return err
+	}
+	out := firewallJSON{Backend: backend, Reason: reason, TailnetOnly: opts.TailnetOnly}
+	for _, c := range cmds {
+		out.Commands = append(out.Commands, firewallCommandJSON{Argv: c.Argv, Stdin: c.Stdin, Shell: c.String()})
+	}
+	if !e.json {
+		e.debugf("backend %s: %s", backend, reason)
+		if tailnetFrom != "" {
+			e.debugf("tailnet only, from %s", tailnetFrom)
+		}
+	}
+
+	if !apply || e.dryRun {
+		if e.json {
+			return writeJSON(e.stdout, out)
+		}
+		if e.dryRun && apply {
+			e.printf("# dry run: would run, for %s (%s):\n", backend, reason)
+		} else {
+			e.printf("# %s (%s)%s:\n", backend, reason, map[bool]string{true: ", tailnet only", false: ""}[opts.TailnetOnly])
+		}
+		for _, c := range out.Commands {
+			e.printf("%s\n", c.Shell)
+		}
+		if !apply {
+			e.hintf("run them with: rdctl firewall --apply%s", map[bool]string{true: " --backend " + string(backend), false: ""}[reason == "--backend"])
+		}
+		return nil
+	}
+
+	unlock, err := e.lock()
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	results, err := firewall.Apply(ctx, firewall.ExecRunner{}, cmds)
+	out.Results, out.Applied = results, err == nil
+	if e.json {
+		if werr := writeJSON(e.stdout, out); werr != nil {
+			return werr
+		}
+	} else {
+		for _, r := range results {
+			e.printf("ran %s\n", r.Command)
+			if r.Output != "" && e.verbose {
+				e.printf("  %s\n", strings.ReplaceAll(r.Output, "\n", "\n  "))
+			}
+		}
+	}
+	if err != nil {
+		return withHints(err, "the commands before it were applied; fix the cause and run rdctl firewall --apply again (each command is idempotent)")
+	}
+	if !e.json {
+		e.printf("applied %d command(s) with %s\n", len(results), backend)
+		if backend == firewall.NFTables {
+			e.hintf("nft rules are lost on reboot: rdctl firewall --print-script%s > /etc/nftables.d/rdctl.nft and include it from /etc/nftables.conf",
+				map[bool]string{true: " --tailnet-only", false: ""}[opts.TailnetOnly])
+		}
+	}
+	return nil
+}

@@ -1,0 +1,472 @@
+// Package adopt recognises hbbs/hbbr installs rdctl did not make (or whose
+// record is lost) from their systemd unit files, reports what is unsafe
+// about them, and builds the deployment record that lets rotate, export,
+// check and status work on them.
+//
+// It reads files only (unit files, drop-ins, EnvironmentFile=, the working
+// directory's .env and key files), always under a root, and never queries
+// systemd: what is on disk is what the next start will run. A secret key
+// met on the way (-k, KEY=) is classified, never kept or reported.
+package adopt
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"path"
+	"strings"
+
+	"github.com/rdctl/rdctl/internal/deploy"
+	"github.com/rdctl/rdctl/internal/keys"
+	"github.com/rdctl/rdctl/internal/safefs"
+)
+
+// Origins a detected install can have.
+const (
+	// OriginDebian: the rustdesk-server-hbbs/-hbbr packages'
+	// rustdesk-hbbs.service and rustdesk-hbbr.service, working directory
+	// /var/lib/rustdesk-server, no arguments.
+	OriginDebian = "debian"
+	// OriginInstallerScript: the common installer scripts'
+	// (techahold/dinger1986) rustdesksignal.service and
+	// rustdeskrelay.service in /etc/systemd/system, working directory
+	// /opt/rustdesk.
+	OriginInstallerScript = "installer-script"
+	// OriginRdctl: rdctl's own hbbs.service and hbbr.service.
+	OriginRdctl = "rdctl"
+	// OriginCustom: units named hbbs.service/hbbr.service that rdctl did
+	// not write.
+	OriginCustom = "custom"
+)
+
+// DebianWorkingDir is the Debian units' working directory. The hbbs
+// package's postrm deletes it on purge, keys and database included.
+const DebianWorkingDir = "/var/lib/rustdesk-server"
+
+// Candidate is a pair of unit names to look for.
+type Candidate struct {
+	Origin     string
+	HBBS, HBBR string
+}
+
+// Candidates are the installs Detect looks for, in this order.
+var Candidates = []Candidate{
+	{OriginDebian, "rustdesk-hbbs.service", "rustdesk-hbbr.service"},
+	{OriginInstallerScript, "rustdesksignal.service", "rustdeskrelay.service"},
+	{OriginRdctl, deploy.DefaultHBBSUnit, deploy.DefaultHBBRUnit},
+}
+
+// Severity ranks a finding.
+type Severity string
+
+const (
+	SeverityError   Severity = "error"
+	SeverityWarning Severity = "warning"
+	SeverityInfo    Severity = "info"
+)
+
+// Finding is one thing worth telling about an install.
+type Finding struct {
+	ID       string   `json:"id"`
+	Severity Severity `json:"severity"`
+	Message  string   `json:"message"`
+}
+
+// Service is how one of hbbs and hbbr is configured to run.
+type Service struct {
+	Unit *UnitFile `json:"unit"`
+	// Program is the executable ExecStart= runs.
+	Program string `json:"program"`
+	// User runs the service: "root" when User= is empty or unset.
+	User string `json:"user"`
+	// WorkingDir is WorkingDirectory= ("/" when unset, as systemd runs it).
+	WorkingDir string `json:"working_dir"`
+	// Key is what the -k/KEY setting makes the server do.
+	Key KeyKind `json:"key"`
+	// KeySource is where Key came from: "-k", "Environment=",
+	// "EnvironmentFile=", ".env" or "default".
+	KeySource string `json:"key_source"`
+
+	args serverArgs
+	env  envVars // Environment= and EnvironmentFile=, process environment
+	dot  envVars // the working directory's .env
+	// exposed names the places where a secret key given directly can be
+	// read by other users.
+	exposed []string
+}
+
+// Install is a detected hbbs/hbbr install.
+type Install struct {
+	Origin string   `json:"origin"`
+	HBBS   *Service `json:"hbbs"`
+	HBBR   *Service `json:"hbbr"`
+	// Relay is the first relay hbbs advertises (-r or relay-servers=),
+	// with port 21117 added when missing; empty when none is set.
+	Relay string `json:"relay,omitempty"`
+	// RelaySource is where Relay came from: "-r", "Environment=" or ".env".
+	RelaySource string `json:"relay_source,omitempty"`
+	Bind        string `json:"bind,omitempty"`
+	TailnetOnly bool   `json:"tailnet_only"`
+
+	// SecretPresent, SecretMode, PublicKey and Fingerprint describe
+	// id_ed25519 in hbbs's working directory.
+	SecretPresent bool   `json:"secret_present"`
+	SecretMode    string `json:"secret_mode,omitempty"`
+	PublicKey     string `json:"public_key,omitempty"`
+	Fingerprint   string `json:"fingerprint,omitempty"`
+
+	Findings []Finding `json:"findings"`
+}
+
+func (in *Install) add(id string, sev Severity, format string, a ...any) {
+	in.Findings = append(in.Findings, Finding{ID: id, Severity: sev, Message: fmt.Sprintf(format, a...)})
+}
+
+// Problems counts the findings that are errors or warnings.
+func (in *Install) Problems() int {
+	n := 0
+	for _, f := range in.Findings {
+		if f.Severity != SeverityInfo {
+			n++
+		}
+	}
+	return n
+}
+
+// Detect looks under root for every install in [Candidates] and inspects
+// each one found. A masked hbbs unit (a removed package) does not count.
+func Detect(root string) ([]*Install, error) {
+	var out []*Install
+	for _, c := range Candidates {
+		in, err := Inspect(root, c.Origin, c.HBBS, c.HBBR)
+		if errors.Is(err, ErrNoUnit) {
+			continue
+		}
+		if err != nil {
+			return out, err
+		}
+		if in.HBBS.Unit.Masked {
+			continue
+		}
+		out = append(out, in)
+	}
+	return out, nil
+}
+
+// Inspect reads the install made of the units hbbsUnit and hbbrUnit under
+// root. It fails with ErrNoUnit when there is no hbbs unit; a missing hbbr
+// unit is a finding. Origin OriginRdctl becomes OriginCustom when the hbbs
+// unit does not carry rdctl's header.
+func Inspect(root, origin, hbbsUnit, hbbrUnit string) (*Install, error) {
+	in := &Install{Origin: origin}
+	hbbs, err := loadService(root, hbbsUnit)
+	if err != nil {
+		return nil, err
+	}
+	in.HBBS = hbbs
+	if hbbs.Unit.Masked {
+		in.add("masked", SeverityInfo, "%s is masked (linked to /dev/null): the package was removed", hbbsUnit)
+		return in, nil
+	}
+	if origin == OriginRdctl && !hbbs.Unit.WrittenByRdctl {
+		in.Origin = OriginCustom
+	}
+	if hbbrUnit != "" {
+		hbbr, err := loadService(root, hbbrUnit)
+		switch {
+		case errors.Is(err, ErrNoUnit):
+			in.add("no-hbbr-unit", SeverityError, "there is no %s: rdctl operates hbbs and hbbr together", hbbrUnit)
+		case err != nil:
+			return nil, err
+		case hbbr.Unit.Masked:
+			in.add("no-hbbr-unit", SeverityError, "%s is masked: rdctl operates hbbs and hbbr together", hbbrUnit)
+		default:
+			in.HBBR = hbbr
+		}
+	}
+	in.analyse(root)
+	return in, nil
+}
+
+// loadService loads a unit and works out how it runs its server.
+func loadService(root, name string) (*Service, error) {
+	u, err := LoadUnit(root, name)
+	if err != nil {
+		return nil, err
+	}
+	s := &Service{Unit: u, User: "root", WorkingDir: "/"}
+	if u.Masked {
+		return s, nil
+	}
+	argv, err := u.Exec()
+	if err != nil {
+		return nil, fmt.Errorf("%s: ExecStart=: %w", u.Path, err)
+	}
+	if len(argv) > 0 {
+		s.Program = argv[0]
+		s.args = parseServerArgs(argv)
+	}
+	if v, _ := u.Value("Service", "User"); v != "" && v != "0" {
+		s.User = v
+	} else if dyn, _ := u.Value("Service", "DynamicUser"); isTrue(dyn) {
+		s.User = strings.TrimSuffix(name, ".service") // systemd names the dynamic user after the unit
+	}
+	if wd, ok := u.Value("Service", "WorkingDirectory"); ok && wd != "" {
+		wd = strings.TrimPrefix(wd, "-")
+		if wd == "~" {
+			wd = homeOf(root, s.User)
+		}
+		s.WorkingDir = path.Clean(wd)
+	}
+	s.env = parseEnvironment(u.Values("Service", "Environment"))
+	envFromFile := envVars{}
+	for _, f := range u.Values("Service", "EnvironmentFile") {
+		for _, p := range strings.Fields(f) {
+			p = strings.TrimPrefix(p, "-")
+			data, info, err := readSmall(under(root, p))
+			if err != nil {
+				continue // systemd refuses to start without a non-optional one; not ours to judge
+			}
+			vars := parseEnvFile(data)
+			for k, v := range vars {
+				s.env[k], envFromFile[k] = v, v
+			}
+			if k, ok := vars["KEY"]; ok && classifyKey(k) == KeySecret && info.Mode.Perm()&0o077 != 0 {
+				s.exposed = append(s.exposed, fmt.Sprintf("%s (mode %04o)", p, info.Mode.Perm()))
+			}
+		}
+	}
+	if data, info, err := readSmall(under(root, path.Join(s.WorkingDir, ".env"))); err == nil {
+		s.dot = parseEnvFile(data)
+		if k, ok := s.dot["KEY"]; ok && classifyKey(k) == KeySecret && info.Mode.Perm()&0o077 != 0 {
+			s.exposed = append(s.exposed, fmt.Sprintf("%s (mode %04o)", path.Join(s.WorkingDir, ".env"), info.Mode.Perm()))
+		}
+	} else {
+		s.dot = envVars{}
+	}
+	// Where the key setting comes from: the command line wins, then the
+	// process environment, then .env (dotenv never overrides the
+	// environment).
+	switch {
+	case s.args.keySet:
+		s.Key, s.KeySource = classifyKey(s.args.key), "-k"
+		if s.Key == KeySecret {
+			s.exposed = append(s.exposed, "the command line (ExecStart= of "+u.Path+", and ps for every user)")
+		}
+	case hasKey(s.env):
+		s.Key = classifyKey(s.env["KEY"])
+		if _, fromFile := envFromFile["KEY"]; fromFile {
+			s.KeySource = "EnvironmentFile="
+		} else {
+			s.KeySource = "Environment="
+			if s.Key == KeySecret {
+				s.exposed = append(s.exposed, u.Path+" (unit files are world-readable)")
+			}
+		}
+	case hasKey(s.dot):
+		s.Key, s.KeySource = classifyKey(s.dot["KEY"]), ".env"
+	default:
+		s.KeySource = "default"
+	}
+	return s, nil
+}
+
+func hasKey(e envVars) bool { _, ok := e["KEY"]; return ok }
+
+func isTrue(v string) bool {
+	switch strings.ToLower(v) {
+	case "1", "yes", "true", "on":
+		return true
+	}
+	return false
+}
+
+// homeOf is the home directory of user in root's /etc/passwd ("/root" for
+// root, "/" when unknown).
+func homeOf(root, user string) string {
+	if user == "root" {
+		return "/root"
+	}
+	data, _, err := readSmall(under(root, "/etc/passwd"))
+	if err == nil {
+		for _, line := range strings.Split(string(data), "\n") {
+			f := strings.Split(line, ":")
+			if len(f) >= 6 && f[0] == user {
+				return f[5]
+			}
+		}
+	}
+	return "/"
+}
+
+// readSmall reads a regular file without following a symlink at its last
+// component.
+func readSmall(p string) ([]byte, safefs.Info, error) {
+	d, err := safefs.OpenDir(path.Dir(p))
+	if err != nil {
+		return nil, safefs.Info{}, err
+	}
+	defer d.Close()
+	return d.ReadFile(path.Base(p), maxUnitSize)
+}
+
+// analyse fills in the relay, the key files' state and the findings.
+func (in *Install) analyse(root string) {
+	hbbs, hbbr := in.HBBS, in.HBBR
+	if hbbs.Key == "" {
+		hbbs.Key = KeyDefault
+	}
+	if hbbr != nil && hbbr.Key == "" {
+		hbbr.Key = KeyNone
+	}
+	in.findRelay()
+	if hbbs.args.bindSet {
+		in.Bind = hbbs.args.bind
+	}
+	deny, _ := hbbs.Unit.Value("Service", "IPAddressDeny")
+	allow, _ := hbbs.Unit.Value("Service", "IPAddressAllow")
+	in.TailnetOnly = deny == "any" && strings.Contains(allow, "100.64.0.0/10")
+
+	for _, s := range []*Service{hbbs, hbbr} {
+		if s != nil && s.User == "root" {
+			in.add("runs-as-root", SeverityWarning, "%s runs as root (User= is empty or unset): a flaw in it would own the host", s.Unit.Name)
+		}
+	}
+	if !hbbs.Unit.hasSetting("Service", "WorkingDirectory") {
+		in.add("no-working-dir", SeverityWarning, "%s sets no WorkingDirectory=: hbbs keeps its key and database in /", hbbs.Unit.Name)
+	}
+	if hbbs.WorkingDir == DebianWorkingDir {
+		in.add("purge-deletes-keys", SeverityWarning, "the keys are in %s, which `apt purge rustdesk-server-hbbs` deletes with everything in it; back them up (rdctl rotate keeps backups) and never purge the package",
+			DebianWorkingDir)
+	}
+
+	// The key hbbs serves.
+	switch hbbs.Key {
+	case KeyEmpty:
+		in.add("hbbs-key-unenforced", SeverityWarning, "hbbs is given an empty key (%s): it accepts clients with any key", hbbs.KeySource)
+	case KeyPublic, KeyLiteral:
+		in.add("hbbs-key-no-signing", SeverityWarning, "hbbs is given a key string that is not a secret key (%s): it enforces it but signs nothing, so clients fall back to unencrypted handshakes; use -k _", hbbs.KeySource)
+	case KeySecret:
+		in.add("key-not-from-file", SeverityError, "hbbs takes its secret key from %s, not from %s: rotating the file would not change the key it serves", hbbs.KeySource, keys.SecretFile)
+	}
+	for _, s := range []*Service{hbbs, hbbr} {
+		if s != nil {
+			for _, where := range s.exposed {
+				in.add("secret-exposed", SeverityError, "the secret key given to %s can be read by other users in %s", s.Unit.Name, where)
+			}
+		}
+	}
+	if hbbr != nil {
+		switch {
+		case !hbbr.Key.Enforced():
+			in.add("hbbr-key-unenforced", SeverityWarning, "hbbr checks no key (no -k and no KEY in its environment or .env): anyone can use the relay")
+		case hbbr.Key.UsesFile() && hbbr.WorkingDir != hbbs.WorkingDir:
+			in.add("split-working-dirs", SeverityError, "hbbr loads its key from %s but hbbs from %s: hbbr generates a pair of its own there and rejects hbbs's clients",
+				hbbr.WorkingDir, hbbs.WorkingDir)
+		}
+	}
+
+	// The key files.
+	if d, err := safefs.OpenDir(under(root, hbbs.WorkingDir)); err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			in.add("no-key-yet", SeverityInfo, "%s does not exist yet: hbbs creates it and a key pair at first start", hbbs.WorkingDir)
+		} else {
+			in.add("key-unreadable", SeverityError, "cannot read %s: %v", hbbs.WorkingDir, err)
+		}
+	} else {
+		st, _ := keys.Inspect(d)
+		d.Close()
+		in.SecretPresent = st.SecretPresent
+		switch {
+		case !st.SecretPresent:
+			in.add("no-key-yet", SeverityInfo, "no %s in %s yet: hbbs creates a pair at first start", keys.SecretFile, hbbs.WorkingDir)
+		case !st.Valid:
+			in.add("key-invalid", SeverityError, "%s in %s is unusable: %v", keys.SecretFile, hbbs.WorkingDir, st.SecretErr)
+		default:
+			in.PublicKey, in.Fingerprint = st.Pair.PublicBase64(), st.Pair.Fingerprint()
+			if st.PubPresent && !st.PubMatches {
+				in.add("pub-mismatch", SeverityWarning, "%s does not agree with %s; hbbs serves the key derived from the secret (rdctl doctor --fix rewrites it)", keys.PublicFile, keys.SecretFile)
+			}
+		}
+		if st.SecretPresent && st.SecretInfo.Mode.IsRegular() {
+			in.SecretMode = fmt.Sprintf("%04o", st.SecretInfo.Mode.Perm())
+			if st.SecretInfo.Mode.Perm()&0o077 != 0 {
+				in.add("secret-readable", SeverityError, "%s is readable by group or others (mode %04o): any local user can impersonate the server",
+					path.Join(hbbs.WorkingDir, keys.SecretFile), st.SecretInfo.Mode.Perm())
+			}
+		}
+	}
+}
+
+// findRelay reads hbbs's relay setting: -r, else relay-servers in the
+// process environment, else in .env.
+func (in *Install) findRelay() {
+	s := in.HBBS
+	var v string
+	switch {
+	case s.args.relaySet:
+		v, in.RelaySource = s.args.relay, "-r"
+	case s.env["RELAY-SERVERS"] != "":
+		v, in.RelaySource = s.env["RELAY-SERVERS"], "Environment="
+	case s.dot["RELAY-SERVERS"] != "":
+		v, in.RelaySource = s.dot["RELAY-SERVERS"], ".env"
+	default:
+		in.add("no-relay", SeverityInfo, "hbbs advertises no relay (-r): clients fall back to their own relay setting, then the ID server's port+1")
+		return
+	}
+	list := strings.Split(v, ",")
+	first := strings.TrimSpace(list[0])
+	if len(list) > 1 {
+		in.add("relay-list", SeverityInfo, "hbbs advertises %d relays; rdctl records the first, %s", len(list), first)
+	}
+	hp, err := deploy.ParseHostPort("relay", first)
+	if err != nil {
+		in.add("relay-invalid", SeverityWarning, "the relay hbbs advertises (%s) is not a valid host[:port]: %v", in.RelaySource, err)
+		in.RelaySource = ""
+		return
+	}
+	in.Relay = hp.WithDefaultPort(deploy.RelayPort).String()
+}
+
+func (u *UnitFile) hasSetting(section, name string) bool {
+	v, ok := u.Value(section, name)
+	return ok && v != ""
+}
+
+// RecordOptions complete what the unit files cannot say.
+type RecordOptions struct {
+	// IDHost is the ID server clients are configured with; required.
+	IDHost string
+	// Relay overrides the relay found in the units, if set.
+	Relay string
+}
+
+// Record builds the deployment record for the install. Its values are
+// validated as if typed by a user.
+func (in *Install) Record(o RecordOptions) (*deploy.Record, error) {
+	if in.HBBR == nil {
+		return nil, fmt.Errorf("no hbbr unit next to %s: rdctl operates hbbs and hbbr together", in.HBBS.Unit.Name)
+	}
+	relay := in.Relay
+	if o.Relay != "" {
+		hp, err := deploy.ParseHostPort("--relay", o.Relay)
+		if err != nil {
+			return nil, err
+		}
+		relay = hp.WithDefaultPort(deploy.RelayPort).String()
+	}
+	r := &deploy.Record{
+		Format: 1, Backend: deploy.BackendSystemd, Origin: in.Origin,
+		IDHost: o.IDHost, Relay: relay, Bind: in.Bind, TailnetOnly: in.TailnetOnly,
+		WorkingDir: in.HBBS.WorkingDir, ServiceUser: in.HBBS.User,
+		HBBSUnit: in.HBBS.Unit.Name, HBBRUnit: in.HBBR.Unit.Name,
+		HBBREnforcesKey: in.HBBR.Key.Enforced(),
+	}
+	if in.HBBS.Program != "" && path.IsAbs(in.HBBS.Program) {
+		r.BinDir = path.Dir(in.HBBS.Program)
+	}
+	if err := r.Validate(); err != nil {
+		return nil, err
+	}
+	return r, nil
+}

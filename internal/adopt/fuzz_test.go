@@ -1,0 +1,83 @@
+package adopt
+
+import (
+	"slices"
+	"strings"
+	"testing"
+)
+
+// quoteWord quotes w so that splitWords reads it back as one word.
+func quoteWord(w string) string {
+	r := strings.NewReplacer(`\`, `\\`, `"`, `\"`)
+	return `"` + r.Replace(w) + `"`
+}
+
+// FuzzSplitWords: never panics, and words quoted by the systemd rules
+// split back into exactly themselves.
+func FuzzSplitWords(f *testing.F) {
+	for _, s := range []string{`/usr/bin/hbbs -r a -k _`, `"KEY=a b" X=1`, `'a "b"' c\ d`, `a\`, `"`, "a\tb\nc", `\n\t\s`} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		words, err := splitWords(s)
+		if err != nil {
+			return
+		}
+		quoted := make([]string, len(words))
+		for i, w := range words {
+			quoted[i] = quoteWord(w)
+		}
+		again, err := splitWords(strings.Join(quoted, " "))
+		if err != nil || !slices.Equal(again, words) {
+			t.Fatalf("%q: words %q quoted and split again: %q, %v", s, words, again, err)
+		}
+	})
+}
+
+// FuzzParseEnvFile: never panics; keys come out normalised.
+func FuzzParseEnvFile(f *testing.F) {
+	for _, s := range []string{"relay-servers=a:1\nKEY=_\n", "export KEY='x'\n# c\n", "A_B=\"unterminated\n", "=\n==\n"} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		for k := range parseEnvFile(data) {
+			if k != normKey(k) || k == "" {
+				t.Fatalf("key %q not normalised", k)
+			}
+		}
+	})
+}
+
+// FuzzParseServerArgs: never panics; a -k given as its own word is
+// always seen.
+func FuzzParseServerArgs(f *testing.F) {
+	for _, s := range []string{"hbbs -r a -k _", "hbbs --key=- -ra", "hbbr -k", "hbbs -- -k x", "hbbs -"} {
+		f.Add(s, "v")
+	}
+	f.Fuzz(func(t *testing.T, cmdline, key string) {
+		argv := append(strings.Fields(cmdline), "-k", key)
+		a := parseServerArgs(append([]string{"hbbs"}, argv...))
+		_ = classifyKey(a.key)
+		// With nothing else on the line, -k VALUE is always read.
+		b := parseServerArgs([]string{"hbbs", "-k", key})
+		if !b.keySet || b.key != key {
+			t.Fatalf("-k %q read as %+v", key, b)
+		}
+	})
+}
+
+// FuzzLoadUnitData: the unit parser never panics on any file.
+func FuzzParseUnit(f *testing.F) {
+	f.Add([]byte(debianHBBS))
+	f.Add([]byte("[Service]\nExecStart=/a \\\n  b\n"))
+	f.Add([]byte("[Service\nx"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		opts, err := parseUnit(data)
+		if err != nil {
+			return
+		}
+		u := &UnitFile{opts: opts}
+		u.Exec()
+		u.Values("Service", "Environment")
+	})
+}

@@ -1,0 +1,298 @@
+// Package firewall opens RustDesk's ports with the host's firewall: the
+// rules as ufw or firewalld commands, or as an nftables script that owns
+// one table, printed or applied.
+//
+// The port set is the servers' (tcp 21115-21119, udp 21116). hbbr has no
+// UDP port, so udp 21117 — which guides often open — is not opened.
+// Tailnet-only rules admit the ports on the tailscale interface (and
+// loopback) only.
+package firewall
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+)
+
+// Backend is a firewall front end.
+type Backend string
+
+const (
+	UFW       Backend = "ufw"
+	Firewalld Backend = "firewalld"
+	NFTables  Backend = "nftables"
+)
+
+// Backends lists them, in detection order.
+var Backends = []Backend{UFW, Firewalld, NFTables}
+
+// ParseBackend checks a --backend value.
+func ParseBackend(s string) (Backend, error) {
+	b := Backend(s)
+	if !slices.Contains(Backends, b) {
+		return "", fmt.Errorf("unknown firewall backend %q (want ufw, firewalld or nftables)", s)
+	}
+	return b, nil
+}
+
+// Rule is a port range to admit.
+type Rule struct {
+	Proto    string `json:"proto"`
+	From, To uint16
+}
+
+// Rules are RustDesk's server ports: tcp 21115-21119 (NAT test,
+// rendezvous, relay, and the two WebSocket ports) and udp 21116
+// (registration and heartbeats).
+var Rules = []Rule{{"tcp", 21115, 21119}, {"udp", 21116, 21116}}
+
+func (r Rule) span(sep string) string {
+	if r.From == r.To {
+		return fmt.Sprint(r.From)
+	}
+	return fmt.Sprintf("%d%s%d", r.From, sep, r.To)
+}
+
+// TailnetInterface is the interface tailscaled creates in TUN mode.
+const TailnetInterface = "tailscale0"
+
+// FirewalldZone is the zone rdctl creates for the tailnet interface.
+const FirewalldZone = "rdctl-tailnet"
+
+// TableName is the nftables table rdctl owns (family inet).
+const TableName = "rdctl"
+
+// ruleComment marks ufw rules as rdctl's.
+const ruleComment = "rdctl: RustDesk server"
+
+// Options say which rules to make.
+type Options struct {
+	// TailnetOnly admits the ports only on TailnetInterface (and loopback).
+	TailnetOnly bool
+}
+
+// Command is one command to run.
+type Command struct {
+	Argv []string `json:"argv"`
+	// Stdin is fed to the command (the nftables script).
+	Stdin string `json:"stdin,omitempty"`
+	// OKExit are exit codes besides 0 that mean "already so" (firewalld's
+	// NAME_CONFLICT for a zone that exists).
+	OKExit []int `json:"-"`
+}
+
+// String renders the command for a shell: arguments quoted where needed,
+// stdin as a quoted here-document.
+func (c Command) String() string {
+	words := make([]string, len(c.Argv))
+	for i, a := range c.Argv {
+		words[i] = shellQuote(a)
+	}
+	s := strings.Join(words, " ")
+	if c.Stdin != "" {
+		s += " <<'EOF'\n" + c.Stdin + "EOF"
+	}
+	return s
+}
+
+func shellQuote(s string) string {
+	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_=:/.,+@%") == "" {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+// Commands returns the commands that make backend b admit the ports.
+// Each is idempotent: running them again changes nothing.
+func Commands(b Backend, o Options) ([]Command, error) {
+	var out []Command
+	switch b {
+	case UFW:
+		for _, r := range Rules {
+			if o.TailnetOnly {
+				out = append(out, Command{Argv: []string{"ufw", "allow", "in", "on", TailnetInterface, "to", "any", "port", r.span(":"), "proto", r.Proto, "comment", ruleComment}})
+			} else {
+				out = append(out, Command{Argv: []string{"ufw", "allow", r.span(":") + "/" + r.Proto, "comment", ruleComment}})
+			}
+		}
+	case Firewalld:
+		var zone []string
+		if o.TailnetOnly {
+			// A zone of its own for the tailnet interface: the ports are
+			// open there and nowhere else. 26 is NAME_CONFLICT (the zone
+			// exists), 16 ZONE_ALREADY_SET, 11 ALREADY_ENABLED.
+			out = append(out,
+				Command{Argv: []string{"firewall-cmd", "--permanent", "--new-zone=" + FirewalldZone}, OKExit: []int{26}},
+				Command{Argv: []string{"firewall-cmd", "--permanent", "--zone=" + FirewalldZone, "--add-interface=" + TailnetInterface}, OKExit: []int{16}},
+			)
+			zone = []string{"--zone=" + FirewalldZone}
+		}
+		for _, r := range Rules {
+			argv := append([]string{"firewall-cmd", "--permanent"}, zone...)
+			out = append(out, Command{Argv: append(argv, "--add-port="+r.span("-")+"/"+r.Proto), OKExit: []int{11}})
+		}
+		out = append(out, Command{Argv: []string{"firewall-cmd", "--reload"}})
+	case NFTables:
+		out = append(out, Command{Argv: []string{"nft", "-f", "/dev/stdin"}, Stdin: NFTScript(o)})
+	default:
+		return nil, fmt.Errorf("unknown firewall backend %q", b)
+	}
+	return out, nil
+}
+
+// NFTScript is an nftables script that (re)creates table inet rdctl with an
+// input chain admitting the ports. Loading it is atomic and idempotent: it
+// declares the table (a no-op when it exists), deletes it, and creates it
+// afresh in one transaction, touching no other table.
+//
+// An accept ends a packet's evaluation only within this table: a drop in
+// another table's input chain still applies. With TailnetOnly the chain
+// drops the ports on every interface but loopback and the tailnet, which
+// holds whatever other tables say.
+func NFTScript(o Options) string {
+	var b strings.Builder
+	b.WriteString("#!/usr/sbin/nft -f\n")
+	b.WriteString("# Written by rdctl: RustDesk server ports (tcp 21115-21119, udp 21116; hbbr has no UDP port).\n")
+	b.WriteString("# Loading it replaces table inet " + TableName + " and touches nothing else.\n")
+	fmt.Fprintf(&b, "table inet %s\ndelete table inet %s\n", TableName, TableName)
+	fmt.Fprintf(&b, "table inet %s {\n\tchain input {\n\t\ttype filter hook input priority filter - 1; policy accept;\n", TableName)
+	if o.TailnetOnly {
+		for _, r := range Rules {
+			fmt.Fprintf(&b, "\t\tiifname != { \"lo\", %q } %s dport %s drop\n", TailnetInterface, r.Proto, r.span("-"))
+		}
+	}
+	for _, r := range Rules {
+		fmt.Fprintf(&b, "\t\t%s dport %s accept\n", r.Proto, r.span("-"))
+	}
+	b.WriteString("\t}\n}\n")
+	return b.String()
+}
+
+// Runner runs the firewall tools.
+type Runner interface {
+	// LookPath finds a program as exec.LookPath does.
+	LookPath(name string) (string, error)
+	// Run runs argv with stdin and returns its combined output and exit
+	// code; err is only for a command that could not run at all.
+	Run(ctx context.Context, argv []string, stdin string) (output string, exitCode int, err error)
+}
+
+// ExecRunner runs commands with os/exec.
+type ExecRunner struct {
+	// Prefix goes before every command, e.g. nsenter --net=PATH -- to
+	// run in another network namespace. Empty means none.
+	Prefix []string
+}
+
+func (ExecRunner) LookPath(name string) (string, error) { return exec.LookPath(name) }
+
+func (r ExecRunner) Run(ctx context.Context, argv []string, stdin string) (string, int, error) {
+	full := append(slices.Clone(r.Prefix), argv...)
+	cmd := exec.CommandContext(ctx, full[0], full[1:]...)
+	cmd.Stdin = strings.NewReader(stdin)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	err := cmd.Run()
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		return out.String(), ee.ExitCode(), nil
+	}
+	if err != nil {
+		return out.String(), -1, err
+	}
+	return out.String(), 0, nil
+}
+
+// Detect picks the live firewall: ufw when it is installed and active,
+// else firewalld when `firewall-cmd --state` says running, else nftables.
+// reason says why, for the user.
+func Detect(ctx context.Context, r Runner) (b Backend, reason string) {
+	if _, err := r.LookPath("ufw"); err == nil {
+		out, code, err := r.Run(ctx, []string{"ufw", "status"}, "")
+		first, _, _ := strings.Cut(out, "\n")
+		if err == nil && code == 0 && strings.TrimSpace(first) == "Status: active" {
+			return UFW, "ufw is active"
+		}
+		reason = "ufw is installed but not active"
+	}
+	if _, err := r.LookPath("firewall-cmd"); err == nil {
+		out, code, err := r.Run(ctx, []string{"firewall-cmd", "--state"}, "")
+		if err == nil && code == 0 && strings.TrimSpace(out) == "running" {
+			return Firewalld, "firewalld is running"
+		}
+		reason = strings.TrimPrefix(reason+"; firewalld is installed but not running", "; ")
+	}
+	if reason == "" {
+		reason = "neither ufw nor firewalld is installed"
+	}
+	return NFTables, reason
+}
+
+// DetectRoot picks the firewall an image tree will boot with, from its
+// files only: ufw when /etc/ufw/ufw.conf says ENABLED=yes, firewalld when
+// its unit is enabled, else nftables.
+func DetectRoot(root string) (b Backend, reason string) {
+	if data, err := os.ReadFile(filepath.Join(root, "etc/ufw/ufw.conf")); err == nil {
+		for _, line := range strings.Split(string(data), "\n") {
+			if strings.TrimSpace(line) == "ENABLED=yes" {
+				return UFW, "the image enables ufw (/etc/ufw/ufw.conf)"
+			}
+		}
+	}
+	for _, l := range []string{"etc/systemd/system/multi-user.target.wants/firewalld.service", "etc/systemd/system/dbus-org.fedoraproject.FirewallD1.service"} {
+		if _, err := os.Lstat(filepath.Join(root, l)); err == nil {
+			return Firewalld, "the image enables firewalld.service"
+		}
+	}
+	return NFTables, "the image enables neither ufw nor firewalld"
+}
+
+// Result is what one applied command did.
+type Result struct {
+	Command  string `json:"command"`
+	ExitCode int    `json:"exit_code"`
+	Output   string `json:"output,omitempty"`
+}
+
+// CommandError reports a command that failed.
+type CommandError struct {
+	Command  string
+	ExitCode int
+	Output   string
+	Err      error
+}
+
+func (e *CommandError) Error() string {
+	if e.Err != nil {
+		return fmt.Sprintf("%s: %v", e.Command, e.Err)
+	}
+	msg := fmt.Sprintf("%s exited %d", e.Command, e.ExitCode)
+	if out := strings.TrimSpace(e.Output); out != "" {
+		msg += ": " + out
+	}
+	return msg
+}
+func (e *CommandError) Unwrap() error { return e.Err }
+
+// Apply runs cmds in order and stops at the first that fails.
+func Apply(ctx context.Context, r Runner, cmds []Command) ([]Result, error) {
+	var out []Result
+	for _, c := range cmds {
+		name := strings.Join(c.Argv, " ")
+		output, code, err := r.Run(ctx, c.Argv, c.Stdin)
+		if err != nil {
+			return out, &CommandError{Command: name, ExitCode: code, Output: output, Err: err}
+		}
+		out = append(out, Result{Command: name, ExitCode: code, Output: strings.TrimSpace(output)})
+		if code != 0 && !slices.Contains(c.OKExit, code) {
+			return out, &CommandError{Command: name, ExitCode: code, Output: output}
+		}
+	}
+	return out, nil
+}
