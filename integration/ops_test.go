@@ -1,0 +1,204 @@
+//go:build integration
+
+package integration
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/rdctl/rdctl/integration/harness"
+	"github.com/rdctl/rdctl/internal/probe"
+)
+
+// debianUnit is the Debian package's unit, as rustdesk-server ships it
+// (rustdesk-server.md §5): no arguments, root, a shared working dir.
+const debianUnit = `[Unit]
+Description=Rustdesk %s Server
+[Service]
+Type=simple
+LimitNOFILE=1000000
+ExecStart=/usr/bin/%s
+WorkingDirectory=/var/lib/rustdesk-server/
+User=
+Group=
+Restart=always
+StandardOutput=append:/var/log/rustdesk-server/%s.log
+StandardError=append:/var/log/rustdesk-server/%s.error
+RestartSec=10
+[Install]
+WantedBy=multi-user.target
+`
+
+// TestSystemdAdoptDebianStatusDoctor installs the server the way the Debian
+// packages do, adopts it, and shows status, doctor, doctor --fix and a
+// verified rotation on it.
+func TestSystemdAdoptDebianStatusDoctor(t *testing.T) {
+	m := serverMachine(t)
+	_, standin := binaries(t)
+	for _, b := range []string{"hbbs", "hbbr"} {
+		if err := m.CopyFile(standin, "/usr/bin/"+b, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		unit := strings.ReplaceAll(debianUnit, "%s", b)
+		if err := m.WriteFile("/lib/systemd/system/rustdesk-"+b+".service", []byte(unit), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	m.MustExec(t, "mkdir", "-p", "/var/lib/rustdesk-server", "/var/log/rustdesk-server")
+	m.MustExec(t, "systemctl", "daemon-reload")
+	m.MustExec(t, "systemctl", "enable", "--now", "rustdesk-hbbs.service", "rustdesk-hbbr.service")
+	// hbbs creates its key itself, world-readable (0666 &^ umask)
+	m.MustExec(t, "sh", "-c", "for i in $(seq 100); do [ -s /var/lib/rustdesk-server/id_ed25519 ] && exit 0; sleep 0.05; done; exit 1")
+
+	out, errOut, code := rdctlIn(t, m, nil, "--json", "adopt", "--id-host", "rd.example.com")
+	if code != 0 {
+		t.Fatalf("adopt: %d\n%s\n%s", code, out, errOut)
+	}
+	var adopted struct {
+		Written  bool `json:"written"`
+		Recorded struct {
+			Origin     string `json:"origin"`
+			WorkingDir string `json:"working_dir"`
+			HBBSUnit   string `json:"hbbs_unit"`
+		} `json:"recorded"`
+		Install struct {
+			Findings []struct{ ID, Severity, Message string } `json:"findings"`
+		} `json:"install"`
+	}
+	if err := json.Unmarshal([]byte(out), &adopted); err != nil {
+		t.Fatal(err, out)
+	}
+	if !adopted.Written || adopted.Recorded.Origin != "debian" || adopted.Recorded.WorkingDir != "/var/lib/rustdesk-server" || adopted.Recorded.HBBSUnit != "rustdesk-hbbs.service" {
+		t.Fatalf("adopt recorded %+v", adopted.Recorded)
+	}
+	found := strings.ToLower(out)
+	for _, want := range []string{"root", "readable", "-k"} {
+		if !strings.Contains(found, want) {
+			t.Errorf("adopt findings do not mention %q:\n%s", want, out)
+		}
+	}
+
+	// status sees the running units and the key
+	var st struct {
+		Units []struct {
+			Name        string `json:"name"`
+			ActiveState string `json:"active_state"`
+			MainPID     int    `json:"main_pid"`
+		} `json:"units"`
+		Key struct {
+			Valid       bool   `json:"valid"`
+			Fingerprint string `json:"fingerprint"`
+			PublicKey   string `json:"public_key"`
+			Secret      struct {
+				Mode string `json:"mode"`
+			} `json:"secret"`
+		} `json:"key"`
+		Ports []struct {
+			Proto     string `json:"proto"`
+			Port      int    `json:"port"`
+			Listening bool   `json:"listening"`
+		} `json:"ports"`
+	}
+	out = mustRdctl(t, m, "--json", "status")
+	if err := json.Unmarshal([]byte(out), &st); err != nil {
+		t.Fatal(err, out)
+	}
+	if len(st.Units) != 2 || st.Units[0].ActiveState != "active" || st.Units[0].MainPID == 0 || !st.Key.Valid {
+		t.Errorf("status: %s", out)
+	}
+	listening := 0
+	for _, p := range st.Ports {
+		if p.Listening {
+			listening++
+		}
+	}
+	if listening < 6 {
+		t.Errorf("status sees %d listening ports, want tcp 21115-21119 and udp 21116:\n%s", listening, out)
+	}
+	if st.Key.Secret.Mode == "0600" {
+		t.Errorf("hbbs should have left its secret world-readable; status says %s", st.Key.Secret.Mode)
+	}
+
+	// doctor finds the readable secret; --fix repairs it without touching the key
+	if _, _, code := rdctlIn(t, m, nil, "doctor"); code != 1 {
+		t.Errorf("doctor on a Debian install exited %d, want 1", code)
+	}
+	out = mustRdctlAllowFail(t, m, "doctor", "--fix")
+	if !strings.Contains(out, "0600") {
+		t.Errorf("doctor --fix did not report the mode fix:\n%s", out)
+	}
+	if mode := strings.TrimSpace(m.MustExec(t, "stat", "-c", "%a", "/var/lib/rustdesk-server/id_ed25519")); mode != "600" {
+		t.Errorf("secret mode after --fix: %s", mode)
+	}
+	if k := keyStatus(t, m, st.Key.PublicKey); k != probe.KeyMatch {
+		t.Errorf("after doctor --fix hbbs serves: %s", k)
+	}
+
+	// a verified rotation works on the adopted install
+	raw := mustRdctl(t, m, "--json", "rotate")
+	var r struct {
+		New      string `json:"new_public_key"`
+		Verified bool   `json:"verified"`
+	}
+	json.Unmarshal([]byte(raw), &r)
+	if !r.Verified || keyStatus(t, m, r.New) != probe.KeyMatch || keyStatus(t, m, st.Key.PublicKey) != probe.KeyMismatch {
+		t.Errorf("rotation on the adopted Debian install: %s", raw)
+	}
+}
+
+// mustRdctlAllowFail runs rdctl and accepts exit 0 or 1 (a check that
+// reports problems), returning stdout and stderr together.
+func mustRdctlAllowFail(t *testing.T, m *harness.Machine, args ...string) string {
+	t.Helper()
+	out, errOut, code := rdctlIn(t, m, nil, args...)
+	if code > 1 {
+		t.Fatalf("rdctl %v: exit %d\n%s\n%s", args, code, out, errOut)
+	}
+	return out + errOut
+}
+
+// TestSystemdUninstallKeepsKeysAndFirewall uninstalls an rdctl install
+// (keys stay, with a backup), reinstalls it serving the same key, and
+// applies the nftables rules inside the machine's own network namespace.
+func TestSystemdUninstallKeepsKeysAndFirewall(t *testing.T) {
+	m := serverMachine(t)
+	mustRdctl(t, m, "install", "systemd", "--relay", "rd.example.com", "--binaries", "/root/rustdesk-server-linux-amd64.zip")
+	pub, _ := keyShow(t, m)
+
+	out := mustRdctl(t, m, "uninstall")
+	if unitActive(t, m, "hbbs.service") {
+		t.Error("hbbs still active after uninstall")
+	}
+	if _, _, code, _ := m.Exec(t.Context(), "test", "-e", "/etc/systemd/system/hbbs.service"); code == 0 {
+		t.Error("unit file left after uninstall")
+	}
+	if _, _, code, _ := m.Exec(t.Context(), "test", "-s", "/var/lib/rustdesk/id_ed25519"); code != 0 {
+		t.Fatalf("uninstall removed the key:\n%s", out)
+	}
+	if list := m.MustExec(t, "sh", "-c", "cat /var/lib/rustdesk/backups/*-uninstall/id_ed25519.pub"); strings.TrimSpace(list) != pub {
+		t.Errorf("no uninstall backup of the key: %q", list)
+	}
+	if _, errOut, code := rdctlIn(t, m, nil, "uninstall", "--purge-keys"); code != 2 || !strings.Contains(errOut, "--yes") {
+		t.Errorf("--purge-keys without --yes: exit %d %s", code, errOut)
+	}
+
+	mustRdctl(t, m, "install", "systemd", "--relay", "rd.example.com", "--binaries", "/root/rustdesk-server-linux-amd64.zip")
+	if again, _ := keyShow(t, m); again != pub {
+		t.Errorf("reinstall after uninstall serves %s, want the kept %s", again, pub)
+	}
+	if keyStatus(t, m, pub) != probe.KeyMatch {
+		t.Error("reinstalled hbbs does not serve the kept key")
+	}
+
+	// firewall: applied with nftables in the machine's network namespace
+	mustRdctl(t, m, "firewall", "--apply", "--backend", "nftables")
+	mustRdctl(t, m, "firewall", "--apply", "--backend", "nftables") // idempotent
+	rules := m.MustExec(t, "nft", "list", "ruleset")
+	if strings.Count(rules, "table inet rdctl") != 1 || !strings.Contains(rules, "21115-21119") || !strings.Contains(rules, "udp dport 21116") || strings.Contains(rules, "21117 udp") {
+		t.Errorf("ruleset:\n%s", rules)
+	}
+	if keyStatus(t, m, pub) != probe.KeyMatch {
+		t.Error("hbbs unreachable over loopback after the firewall was applied")
+	}
+}
