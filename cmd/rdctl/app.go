@@ -161,6 +161,7 @@ func newApp(e *env) *cli.Command {
 			rotateCommand(e),
 			backupsCommand(e),
 			exportCommand(e),
+			upgradeCommand(e),
 			statusCommand(e),
 			doctorCommand(e),
 			firewallCommand(e),

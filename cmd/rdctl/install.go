@@ -16,7 +16,7 @@ import (
 func installCommand(e *env) *cli.Command {
 	return &cli.Command{
 		Name:  "install",
-		Usage: "install hbbs and hbbr as systemd units",
+		Usage: "install hbbs and hbbr as systemd units or a compose stack",
 		Description: `Installs RustDesk's server. With --root DIR it builds an image tree offline and
 touches nothing live.
 
@@ -24,7 +24,7 @@ Examples:
   rdctl install systemd --root ./image --relay rd.example.com
   rdctl install systemd --root ./image --relay rd.example.com --binaries rustdesk-server-linux-amd64.zip`,
 		Action:   groupAction,
-		Commands: []*cli.Command{installSystemdCommand(e)},
+		Commands: []*cli.Command{installSystemdCommand(e), installComposeCommand(e)},
 	}
 }
 

@@ -1,0 +1,308 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/urfave/cli/v3"
+
+	"github.com/rdctl/rdctl/internal/compose"
+	"github.com/rdctl/rdctl/internal/deploy"
+	"github.com/rdctl/rdctl/internal/keys"
+	"github.com/rdctl/rdctl/internal/plan"
+)
+
+func installComposeCommand(e *env) *cli.Command {
+	return &cli.Command{
+		Name:  "compose",
+		Usage: "install hbbs and hbbr as a docker compose stack",
+		Description: `Writes, under --root (the live system's / otherwise):
+  <dir>/compose.yaml                 the stack: services hbbs and hbbr, restart unless-stopped
+  <dir>/data/id_ed25519{,.pub}       a new key pair (secret 0600, root's), kept on re-runs
+  /etc/rdctl/rdctl.toml              the deployment record
+and then, live, runs 'docker compose -f <dir>/compose.yaml -p <project> up -d' and
+waits until both containers run and hbbs answers on 127.0.0.1:21116.
+A second identical run changes nothing and says so; --dry-run prints the plan.
+
+<dir>/data is mounted at the image's working directory, where hbbs keeps its
+keys: /root for rustdesk/rustdesk-server, /data for rustdesk/rustdesk-server-s6
+(its s6 entrypoint is bypassed so each service runs one server). The project
+name is <dir>'s base name ("rustdesk-server" by default). With --network host
+(the default, as in RustDesk's docs) the servers use the host's ports and see
+the clients' real addresses; --network bridge publishes exactly 21115-21119/tcp
+and 21116/udp. The image is pulled only when it is not present locally. On a re-run,
+--image and --network default to what the deployment record names (after an
+upgrade, the upgraded image).
+
+--relay is what hbbs tells clients (its -r); port 21117 is added when missing.
+--id-host is the ID server clients are given (default: the relay's host).
+
+JSON (--json): changed, steps, public_key, fingerprint, record, started,
+serving_ms, compose_file, project, image, network, mount_target.
+
+Examples:
+  rdctl install compose --relay rd.example.com
+  rdctl install compose --relay rd.example.com --image rustdesk/rustdesk-server-s6:1.1.16 --network bridge
+  rdctl install compose --root ./image --relay rd.example.com --dir /srv/rustdesk
+  rdctl --dry-run install compose --relay rd.example.com:21117 --id-host id.example.com`,
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "relay", Usage: "relay `HOST[:PORT]` hbbs advertises (-r)", Required: true},
+			&cli.StringFlag{Name: "id-host", Usage: "ID server `HOST[:PORT]` clients are configured with (default: the relay host)"},
+			&cli.StringFlag{Name: "dir", Usage: "project `DIR` holding compose.yaml and data/", Value: compose.DefaultDir},
+			&cli.StringFlag{Name: "image", Usage: "server image `REF`", Value: compose.DefaultImage},
+			&cli.StringFlag{Name: "network", Usage: "`MODE`: host or bridge", Value: compose.NetworkHost},
+			&cli.BoolFlag{Name: "no-start", Usage: "live install: write everything but do not start the stack"},
+		},
+		Action: func(ctx context.Context, cmd *cli.Command) error {
+			spec, rec, err := composeRecordFromFlags(cmd, e.recordedCompose())
+			if err != nil {
+				return err
+			}
+			return runInstallCompose(ctx, e, cmd, spec, rec)
+		},
+	}
+}
+
+// recordedCompose is the compose part of the existing deployment record,
+// or nil.
+func (e *env) recordedCompose() *deploy.ComposeRecord {
+	if r, err := deploy.LoadRecord(e.recordPath()); err == nil && r.Backend == deploy.BackendCompose {
+		return r.Compose
+	}
+	return nil
+}
+
+// composeRecordFromFlags validates every flag into a stack spec and its
+// deployment record before anything is planned. --image and --network
+// default to what an existing record of the same directory names, so that
+// re-running an install after an upgrade does not move the stack back to
+// the default image.
+func composeRecordFromFlags(cmd *cli.Command, recorded *deploy.ComposeRecord) (compose.Spec, *deploy.Record, error) {
+	image, network := cmd.String("image"), cmd.String("network")
+	if recorded != nil && recorded.Dir == cmd.String("dir") {
+		if !cmd.IsSet("image") {
+			image = recorded.Image
+		}
+		if !cmd.IsSet("network") {
+			network = recorded.Network
+		}
+	}
+	relay, err := deploy.ParseHostPort("--relay", cmd.String("relay"))
+	if err != nil {
+		return compose.Spec{}, nil, err
+	}
+	relay = relay.WithDefaultPort(deploy.RelayPort)
+	idHost := deploy.HostPort{Host: relay.Host}
+	if s := cmd.String("id-host"); s != "" {
+		if idHost, err = deploy.ParseHostPort("--id-host", s); err != nil {
+			return compose.Spec{}, nil, err
+		}
+	}
+	if _, err := compose.ParseNetwork("--network", network); err != nil {
+		return compose.Spec{}, nil, err
+	}
+	spec, err := compose.NewSpec(cmd.String("dir"), image, network, "", relay)
+	if err != nil {
+		return compose.Spec{}, nil, err
+	}
+	rec := compose.RecordFor(spec, idHost.String())
+	return spec, rec, rec.Validate()
+}
+
+type installComposeJSON struct {
+	installJSON
+	ComposeFile string `json:"compose_file"`
+	Project     string `json:"project"`
+	Image       string `json:"image"`
+	Network     string `json:"network"`
+	MountTarget string `json:"mount_target"`
+	APIVersion  string `json:"api_version,omitempty"`
+}
+
+func runInstallCompose(ctx context.Context, e *env, cmd *cli.Command, spec compose.Spec, rec *deploy.Record) error {
+	start := time.Now()
+	live := e.root == ""
+	if live && os.Geteuid() != 0 {
+		return withHints(errors.New("a live install changes the system and needs root"),
+			"run it with sudo, or build an image tree with --root DIR")
+	}
+	if err := e.checkRecordedStack(rec); err != nil {
+		return err
+	}
+	// The classic image runs hbbs as root; the s6 image chowns the keys to
+	// root. In an image tree they are root's as well.
+	p, ensure, err := compose.InstallPlan(ctx, compose.InstallOptions{
+		Root: e.root, Spec: spec, Record: rec, RecordPath: e.recordPath(), KeyOwner: keys.Owner{UID: 0, GID: 0},
+	})
+	if err != nil {
+		return err
+	}
+	if !e.dryRun {
+		unlock, err := e.lock()
+		if err != nil {
+			return err
+		}
+		defer unlock()
+		// A rotation killed half-way is finished or rolled back first.
+		if err := e.resumeIfPresent(ctx, rec); err != nil {
+			return err
+		}
+	}
+	results, err := p.Run(e.dryRun)
+	out := installComposeJSON{
+		installJSON: installJSON{Root: e.root, DryRun: e.dryRun, Changed: plan.Changed(results) > 0, Record: e.recordPath()},
+		ComposeFile: compose.Under(e.root, spec.File()), Project: spec.Project, Image: string(spec.Image),
+		Network: spec.Network, MountTarget: spec.MountTarget(),
+	}
+	for _, r := range results {
+		out.Steps = append(out.Steps, stepJSON{Action: r.Action, Target: r.Target, Changed: r.Changed})
+	}
+	if err != nil {
+		e.printResults(results)
+		return withHints(err, "nothing after the failing step was changed; fix it and run the same command again")
+	}
+	upCmd := fmt.Sprintf("docker compose -f %s -p %s up -d", spec.File(), spec.Project)
+	startedNow := false
+	if live && !cmd.Bool("no-start") {
+		if e.dryRun {
+			if !e.json {
+				e.printResults(results)
+				e.printf("would run %s and wait for hbbs to answer\n", upCmd)
+				e.printf("dry run: %d of %d steps would change something; nothing was written\n", plan.Changed(results), len(results))
+			}
+			if e.json {
+				return writeJSON(e.stdout, out)
+			}
+			return nil
+		}
+		api, started, err := bringUpCompose(ctx, e, spec, rec, out.Changed, ensure.Generated)
+		if err != nil {
+			e.printResults(results)
+			return err
+		}
+		startedNow = started
+		out.APIVersion = api
+		out.Started = true
+		out.ServingMS = time.Since(start).Milliseconds()
+	}
+	if !e.dryRun {
+		if st, err := inspectDir(ensure.Dir); err == nil && st.Valid {
+			out.PublicKey, out.Fingerprint = st.Pair.PublicBase64(), st.Pair.Fingerprint()
+		}
+	}
+	if e.json {
+		return writeJSON(e.stdout, out)
+	}
+	e.printResults(results)
+	switch {
+	case e.dryRun:
+		e.printf("dry run: %d of %d steps would change something; nothing was written\n", plan.Changed(results), len(results))
+	case !out.Changed && e.root != "":
+		e.printf("unchanged: the image tree at %s is already as requested\n", e.root)
+	case !out.Changed && !startedNow:
+		e.printf("unchanged: the compose stack %s is installed and running as requested\n", spec.Project)
+	case !out.Changed:
+		e.printf("unchanged: the files of the compose stack %s are as requested; started it\n", spec.Project)
+	case e.root != "":
+		e.printf("installed the compose stack into %s\n", e.root)
+	default:
+		e.printf("installed the compose stack %s (%s)\n", spec.Project, spec.File())
+	}
+	if out.Started {
+		if startedNow {
+			e.printf("serving: both containers running and hbbs answering, %d ms after rdctl started\n", out.ServingMS)
+		}
+	} else if live && !e.dryRun {
+		e.printf("not started (--no-start)\n")
+		e.hintf("start it with: %s", upCmd)
+	}
+	if out.PublicKey != "" {
+		e.printf("public key:  %s\nfingerprint: %s\n", out.PublicKey, out.Fingerprint)
+		if ensure.Generated {
+			if e.root != "" {
+				e.hintf("give clients this key: rdctl --root %s export --format toml", e.root)
+			} else {
+				e.hintf("give clients this key: rdctl export --format toml")
+			}
+		}
+	}
+	if e.root != "" && !e.dryRun {
+		e.hintf("on the target, start it with: %s", upCmd)
+	}
+	return nil
+}
+
+// checkRecordedStack refuses to replace a record of another deployment: a
+// systemd install, or a compose stack in another directory or project,
+// which would be left running unmanaged (and, with host networking, hold
+// the ports).
+func (e *env) checkRecordedStack(rec *deploy.Record) error {
+	old, err := deploy.LoadRecord(e.recordPath())
+	if errors.Is(err, deploy.ErrNoRecord) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	switch {
+	case old.Backend != deploy.BackendCompose:
+		return withHints(fmt.Errorf("%s records a %s deployment; installing a compose stack would orphan it", e.recordPath(), old.Backend),
+			"remove that deployment first, or keep a separate record with --config FILE")
+	case old.Compose == nil || old.Compose.Dir != rec.Compose.Dir || old.Compose.Project != rec.Compose.Project:
+		dir := "?"
+		if old.Compose != nil {
+			dir = old.Compose.Dir
+		}
+		return withHints(fmt.Errorf("%s records the compose stack in %s; this install is for %s", e.recordPath(), dir, rec.Compose.Dir),
+			"pass --dir "+dir+" to update the recorded stack, or keep a separate record with --config FILE")
+	}
+	return nil
+}
+
+// bringUpCompose makes sure the image is there, runs `docker compose up -d`
+// unless the stack already runs as installed, and waits until both
+// containers run and hbbs answers. It returns the Engine API version in use
+// and whether it started or recreated anything.
+func bringUpCompose(ctx context.Context, e *env, spec compose.Spec, rec *deploy.Record, changed, newKey bool) (api string, started bool, err error) {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
+	defer cancel()
+	eng, err := compose.Connect(ctx)
+	if err != nil {
+		return "", false, withHints(err, "is dockerd running, and is this user allowed to use its socket? (rdctl uses DOCKER_HOST when set)")
+	}
+	defer eng.Close()
+	api = eng.APIVersion()
+	e.debugf("docker engine at %s, API %s", eng.Host(), api)
+	_, pulled, err := eng.EnsureImage(ctx, string(spec.Image), true)
+	if err != nil {
+		return api, false, withHints(err, "load the image (docker load -i FILE) or pass another one with --image REF")
+	}
+	if pulled {
+		e.printf("pulled %s\n", spec.Image)
+	}
+	rt, err := composeRuntime(rec)
+	if err != nil {
+		return api, false, err
+	}
+	running, err := rt.Running(ctx)
+	if err != nil {
+		return api, false, err
+	}
+	if changed || !running {
+		// A new key under running containers takes effect only after a
+		// restart: hbbs reads it once, at start.
+		out, err := compose.CLI{}.Up(ctx, spec.File(), spec.Project, newKey && running)
+		if err != nil {
+			return api, false, withHints(err, "see the stack: docker compose -f "+spec.File()+" -p "+spec.Project+" ps -a")
+		}
+		e.debugf("%s", out)
+		started = true
+	}
+	if err := rt.WaitServing(ctx); err != nil {
+		return api, started, withHints(err, "see the whole log: docker compose -f "+spec.File()+" -p "+spec.Project+" logs")
+	}
+	return api, started, nil
+}

@@ -1,0 +1,241 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"syscall"
+	"time"
+
+	"github.com/urfave/cli/v3"
+
+	"github.com/rdctl/rdctl/internal/compose"
+	"github.com/rdctl/rdctl/internal/deploy"
+	"github.com/rdctl/rdctl/internal/plan"
+	"github.com/rdctl/rdctl/internal/probe"
+	"github.com/rdctl/rdctl/internal/safefs"
+)
+
+func upgradeCommand(e *env) *cli.Command {
+	return &cli.Command{
+		Name:  "upgrade",
+		Usage: "move the compose stack to another server image, keeping its keys",
+		Description: `Switches the recorded compose stack to the image --image names:
+  1. uses the image if it is present locally, or pulls it (not with --no-pull);
+  2. rewrites <dir>/compose.yaml for it (atomically; the data directory moves
+     to the new image's working directory if that differs);
+  3. recreates the containers with 'docker compose up -d';
+  4. waits until both run, and checks that hbbs still serves the live key;
+  5. on any failure writes the previous compose.yaml back, recreates the
+     containers on the previous image, and exits 1.
+The deployment record names the new image only after step 4. Running it again
+with the image already in place changes nothing (and still checks the key).
+With --root DIR only compose.yaml and the record in the image tree change.
+
+JSON (--json): old_image, new_image, new_image_id, pulled, unchanged,
+verified, mount_target, rolled_back, ms.
+
+Examples:
+  rdctl upgrade --image rustdesk/rustdesk-server:1.1.17
+  rdctl --dry-run upgrade --image rustdesk/rustdesk-server:1.1.17
+  docker load -i rustdesk-server-1.1.17.tar && rdctl upgrade --image rustdesk/rustdesk-server:1.1.17 --no-pull`,
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "image", Usage: "the server image `REF` to run", Required: true},
+			&cli.BoolFlag{Name: "no-pull", Usage: "use only a local image; never pull"},
+		},
+		Action: func(ctx context.Context, cmd *cli.Command) error { return runUpgrade(ctx, e, cmd) },
+	}
+}
+
+type upgradeJSON struct {
+	*compose.UpgradeResult
+	RolledBack bool  `json:"rolled_back"`
+	MS         int64 `json:"ms"`
+	DryRun     bool  `json:"dry_run,omitempty"`
+}
+
+// upgradeFaultEnv names the step ("written", "recreated", "verified") at
+// which upgrade kills itself with SIGKILL, for crash tests.
+const upgradeFaultEnv = "RDCTL_FAULT_KILL_UPGRADE_AT"
+
+func runUpgrade(ctx context.Context, e *env, cmd *cli.Command) error {
+	start := time.Now()
+	image, err := deploy.ParseImageRef("--image", cmd.String("image"))
+	if err != nil {
+		return err
+	}
+	rec, err := e.loadRecord()
+	if err != nil {
+		return err
+	}
+	if rec.Backend != deploy.BackendCompose {
+		return withHints(fmt.Errorf("upgrade moves a compose stack to another image; %s records a %s deployment", e.recordPath(), rec.Backend),
+			"for systemd, install the new release: rdctl install systemd --relay HOST --binaries ZIP")
+	}
+	spec, err := compose.SpecFromRecord(rec)
+	if err != nil {
+		return err
+	}
+	if e.root != "" {
+		return upgradeImageTree(ctx, e, rec, spec, image)
+	}
+	if e.dryRun {
+		e.printf("would use %s (pulling it if it is not present locally)\n", image)
+		e.printf("would rewrite %s for it and recreate the containers of %s\n", spec.File(), spec.Project)
+		e.printf("would check that hbbs still serves the live key, and roll back to %s otherwise\n", spec.Image)
+		e.printf("dry run: nothing was changed\n")
+		return nil
+	}
+	unlock, err := e.lock()
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	if err := e.resumeIfPresent(ctx, rec); err != nil {
+		return err
+	}
+	st, err := inspectDir(rec.WorkingDir)
+	if err != nil {
+		return err
+	}
+	if !st.Valid {
+		return withHints(fmt.Errorf("the key in %s is not valid: %v", rec.WorkingDir, st.SecretErr), "rdctl key show")
+	}
+	live := st.Pair.PublicBase64()
+	rt, err := composeRuntime(rec)
+	if err != nil {
+		return err
+	}
+	addr := localRendezvous(rec)
+	o := compose.UpgradeOptions{
+		Spec: spec, Image: image, Pull: !cmd.Bool("no-pull"), Runtime: rt,
+		Verify: func(ctx context.Context) error { return waitKey(ctx, addr, live, 15*time.Second) },
+	}
+	if point := os.Getenv(upgradeFaultEnv); point != "" {
+		o.Hook = func(p string) {
+			if p == point {
+				syscall.Kill(os.Getpid(), syscall.SIGKILL)
+			}
+		}
+	}
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
+	defer cancel()
+	res, err := compose.Upgrade(ctx, o)
+	var rb *compose.UpgradeRolledBackError
+	if errors.As(err, &rb) {
+		if e.json {
+			writeJSON(e.stdout, upgradeJSON{UpgradeResult: res, RolledBack: true, MS: time.Since(start).Milliseconds()})
+		}
+		if rb.RestoreErr != nil {
+			return withHints(err, "see the stack: docker compose -f "+spec.File()+" -p "+spec.Project+" ps -a")
+		}
+		return withHints(err, "the stack runs "+rb.Image+" again; see why with: docker compose -f "+spec.File()+" -p "+spec.Project+" logs")
+	}
+	var missing *compose.ImageMissingError
+	if errors.As(err, &missing) {
+		return withHints(err, "load it first (docker load -i FILE), or check the name and tag")
+	}
+	if err != nil {
+		return err
+	}
+	// The record names the new image only now that it serves.
+	rec.Compose = res.Spec.Record()
+	if err := writeRecord(e, rec); err != nil {
+		return err
+	}
+	if e.json {
+		return writeJSON(e.stdout, upgradeJSON{UpgradeResult: res, MS: time.Since(start).Milliseconds()})
+	}
+	if res.Pulled {
+		e.printf("pulled %s\n", res.NewImage)
+	}
+	if res.Unchanged {
+		e.printf("unchanged: the stack %s already runs %s\n", spec.Project, res.NewImage)
+	} else {
+		e.printf("upgraded the stack %s: %s -> %s (%d ms)\n", spec.Project, res.OldImage, res.NewImage, time.Since(start).Milliseconds())
+	}
+	if res.Verified {
+		e.printf("verified: hbbs serves the key %s\n", fingerprintOf(live))
+	}
+	return nil
+}
+
+// upgradeImageTree rewrites compose.yaml and the record in an image tree.
+func upgradeImageTree(ctx context.Context, e *env, rec *deploy.Record, spec compose.Spec, image deploy.ImageRef) error {
+	next := spec
+	next.Image = image
+	data, err := compose.Render(ctx, next)
+	if err != nil {
+		return err
+	}
+	rec.Compose = next.Record()
+	enc, err := rec.Encode()
+	if err != nil {
+		return err
+	}
+	var p plan.Plan
+	p.Add(&plan.WriteFile{Path: e.under(next.File()), Data: data, Options: safefs.FileOptions{Mode: 0o644}})
+	p.Add(&plan.WriteFile{Path: e.recordPath(), Data: enc, Options: safefs.FileOptions{Mode: 0o644}})
+	if !e.dryRun {
+		unlock, err := e.lock()
+		if err != nil {
+			return err
+		}
+		defer unlock()
+	}
+	results, err := p.Run(e.dryRun)
+	if e.json && err == nil {
+		return writeJSON(e.stdout, upgradeJSON{UpgradeResult: &compose.UpgradeResult{OldImage: string(spec.Image), NewImage: string(image),
+			Unchanged: plan.Changed(results) == 0, MountTarget: next.MountTarget()}, DryRun: e.dryRun})
+	}
+	e.printResults(results)
+	if err != nil {
+		return err
+	}
+	switch {
+	case e.dryRun:
+		e.printf("dry run: %d of %d steps would change something; nothing was written\n", plan.Changed(results), len(results))
+	case plan.Changed(results) == 0:
+		e.printf("unchanged: the image tree at %s already names %s\n", e.root, image)
+	default:
+		e.printf("the image tree at %s now names %s\n", e.root, image)
+	}
+	return nil
+}
+
+// writeRecord replaces the deployment record atomically.
+func writeRecord(e *env, rec *deploy.Record) error {
+	data, err := rec.Encode()
+	if err != nil {
+		return err
+	}
+	_, err = (&plan.WriteFile{Path: e.recordPath(), Data: data, Options: safefs.FileOptions{Mode: 0o644}}).Apply()
+	return err
+}
+
+// waitKey waits until hbbs at addr accepts key (probe.Key), retrying while
+// it starts, for at most timeout.
+func waitKey(ctx context.Context, addr, key string, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	var last error
+	for {
+		pctx, pcancel := context.WithTimeout(ctx, 2*time.Second)
+		st, err := probe.Key(pctx, probe.DirectDial, addr, key, false)
+		pcancel()
+		switch {
+		case err == nil && st == probe.KeyMatch:
+			return nil
+		case err == nil:
+			last = fmt.Errorf("hbbs at %s does not accept the live key (%s)", addr, st)
+		default:
+			last = err
+		}
+		select {
+		case <-ctx.Done():
+			return last
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
