@@ -161,6 +161,7 @@ func newApp(e *env) *cli.Command {
 			rotateCommand(e),
 			backupsCommand(e),
 			exportCommand(e),
+			checkCommand(e),
 			upgradeCommand(e),
 			statusCommand(e),
 			doctorCommand(e),

@@ -1,0 +1,390 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/urfave/cli/v3"
+
+	"github.com/rdctl/rdctl/internal/deploy"
+	"github.com/rdctl/rdctl/internal/keys"
+	"github.com/rdctl/rdctl/internal/probe"
+)
+
+const checkHelp = `Proves from the outside that a RustDesk server answers on every port with the
+real protocol and enforces the expected key. Per target, one exchange per port:
+
+  nat-test        tcp P-1  TestNatRequest → TestNatResponse
+  rendezvous-tcp  tcp P    punch-hole request for a random id with the key;
+                           LICENSE_MISMATCH means the server enforces another key
+  rendezvous-udp  udp P    RegisterPeer for a random id → RegisterPeerResponse
+  relay           tcp R    two RequestRelay with one random uuid and the key;
+                           hbbr must pair them and relay the probe's bytes
+  rendezvous-ws   ws  P+2  TestNatRequest over WebSocket
+  relay-ws        ws  R+2  the relay pairing over WebSocket
+
+P is 21116 unless the target says HOST:P; R is 21117, or P+1 with a custom P.
+Nothing is registered or written on the server. From a loopback source hbbs
+and hbbr serve their admin consoles on P-1 and R instead; that is recognised
+and reported as a note. --strict adds a punch-hole with a wrong key to tell a
+server enforcing the key (match) from one enforcing none (unenforced); it costs
+one logged authentication failure on the server.
+
+Targets: HOST, HOST:P, [IPv6]:P, as arguments or one per line in
+--targets-file (# comments). Without any, the deployment record's ID host.
+The expected key is --key, else the public half of id_ed25519 in the record's
+working directory. With neither, key_status can only be unenforced or unknown.
+
+JSON (--json): ok; targets[] with target, address, via, ok, key_status
+(match|mismatch|unenforced|unknown) and probes[] with name, proto, port, ok,
+ms, error (and note).
+
+Exit status: 0 when every probe of every target passed and no key
+mismatched; 1 otherwise; 2 for bad input.
+
+Examples:
+  rdctl check
+  rdctl check rd.example.com --key 'AbC...=' --strict
+  rdctl check --json --targets-file fleet.txt --concurrency 256 --timeout 2s
+  rdctl check '[2001:db8::7]:31116' --ports rendezvous-tcp,rendezvous-udp`
+
+func checkCommand(e *env) *cli.Command {
+	return &cli.Command{
+		Name:        "check",
+		Usage:       "probe servers' ports with the real protocol and check their key",
+		ArgsUsage:   "[TARGET...]",
+		Description: checkHelp,
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "targets-file", Usage: "read targets from `FILE`, one per line"},
+			&cli.StringFlag{Name: "key", Usage: "the expected public `KEY` (default: from the deployment record)"},
+			&cli.BoolFlag{Name: "strict", Usage: "also present a wrong key, to tell match from unenforced"},
+			&cli.DurationFlag{Name: "timeout", Usage: "bound each probe by `D`", Value: probe.DefaultTimeout},
+			&cli.IntFlag{Name: "concurrency", Usage: "run at most `N` probes at once", Value: probe.DefaultConcurrency},
+			&cli.StringFlag{Name: "ports", Usage: "run only the probes in `LIST` (comma separated names, see above)"},
+			&cli.DurationFlag{Name: "deadline", Usage: "bound the whole check by `D`; 0 bounds each probe only"},
+		},
+		Action: func(ctx context.Context, cmd *cli.Command) error {
+			return runCheck(ctx, e, checkArgs{
+				targets:     cmd.Args().Slice(),
+				targetsFile: cmd.String("targets-file"),
+				key:         cmd.String("key"),
+				keySet:      cmd.IsSet("key"),
+				strict:      cmd.Bool("strict"),
+				timeout:     cmd.Duration("timeout"),
+				concurrency: cmd.Int("concurrency"),
+				ports:       cmd.String("ports"),
+				portsSet:    cmd.IsSet("ports"),
+				deadline:    cmd.Duration("deadline"),
+			})
+		},
+	}
+}
+
+type checkArgs struct {
+	targets     []string
+	targetsFile string
+	key         string
+	keySet      bool
+	strict      bool
+	timeout     time.Duration
+	concurrency int
+	ports       string
+	portsSet    bool
+	deadline    time.Duration
+}
+
+// maxConcurrency keeps --concurrency below what file descriptor limits
+// allow (a relay probe holds two sockets).
+const maxConcurrency = 4096
+
+// The check --json contract (DESIGN.md): more fields may be added, none
+// renamed. error is always present ("" when ok).
+type checkJSON struct {
+	OK        bool              `json:"ok"`
+	Targets   []checkTargetJSON `json:"targets"`
+	ElapsedMS float64           `json:"elapsed_ms"`
+}
+
+type checkTargetJSON struct {
+	Target    string           `json:"target"`
+	Address   string           `json:"address"`
+	Via       string           `json:"via"`
+	OK        bool             `json:"ok"`
+	KeyStatus string           `json:"key_status"`
+	Probes    []checkProbeJSON `json:"probes"`
+}
+
+type checkProbeJSON struct {
+	Name  string  `json:"name"`
+	Proto string  `json:"proto"`
+	Port  int     `json:"port"`
+	OK    bool    `json:"ok"`
+	MS    float64 `json:"ms"`
+	Error string  `json:"error"`
+	Note  string  `json:"note,omitempty"`
+}
+
+func millis(d time.Duration) float64 { return math.Round(float64(d)/1e4) / 100 }
+
+func runCheck(ctx context.Context, e *env, a checkArgs) error {
+	opts := probe.Options{Strict: a.strict, Timeout: a.timeout, Concurrency: a.concurrency, Deadline: a.deadline}
+	switch {
+	case a.timeout <= 0:
+		return usageErrorf("--timeout must be positive")
+	case a.concurrency < 1 || a.concurrency > maxConcurrency:
+		return usageErrorf("--concurrency must be 1–%d", maxConcurrency)
+	case a.deadline < 0:
+		return usageErrorf("--deadline must not be negative")
+	}
+	if a.portsSet {
+		ns, err := probe.ParseNames(a.ports)
+		if err != nil {
+			return usageErrorf("--ports: %v", err)
+		}
+		opts.Probes = ns
+	}
+	targets, err := parseTargets(a.targets, a.targetsFile)
+	if err != nil {
+		return err
+	}
+	if a.keySet {
+		if opts.Key, err = parseExpectedKey(a.key); err != nil {
+			return err
+		}
+	}
+
+	// The record gives the default target and the expected key.
+	var keySource string
+	if a.keySet {
+		keySource = "--key"
+	}
+	if len(targets) == 0 || !a.keySet {
+		rec, err := e.loadRecord()
+		switch {
+		case errors.Is(err, deploy.ErrNoRecord) && len(targets) > 0:
+			e.warnf("no expected key (no --key and no deployment record): key_status can only be unenforced or unknown")
+		case errors.Is(err, deploy.ErrNoRecord):
+			return withHints(usageErrorf("no target given and no deployment record to take one from"),
+				"name one: rdctl check HOST[:PORT] --key PUBLIC_KEY")
+		case err != nil:
+			return err
+		default:
+			if len(targets) == 0 {
+				t, err := recordTarget(rec)
+				if err != nil {
+					return err
+				}
+				targets = []probe.Target{t}
+			}
+			if !a.keySet {
+				if opts.Key, keySource, err = e.recordKey(rec); err != nil {
+					return err
+				}
+			}
+		}
+	}
+
+	start := time.Now()
+	results, err := probe.Check(ctx, targets, opts)
+	if err != nil {
+		return usageErrorf("%v", err)
+	}
+	elapsed := time.Since(start)
+
+	failed, mismatched, probesOK, probesAll := 0, 0, 0, 0
+	out := checkJSON{OK: true, Targets: make([]checkTargetJSON, 0, len(results)), ElapsedMS: millis(elapsed)}
+	for _, r := range results {
+		t := checkTargetJSON{Target: r.Target.String(), Address: r.Address, Via: r.Via, OK: r.OK, KeyStatus: string(r.KeyStatus),
+			Probes: make([]checkProbeJSON, 0, len(r.Probes))}
+		for _, p := range r.Probes {
+			t.Probes = append(t.Probes, checkProbeJSON{Name: string(p.Name), Proto: p.Proto, Port: p.Port, OK: p.OK,
+				MS: millis(p.Duration), Error: p.Error, Note: p.Note})
+			probesAll++
+			if p.OK {
+				probesOK++
+			}
+		}
+		if !r.OK {
+			failed++
+			out.OK = false
+		}
+		if r.KeyStatus == probe.KeyMismatch {
+			mismatched++
+		}
+		out.Targets = append(out.Targets, t)
+	}
+
+	if e.json {
+		if err := writeJSON(e.stdout, out); err != nil {
+			return err
+		}
+	} else {
+		printCheck(e, out, opts.Key, keySource)
+		e.printf("\n%d of %d targets ok; %d of %d probes passed", len(results)-failed, len(results), probesOK, probesAll)
+		if mismatched > 0 {
+			e.printf("; %d key mismatch", mismatched)
+		}
+		e.printf(" (%s)\n", elapsed.Round(time.Millisecond))
+	}
+	if out.OK {
+		return nil
+	}
+	if !e.json {
+		fmt.Fprintf(e.stderr, "rdctl: error: %d of %d targets failed the check\n", failed, len(results))
+		if mismatched > 0 {
+			e.hintf("a server with another key makes clients report \"Key mismatch\"; see the key it should serve: rdctl key show")
+		}
+	}
+	return &checkFailedError{}
+}
+
+func printCheck(e *env, out checkJSON, key, keySource string) {
+	if e.quiet {
+		return
+	}
+	switch {
+	case key == "":
+		e.printf("expected key: none given\n")
+	default:
+		e.printf("expected key: %s (%s)\n", key, keySource)
+	}
+	for _, t := range out.Targets {
+		verdict := "ok"
+		if !t.OK {
+			verdict = "FAIL"
+		}
+		e.printf("\n%s  %s  key %s  (%s, %s)\n", t.Target, verdict, t.KeyStatus, t.Address, t.Via)
+		tw := tabwriter.NewWriter(e.stdout, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "  PROBE\tPROTO\tPORT\tRESULT\tMS\tDETAIL")
+		for _, p := range t.Probes {
+			res, detail := "ok", p.Note
+			if !p.OK {
+				res, detail = "FAIL", p.Error
+			}
+			fmt.Fprintf(tw, "  %s\t%s\t%d\t%s\t%.2f\t%s\n", p.Name, p.Proto, p.Port, res, p.MS, detail)
+		}
+		tw.Flush()
+	}
+}
+
+// parseTargets parses the arguments and the lines of the targets file
+// (blank lines and # comments skipped) into targets, dropping exact
+// repeats. Any bad target is a usage error naming it.
+func parseTargets(args []string, file string) ([]probe.Target, error) {
+	specs := append([]string{}, args...)
+	if file != "" {
+		f, err := os.Open(file)
+		if err != nil {
+			return nil, usageErrorf("--targets-file: %v", err)
+		}
+		defer f.Close()
+		sc := bufio.NewScanner(f)
+		line := 0
+		for sc.Scan() {
+			line++
+			text, _, _ := strings.Cut(sc.Text(), "#")
+			fields := strings.Fields(text)
+			if len(fields) > 1 {
+				return nil, usageErrorf("--targets-file %s:%d: one target per line", file, line)
+			}
+			specs = append(specs, fields...)
+		}
+		if err := sc.Err(); err != nil {
+			return nil, usageErrorf("--targets-file %s: %v", file, err)
+		}
+	}
+	seen := map[string]bool{}
+	var out []probe.Target
+	for _, s := range specs {
+		if seen[s] {
+			continue
+		}
+		seen[s] = true
+		t, err := parseTarget(s)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, t)
+	}
+	return out, nil
+}
+
+// parseTarget accepts HOST, HOST:P and [IPv6]:P (P = hbbs's base port).
+func parseTarget(s string) (probe.Target, error) {
+	hp, err := deploy.ParseHostPort("target", s)
+	if err != nil {
+		return probe.Target{}, err
+	}
+	t := probe.Target{Name: s, Host: string(hp.Host), Port: int(hp.Port)}
+	if err := t.Validate(); err != nil {
+		return probe.Target{}, usageErrorf("invalid target %q: %v", s, err)
+	}
+	return t, nil
+}
+
+// recordTarget is the deployment's ID host, with its relay where the record
+// names one.
+func recordTarget(rec *deploy.Record) (probe.Target, error) {
+	t, err := parseTarget(rec.IDHost)
+	if err != nil {
+		return t, fmt.Errorf("the deployment record's id_host: %w", err)
+	}
+	if rec.Relay != "" {
+		hp, err := deploy.ParseHostPort("relay", rec.Relay)
+		if err != nil {
+			return t, fmt.Errorf("the deployment record's relay: %w", err)
+		}
+		hp = hp.WithDefaultPort(deploy.RelayPort)
+		if string(hp.Host) != t.Host {
+			t.RelayHost = string(hp.Host)
+		}
+		t.RelayPort = int(hp.Port)
+		if err := t.Validate(); err != nil {
+			return t, fmt.Errorf("the deployment record's relay %q: %w", rec.Relay, err)
+		}
+	}
+	return t, nil
+}
+
+// parseExpectedKey accepts a public key as clients are given it. A secret
+// key is refused without echoing it: it must never be on a command line,
+// let alone sent to a server.
+func parseExpectedKey(s string) (string, error) {
+	if _, err := keys.ParseSecret([]byte(s)); err == nil {
+		return "", withHints(usageErrorf("--key got a secret key; it takes the public key, and the secret must never be on a command line"),
+			"print the public key with: rdctl key show")
+	}
+	if _, err := keys.ParsePublic([]byte(s)); err != nil {
+		return "", withHints(usageErrorf("--key: %v", err), "print the public key with: rdctl key show")
+	}
+	return strings.TrimSpace(s), nil
+}
+
+// recordKey is the public key hbbs serves: derived from id_ed25519 in the
+// record's working directory, else id_ed25519.pub with a warning.
+func (e *env) recordKey(rec *deploy.Record) (key, source string, err error) {
+	dir := e.under(rec.WorkingDir)
+	st, err := inspectDir(dir)
+	if err != nil {
+		return "", "", withHints(fmt.Errorf("reading the expected key in %q: %w", dir, err),
+			"run as root, or pass the public key: rdctl check --key PUBLIC_KEY")
+	}
+	switch {
+	case st.Valid:
+		return st.Pair.PublicBase64(), keys.SecretFile + " in " + dir, nil
+	case st.PubKey != "":
+		if st.SecretPresent {
+			e.warnf("%s in %q is not usable (%v); expecting the key in %s", keys.SecretFile, dir, st.SecretErr, keys.PublicFile)
+		}
+		return st.PubKey, keys.PublicFile + " in " + dir, nil
+	}
+	return "", "", withHints(fmt.Errorf("no usable key in %q to compare with", dir),
+		"rdctl key verify --dir "+dir, "or pass the public key: rdctl check --key PUBLIC_KEY")
+}

@@ -1,0 +1,268 @@
+package probe
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Name names one probe: one real exchange on one port of a target.
+type Name string
+
+// The probes, in the order they run and are reported (reference
+// rustdesk-server.md §2 ports, §4c/§4d exchanges). P is the target's base
+// (rendezvous) port, R its relay port.
+const (
+	// NATTest: TCP P-1 (21115), TestNatRequest → TestNatResponse. From a
+	// loopback source hbbs serves its admin console there instead, which the
+	// probe recognises and reports as a note.
+	NATTest Name = "nat-test"
+	// RendezvousTCP: TCP P (21116), a PunchHoleRequest for a random
+	// unregistered id carrying the expected key; its reply gives key_status.
+	RendezvousTCP Name = "rendezvous-tcp"
+	// RendezvousUDP: UDP P (21116), unframed RegisterPeer{id: random} →
+	// RegisterPeerResponse. Never RegisterPk, which would write to the
+	// server's database.
+	RendezvousUDP Name = "rendezvous-udp"
+	// Relay: TCP R (21117), two connections sending RequestRelay with the
+	// same random uuid and the expected key; hbbr pairs them and the probe
+	// sees its own bytes relayed. From a loopback source hbbr serves its
+	// admin console there instead.
+	Relay Name = "relay"
+	// RendezvousWS: WebSocket P+2 (21118), TestNatRequest → TestNatResponse
+	// as one binary message each way.
+	RendezvousWS Name = "rendezvous-ws"
+	// RelayWS: WebSocket R+2 (21119), the relay pairing over WebSocket.
+	RelayWS Name = "relay-ws"
+)
+
+// Names lists every probe in run order.
+func Names() []Name {
+	return []Name{NATTest, RendezvousTCP, RendezvousUDP, Relay, RendezvousWS, RelayWS}
+}
+
+// Proto is how the probe reaches its port: "tcp", "udp" or "ws".
+func (n Name) Proto() string {
+	switch n {
+	case RendezvousUDP:
+		return "udp"
+	case RendezvousWS, RelayWS:
+		return "ws"
+	}
+	return "tcp"
+}
+
+func (n Name) valid() bool {
+	for _, m := range Names() {
+		if n == m {
+			return true
+		}
+	}
+	return false
+}
+
+// ParseNames parses a comma-separated list of probe names (spaces around
+// names are ignored, duplicates collapse) and returns them in run order. An
+// empty list is an error.
+func ParseNames(list string) ([]Name, error) {
+	want := map[Name]bool{}
+	for _, f := range strings.Split(list, ",") {
+		f = strings.TrimSpace(f)
+		if f == "" {
+			continue
+		}
+		if !Name(f).valid() {
+			return nil, fmt.Errorf("unknown probe %q (probes: %s)", f, joinNames(Names()))
+		}
+		want[Name(f)] = true
+	}
+	if len(want) == 0 {
+		return nil, fmt.Errorf("no probe named (probes: %s)", joinNames(Names()))
+	}
+	var out []Name
+	for _, n := range Names() {
+		if want[n] {
+			out = append(out, n)
+		}
+	}
+	return out, nil
+}
+
+func joinNames(ns []Name) string {
+	s := make([]string, len(ns))
+	for i, n := range ns {
+		s[i] = string(n)
+	}
+	return strings.Join(s, ", ")
+}
+
+// Default ports (hbb_common config.rs).
+const (
+	DefaultPort      = 21116
+	DefaultRelayPort = 21117
+)
+
+// Via values: how a target is reached.
+const (
+	ViaDirect  = "direct"
+	ViaTailnet = "tailnet"
+)
+
+// Target is one server to check.
+type Target struct {
+	// Name is the target as the user gave it; results report it unchanged.
+	Name string
+	// Host is a DNS name or an IP literal (IPv6 without brackets).
+	Host string
+	// Port is hbbs's base port P (TCP P-1, TCP+UDP P, WebSocket P+2);
+	// 0 means 21116.
+	Port int
+	// RelayHost is hbbr's host when it is not Host; "" means Host.
+	RelayHost string
+	// RelayPort is hbbr's port R (TCP R, WebSocket R+2); 0 means 21117
+	// when Port is 0, else Port+1 (the -p P / -p P+1 pairing).
+	RelayPort int
+	// Dial reaches the target: nil means DirectDial, with Host (and
+	// RelayHost) resolved once per check so every probe hits the same
+	// address. A target with its own Dial (a tailnet) is dialled by name;
+	// resolving is then the dialler's job.
+	Dial DialFunc
+	// Via is reported with the results; "" means ViaDirect.
+	Via string
+}
+
+func (t Target) basePort() int {
+	if t.Port == 0 {
+		return DefaultPort
+	}
+	return t.Port
+}
+
+func (t Target) relayPort() int {
+	switch {
+	case t.RelayPort != 0:
+		return t.RelayPort
+	case t.Port == 0:
+		return DefaultRelayPort
+	}
+	return t.Port + 1
+}
+
+func (t Target) relayHost() string {
+	if t.RelayHost == "" {
+		return t.Host
+	}
+	return t.RelayHost
+}
+
+func (t Target) via() string {
+	if t.Via == "" {
+		return ViaDirect
+	}
+	return t.Via
+}
+
+// PortOf returns the port probe n uses on t.
+func (t Target) PortOf(n Name) int {
+	switch n {
+	case NATTest:
+		return t.basePort() - 1
+	case RendezvousTCP, RendezvousUDP:
+		return t.basePort()
+	case RendezvousWS:
+		return t.basePort() + 2
+	case Relay:
+		return t.relayPort()
+	case RelayWS:
+		return t.relayPort() + 2
+	}
+	return 0
+}
+
+// Validate checks that t names a host and that every port its probes use
+// is a valid port: P-1 ≥ 1, P+2 ≤ 65535, R+2 ≤ 65535.
+func (t Target) Validate() error {
+	if t.Host == "" {
+		return errors.New("no host")
+	}
+	if strings.HasPrefix(t.Host, "[") {
+		return errors.New("host must not be bracketed")
+	}
+	if p := t.basePort(); p < 2 || p > 65533 {
+		return fmt.Errorf("base port %d: hbbs needs ports P-1 to P+2, so P must be 2–65533", p)
+	}
+	if r := t.relayPort(); r < 1 || r > 65533 {
+		return fmt.Errorf("relay port %d: hbbr needs ports R and R+2, so R must be 1–65533", r)
+	}
+	return nil
+}
+
+// String is the target's name, or host:P when it has none.
+func (t Target) String() string {
+	if t.Name != "" {
+		return t.Name
+	}
+	return net.JoinHostPort(t.Host, strconv.Itoa(t.basePort()))
+}
+
+// Defaults of Options.
+const (
+	DefaultTimeout     = 3 * time.Second
+	DefaultConcurrency = 64
+)
+
+// Options configures Check.
+type Options struct {
+	// Key is the public key the server should enforce (standard base64, as
+	// in id_ed25519.pub). "" means none is known: the punch-hole probe then
+	// presents an empty key, which only a server enforcing no key accepts
+	// (key_status unenforced; otherwise unknown), and hbbr's key check, if
+	// any, rejects the relay probes.
+	Key string
+	// Strict adds a punch-hole with a wrong key, to tell a server enforcing
+	// Key (match) from one enforcing nothing (unenforced). It costs one
+	// logged authentication failure on the server.
+	Strict bool
+	// Timeout bounds each probe, from dial to verdict (and a target's name
+	// resolution); 0 means DefaultTimeout.
+	Timeout time.Duration
+	// Concurrency bounds the probes in flight across all targets; 0 means
+	// DefaultConcurrency. A target's probes run independently, so a
+	// black-holed target holds at most its probes' slots, each for at most
+	// Timeout.
+	Concurrency int
+	// Probes selects the probes to run, in any order; nil means all.
+	Probes []Name
+	// Deadline bounds the whole check; probes not finished by then fail
+	// with "stopped at the overall deadline". 0 means no bound beyond ctx.
+	Deadline time.Duration
+}
+
+func (o Options) normalize() (Options, error) {
+	if o.Timeout < 0 || o.Concurrency < 0 || o.Deadline < 0 {
+		return o, errors.New("probe: negative timeout, concurrency or deadline")
+	}
+	if o.Timeout == 0 {
+		o.Timeout = DefaultTimeout
+	}
+	if o.Concurrency == 0 {
+		o.Concurrency = DefaultConcurrency
+	}
+	if o.Probes == nil {
+		o.Probes = Names()
+	} else {
+		var list []string
+		for _, n := range o.Probes {
+			list = append(list, string(n))
+		}
+		ns, err := ParseNames(strings.Join(list, ","))
+		if err != nil {
+			return o, fmt.Errorf("probe: %w", err)
+		}
+		o.Probes = ns
+	}
+	return o, nil
+}
