@@ -69,6 +69,8 @@ func checkCommand(e *env) *cli.Command {
 			&cli.IntFlag{Name: "concurrency", Usage: "run at most `N` probes at once", Value: probe.DefaultConcurrency},
 			&cli.StringFlag{Name: "ports", Usage: "run only the probes in `LIST` (comma separated names, see above)"},
 			&cli.DurationFlag{Name: "deadline", Usage: "bound the whole check by `D`; 0 bounds each probe only"},
+			&cli.BoolFlag{Name: "tailnet", Usage: "check every target through the local tailscaled (automatic for tailnet IPs and MagicDNS names)"},
+			&cli.StringFlag{Name: "tailscale-socket", Usage: "tailscaled's LocalAPI socket `PATH` (default: the platform's)"},
 		},
 		Action: func(ctx context.Context, cmd *cli.Command) error {
 			return runCheck(ctx, e, checkArgs{
@@ -82,6 +84,8 @@ func checkCommand(e *env) *cli.Command {
 				ports:       cmd.String("ports"),
 				portsSet:    cmd.IsSet("ports"),
 				deadline:    cmd.Duration("deadline"),
+				tailnet:     cmd.Bool("tailnet"),
+				tsSocket:    cmd.String("tailscale-socket"),
 			})
 		},
 	}
@@ -98,6 +102,8 @@ type checkArgs struct {
 	ports       string
 	portsSet    bool
 	deadline    time.Duration
+	tailnet     bool
+	tsSocket    string
 }
 
 // maxConcurrency keeps --concurrency below what file descriptor limits
@@ -119,6 +125,7 @@ type checkTargetJSON struct {
 	OK        bool             `json:"ok"`
 	KeyStatus string           `json:"key_status"`
 	Probes    []checkProbeJSON `json:"probes"`
+	Tailnet   *tailnetJSON     `json:"tailnet,omitempty"`
 }
 
 type checkProbeJSON struct {
@@ -191,6 +198,11 @@ func runCheck(ctx context.Context, e *env, a checkArgs) error {
 		}
 	}
 
+	tailnets, err := e.routeOverTailnet(ctx, targets, a.tailnet, a.tsSocket, a.timeout)
+	if err != nil {
+		return err
+	}
+
 	start := time.Now()
 	results, err := probe.Check(ctx, targets, opts)
 	if err != nil {
@@ -200,7 +212,7 @@ func runCheck(ctx context.Context, e *env, a checkArgs) error {
 
 	failed, mismatched, probesOK, probesAll := 0, 0, 0, 0
 	out := checkJSON{OK: true, Targets: make([]checkTargetJSON, 0, len(results)), ElapsedMS: millis(elapsed)}
-	for _, r := range results {
+	for i, r := range results {
 		t := checkTargetJSON{Target: r.Target.String(), Address: r.Address, Via: r.Via, OK: r.OK, KeyStatus: string(r.KeyStatus),
 			Probes: make([]checkProbeJSON, 0, len(r.Probes))}
 		for _, p := range r.Probes {
@@ -210,6 +222,10 @@ func runCheck(ctx context.Context, e *env, a checkArgs) error {
 			if p.OK {
 				probesOK++
 			}
+		}
+		if info := tailnets[i]; info != nil {
+			tailnetNote(info, t.Probes)
+			t.Tailnet = info
 		}
 		if !r.OK {
 			failed++
@@ -261,6 +277,17 @@ func printCheck(e *env, out checkJSON, key, keySource string) {
 			verdict = "FAIL"
 		}
 		e.printf("\n%s  %s  key %s  (%s, %s)\n", t.Target, verdict, t.KeyStatus, t.Address, t.Via)
+		if tn := t.Tailnet; tn != nil {
+			switch {
+			case tn.Error != "":
+				e.printf("  tailnet peer %s: %s\n", tn.Peer, tn.Error)
+			default:
+				e.printf("  tailnet peer %s online=%v path=%s latency=%.1fms %s%s\n", tn.Peer, tn.Online, tn.Path, tn.LatencyMS, tn.Endpoint, tn.DERPRegion)
+			}
+			if tn.Note != "" {
+				e.printf("  note: %s\n", tn.Note)
+			}
+		}
 		tw := tabwriter.NewWriter(e.stdout, 0, 0, 2, ' ', 0)
 		fmt.Fprintln(tw, "  PROBE\tPROTO\tPORT\tRESULT\tMS\tDETAIL")
 		for _, p := range t.Probes {

@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"reflect"
 	"strings"
 	"syscall"
 	"time"
@@ -147,6 +148,27 @@ func isConsole(ctx context.Context, dial DialFunc, addr, marker string) bool {
 	return err == nil && strings.Contains(help, marker)
 }
 
+// mayBeConsole says whether a failed exchange is worth a console check: the
+// server sees a loopback source when we dial from loopback, and also when we
+// dial through a proxy such as a userspace-mode tailscaled on the server,
+// which hands tailnet traffic to it from 127.0.0.1. Only a direct dial from
+// a non-loopback address rules the console out.
+func mayBeConsole(loop bool, dial DialFunc, err error) bool {
+	if err == nil {
+		return false
+	}
+	return loop || !isDirect(dial)
+}
+
+// isDirect reports whether dial is the host's own network stack.
+func isDirect(dial DialFunc) bool {
+	if dial == nil {
+		return true
+	}
+	p := reflect.ValueOf(dial).Pointer()
+	return p == reflect.ValueOf(DirectDial).Pointer() || p == reflect.ValueOf(abortiveDial).Pointer()
+}
+
 // natTest is the nat-test probe: TestNatRequest on TCP P-1. From a loopback
 // source hbbs serves its console there, which drops the frame (it is not
 // text) without a reply; the probe then asks the console for its help on a
@@ -159,7 +181,7 @@ func natTest(ctx context.Context, dial DialFunc, addr string) (note string, err 
 		}
 		err = fmt.Errorf("%w %s to TestNatRequest", ErrUnexpectedReply, messageName(reply))
 	}
-	if loop && isConsole(ctx, dial, addr, hbbsConsoleMarker) {
+	if mayBeConsole(loop, dial, err) && isConsole(ctx, dial, addr, hbbsConsoleMarker) {
 		return NoteConsole, nil
 	}
 	return "", err
@@ -307,7 +329,7 @@ func relay(ctx context.Context, dial DialFunc, addr, key string) (note string, e
 	if err == nil {
 		return "relayed bytes between two probe connections", nil
 	}
-	if loop && isConsole(ctx, dial, addr, hbbrConsoleMarker) {
+	if mayBeConsole(loop, dial, err) && isConsole(ctx, dial, addr, hbbrConsoleMarker) {
 		return NoteConsole + "; relay key not checked", nil
 	}
 	return "", err
