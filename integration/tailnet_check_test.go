@@ -6,7 +6,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
 	"os/exec"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -126,6 +129,36 @@ func TestTailnetCheck(t *testing.T) {
 	r, code, raw := check(fmt.Sprintf("rd-server:%d", base), "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=")
 	if code != 1 || r.Targets[0].KeyStatus != "mismatch" {
 		t.Errorf("wrong key: exit %d\n%s", code, raw)
+	}
+
+	// install --tailnet-only without --relay advertises this host's MagicDNS name
+	bsock := nb.LocalClient().Socket
+	root := t.TempDir() + "/img"
+	if out, err := exec.CommandContext(ctx, rdctl, "--tailscale-socket", bsock, "install", "systemd", "--root", root, "--tailnet-only").CombinedOutput(); err != nil {
+		t.Fatalf("install --tailnet-only: %v\n%s", err, out)
+	}
+	unit, _ := os.ReadFile(root + "/etc/systemd/system/hbbs.service")
+	if !strings.Contains(string(unit), "hbbs -r rd-server.tail-scale.ts.net:21117 -k _") {
+		t.Errorf("tailnet-only install did not advertise the MagicDNS name:\n%s", unit)
+	}
+	// status shows this host's tailnet addresses
+	out, err := exec.CommandContext(ctx, rdctl, "--tailscale-socket", bsock, "--config", root+"/etc/rdctl/rdctl.toml", "--json", "status").Output()
+	if err != nil {
+		t.Fatalf("status: %v\n%s", err, out)
+	}
+	var st struct {
+		Tailnet *struct {
+			Name  string   `json:"name"`
+			IPs   []string `json:"ips"`
+			Mode  string   `json:"mode"`
+			Ports []struct {
+				Port int `json:"port"`
+			} `json:"ports"`
+		} `json:"tailnet"`
+	}
+	json.Unmarshal(out, &st)
+	if st.Tailnet == nil || st.Tailnet.Name != "rd-server" || st.Tailnet.Mode != "userspace" || len(st.Tailnet.Ports) != 6 || !slices.Contains(st.Tailnet.IPs, bIP.String()) {
+		t.Errorf("status tailnet: %s", out)
 	}
 
 	// a stopped server: probes fail, the peer stays online

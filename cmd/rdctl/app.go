@@ -35,6 +35,7 @@ type env struct {
 	quiet      bool
 	verbose    bool
 	lockWait   time.Duration
+	tsSocket   string // --tailscale-socket: tailscaled's LocalAPI socket
 }
 
 // under resolves an absolute system path under --root.
@@ -139,6 +140,7 @@ func newApp(e *env) *cli.Command {
 			&cli.BoolFlag{Name: "dry-run", Aliases: []string{"n"}, Usage: "print what would change and change nothing", Destination: &e.dryRun},
 			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "print only errors and warnings", Destination: &e.quiet},
 			&cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "print more detail on stderr", Destination: &e.verbose},
+			&cli.StringFlag{Name: "tailscale-socket", Usage: "tailscaled's LocalAPI socket `PATH` (default: the platform's)", Destination: &e.tsSocket},
 			&cli.DurationFlag{Name: "lock-wait", Usage: "wait up to `D` for another rdctl to finish", Value: 200 * time.Millisecond, Destination: &e.lockWait},
 		},
 		Before: func(ctx context.Context, cmd *cli.Command) (context.Context, error) {

@@ -70,7 +70,6 @@ func checkCommand(e *env) *cli.Command {
 			&cli.StringFlag{Name: "ports", Usage: "run only the probes in `LIST` (comma separated names, see above)"},
 			&cli.DurationFlag{Name: "deadline", Usage: "bound the whole check by `D`; 0 bounds each probe only"},
 			&cli.BoolFlag{Name: "tailnet", Usage: "check every target through the local tailscaled (automatic for tailnet IPs and MagicDNS names)"},
-			&cli.StringFlag{Name: "tailscale-socket", Usage: "tailscaled's LocalAPI socket `PATH` (default: the platform's)"},
 		},
 		Action: func(ctx context.Context, cmd *cli.Command) error {
 			return runCheck(ctx, e, checkArgs{
@@ -85,7 +84,7 @@ func checkCommand(e *env) *cli.Command {
 				portsSet:    cmd.IsSet("ports"),
 				deadline:    cmd.Duration("deadline"),
 				tailnet:     cmd.Bool("tailnet"),
-				tsSocket:    cmd.String("tailscale-socket"),
+				tsSocket:    e.tsSocket,
 			})
 		},
 	}

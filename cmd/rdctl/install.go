@@ -51,7 +51,7 @@ Examples:
   rdctl install systemd --root ./image --relay rd.example.com:21117 --id-host id.example.com --tailnet-only
   rdctl --dry-run install systemd --root ./image --relay rd.example.com --binaries ./rustdesk-server-linux-amd64.zip`,
 		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "relay", Usage: "relay `HOST[:PORT]` hbbs advertises (-r)", Required: true},
+			&cli.StringFlag{Name: "relay", Usage: "relay `HOST[:PORT]` hbbs advertises (-r); with --tailnet-only, default: this host's MagicDNS name"},
 			&cli.StringFlag{Name: "id-host", Usage: "ID server `HOST[:PORT]` clients are configured with (default: the relay host)"},
 			&cli.StringFlag{Name: "bind", Usage: "bind hbbs and hbbr to `ADDR` (-b, hbbs 1.1.17+)"},
 			&cli.BoolFlag{Name: "tailnet-only", Usage: "allow only localhost and tailnet addresses"},
@@ -61,6 +61,17 @@ Examples:
 			&cli.BoolFlag{Name: "no-start", Usage: "live install: enable the units but do not start them"},
 		},
 		Action: func(ctx context.Context, cmd *cli.Command) error {
+			if cmd.String("relay") == "" {
+				if !cmd.Bool("tailnet-only") {
+					return withHints(usageErrorf("--relay is required"), "name it: rdctl install systemd --relay HOST, or use --tailnet-only on a host in a tailnet")
+				}
+				name, err := tailnetRelayDefault(ctx, e.tsSocket)
+				if err != nil {
+					return err
+				}
+				cmd.Set("relay", name)
+				e.printf("relay: %s (this host's tailnet name)\n", name)
+			}
 			rec, err := recordFromInstallFlags(cmd)
 			if err != nil {
 				return err

@@ -65,6 +65,7 @@ type statusJSON struct {
 	PortsError string             `json:"ports_error,omitempty"`
 	Backups    statusBackupsJSON  `json:"backups"`
 	Staged     statusStagedJSON   `json:"staged"`
+	Tailnet    *statusTailnetJSON `json:"tailnet,omitempty"`
 }
 
 type statusUnitJSON struct {
@@ -140,6 +141,7 @@ func runStatus(ctx context.Context, e *env) error {
 			out.PortsError = err.Error()
 		}
 		out.Ports = doctor.MatchPorts(doctor.ServerPorts, ls)
+		out.Tailnet = statusTailnet(ctx, e.tsSocket, out.Ports)
 	}
 	out.Backups = statusBackups(wd)
 	if p, err := rotate.Staged(wd); err != nil && !errors.Is(err, os.ErrNotExist) {
@@ -295,6 +297,19 @@ func printStatus(e *env, s *statusJSON) {
 	}
 	if s.UnitsError != "" {
 		fmt.Fprintf(tw, "  (%s)\n", s.UnitsError)
+	}
+	if t := s.Tailnet; t != nil {
+		if t.Error != "" {
+			fmt.Fprintf(tw, "tailnet:\t%s\n", t.Error)
+		} else {
+			var open []string
+			for _, p := range t.Ports {
+				if p.Reachable {
+					open = append(open, fmt.Sprintf("%s/%d", p.Proto, p.Port))
+				}
+			}
+			fmt.Fprintf(tw, "tailnet:\t%s %s (%s mode); hbbs/hbbr reachable there on %s\n", orNone(t.DNSName), strings.Join(t.IPs, " "), t.Mode, orNone(strings.Join(open, " ")))
+		}
 	}
 	k := s.Key
 	fmt.Fprintf(tw, "key:\t%s\n", k.Dir)
