@@ -113,8 +113,12 @@ func TestTailnetCheck(t *testing.T) {
 	}
 
 	// by MagicDNS short name (no --tailnet needed: it is a tailnet peer) and by IP with --tailnet
-	for _, target := range []string{fmt.Sprintf("rd-server:%d", base), fmt.Sprintf("%s:%d", bIP, base)} {
-		r, code, raw := check(target, key, "--tailnet")
+	for i, target := range []string{fmt.Sprintf("rd-server:%d", base), fmt.Sprintf("%s:%d", bIP, base)} {
+		var extra []string
+		if i == 1 {
+			extra = []string{"--tailnet"} // a tailnet IP is detected anyway; the flag forces it
+		}
+		r, code, raw := check(target, key, extra...)
 		tg := r.Targets[0]
 		if code != 0 || !r.OK || tg.Via != "tailnet" || tg.KeyStatus != "match" || tg.Tailnet == nil || !tg.Tailnet.Online || tg.Tailnet.Path == "" {
 			t.Fatalf("check %s: exit %d\n%s", target, code, raw)
