@@ -333,29 +333,18 @@ func (e *env) exportSource(cmd *cli.Command) (exportSource, error) {
 		return exportSource{}, err
 	}
 	if rec != nil {
+		rid, rrelay, rapi, err := e.recordEndpoints(rec)
+		if err != nil {
+			return exportSource{}, err
+		}
 		if id == nil {
-			hp, err := deploy.ParseHostPort("id_host", rec.IDHost)
-			if err != nil {
-				return exportSource{}, &deploy.RecordError{Path: e.recordPath(), Err: err}
-			}
-			id = &hp
+			id = &rid
 		}
 		if relay == nil {
-			relay = &deploy.HostPort{}
-			if rec.Relay != "" {
-				if *relay, err = deploy.ParseHostPort("relay", rec.Relay); err != nil {
-					return exportSource{}, &deploy.RecordError{Path: e.recordPath(), Err: err}
-				}
-			}
+			relay = &rrelay
 		}
 		if api == nil {
-			v := ""
-			if rec.API != "" {
-				if v, err = parseExportAPI("api", rec.API); err != nil {
-					return exportSource{}, &deploy.RecordError{Path: e.recordPath(), Err: err}
-				}
-			}
-			api = &v
+			api = &rapi
 		}
 		if key == nil {
 			k, fp, err := e.exportKey(e.under(rec.WorkingDir), staged)
@@ -380,6 +369,51 @@ func (e *env) exportSource(cmd *cli.Command) (exportSource, error) {
 		return exportSource{}, exportRenderError(err)
 	}
 	return exportSource{server: s, fingerprint: fingerprint, staged: staged}, nil
+}
+
+// recordEndpoints reads the ID server, relay and API clients are given
+// from the deployment record.
+func (e *env) recordEndpoints(rec *deploy.Record) (id, relay deploy.HostPort, api string, err error) {
+	if id, err = deploy.ParseHostPort("id_host", rec.IDHost); err != nil {
+		return id, relay, "", &deploy.RecordError{Path: e.recordPath(), Err: err}
+	}
+	if rec.Relay != "" {
+		if relay, err = deploy.ParseHostPort("relay", rec.Relay); err != nil {
+			return id, relay, "", &deploy.RecordError{Path: e.recordPath(), Err: err}
+		}
+	}
+	if rec.API != "" {
+		if api, err = parseExportAPI("api", rec.API); err != nil {
+			return id, relay, "", &deploy.RecordError{Path: e.recordPath(), Err: err}
+		}
+	}
+	return id, relay, api, nil
+}
+
+// exportRecordTree writes the provisioning tree (--format all) for the
+// record's live or staged key into dir: what rotate --export does.
+func (e *env) exportRecordTree(rec *deploy.Record, dir string, staged bool) ([]exportFile, error) {
+	if err := checkExportTarget(dir, true); err != nil {
+		return nil, err
+	}
+	id, relay, api, err := e.recordEndpoints(rec)
+	if err != nil {
+		return nil, err
+	}
+	key, fp, err := e.exportKey(e.under(rec.WorkingDir), staged)
+	if err != nil {
+		return nil, err
+	}
+	host, relayOut := clientEndpoints(id, relay)
+	src := exportSource{server: clientconf.Server{Host: host, Relay: relayOut, API: api, Key: key}, fingerprint: fp, staged: staged}
+	if err := src.server.Validate(); err != nil {
+		return nil, exportRenderError(err)
+	}
+	files, err := e.exportTree(dir, src)
+	if err != nil {
+		return nil, err
+	}
+	return files, writeExportTree(dir, files, e.dryRun)
 }
 
 // exportKey returns the public key and fingerprint of the live (or staged)

@@ -39,6 +39,7 @@ overlap window, so they see "Key mismatch" until then. Export it with
   --commit           switch to the staged pair
   --restore STAMP    put the backup STAMP back (see rdctl backups list)
   --resume           only finish or roll back an interrupted rotation
+  --export DIR       then write the new key's client configuration tree to DIR
 
 JSON (--json): old_public_key, new_public_key, backup, verified, outage_ms.
 
@@ -49,6 +50,7 @@ Examples:
   rdctl --root ./image --json rotate`,
 		Flags: []cli.Flag{
 			&cli.BoolFlag{Name: "no-verify", Usage: "skip the probe that the server serves the new key"},
+			&cli.StringFlag{Name: "export", Usage: "after the switch (or --stage), lay out the client configuration for the new key in `DIR` (as export --format all)"},
 		},
 		MutuallyExclusiveFlags: []cli.MutuallyExclusiveFlags{{Flags: [][]cli.Flag{
 			{&cli.BoolFlag{Name: "stage", Usage: "generate and store the next pair without switching"}},
@@ -81,9 +83,10 @@ func (e *env) rotateOptions(ctx context.Context, rec *deploy.Record, verify bool
 
 type rotateJSON struct {
 	*rotate.Result
-	Staged    bool   `json:"staged,omitempty"`
-	Resumed   string `json:"resumed,omitempty"`
-	PublicKey string `json:"public_key,omitempty"`
+	Exported  []exportFile `json:"exported,omitempty"`
+	Staged    bool         `json:"staged,omitempty"`
+	Resumed   string       `json:"resumed,omitempty"`
+	PublicKey string       `json:"public_key,omitempty"`
 }
 
 func runRotate(ctx context.Context, e *env, cmd *cli.Command) error {
@@ -94,6 +97,13 @@ func runRotate(ctx context.Context, e *env, cmd *cli.Command) error {
 	o, err := e.rotateOptions(ctx, rec, !cmd.Bool("no-verify"))
 	if err != nil {
 		return err
+	}
+	exportDir := cmd.String("export")
+	if exportDir != "" {
+		// Checked before anything changes: bad input is exit 2 with nothing done.
+		if err := checkExportTarget(exportDir, true); err != nil {
+			return err
+		}
 	}
 	if e.dryRun {
 		return e.rotateDryRun(o, cmd)
@@ -106,34 +116,43 @@ func runRotate(ctx context.Context, e *env, cmd *cli.Command) error {
 
 	switch {
 	case cmd.Bool("resume"):
-		rec, err := rotate.Resume(ctx, o)
+		recov, err := rotate.Resume(ctx, o)
 		if err != nil {
 			return err
 		}
-		e.reportRecovery(rec)
+		e.reportRecovery(recov)
 		if e.json {
-			out := rotateJSON{Result: &rotate.Result{Op: "resume", Recovered: rec}}
-			if rec != nil {
-				out.Resumed = rec.Action
+			out := rotateJSON{Result: &rotate.Result{Op: "resume", Recovered: recov}}
+			if recov != nil {
+				out.Resumed = recov.Action
 			}
 			return writeJSON(e.stdout, out)
 		}
-		if rec == nil {
+		if recov == nil {
 			e.printf("unchanged: no interrupted rotation in %s\n", o.WorkingDir)
 		}
 		return nil
 	case cmd.Bool("stage"):
-		rec, err := rotate.Resume(ctx, o)
+		recov, err := rotate.Resume(ctx, o)
 		if err != nil {
 			return err
 		}
-		e.reportRecovery(rec)
+		e.reportRecovery(recov)
 		p, created, err := rotate.Stage(o)
 		if err != nil {
 			return err
 		}
+		var exported []exportFile
+		if exportDir != "" {
+			if exported, err = e.exportRecordTree(rec, exportDir, true); err != nil {
+				return withHints(err, "the key is staged; export it again with: rdctl export --staged --format all --out "+exportDir)
+			}
+		}
 		if e.json {
-			return writeJSON(e.stdout, rotateJSON{Result: &rotate.Result{Op: "stage", NewPublicKey: p.PublicBase64()}, Staged: true})
+			return writeJSON(e.stdout, rotateJSON{Result: &rotate.Result{Op: "stage", NewPublicKey: p.PublicBase64()}, Staged: true, Exported: exported})
+		}
+		if exportDir != "" {
+			e.printf("exported the staged key's client configuration to %s (%d files)\n", exportDir, len(exported))
 		}
 		if created {
 			e.printf("staged the next key in %s/staged\n", o.WorkingDir)
@@ -167,8 +186,15 @@ func runRotate(ctx context.Context, e *env, cmd *cli.Command) error {
 	if err != nil {
 		return err
 	}
+	var exported []exportFile
+	if exportDir != "" {
+		if exported, err = e.exportRecordTree(rec, exportDir, false); err != nil {
+			return withHints(fmt.Errorf("the rotation succeeded, but exporting the client configuration failed: %w", err),
+				"export it again: rdctl export --format all --out "+exportDir)
+		}
+	}
 	if e.json {
-		return writeJSON(e.stdout, rotateJSON{Result: res})
+		return writeJSON(e.stdout, rotateJSON{Result: res, Exported: exported})
 	}
 	if res.Unchanged {
 		e.printf("unchanged: that key is already live in %s\n", o.WorkingDir)
@@ -184,7 +210,11 @@ func runRotate(ctx context.Context, e *env, cmd *cli.Command) error {
 	}
 	e.printf("outage: %.1f ms of renames and fsync\n", res.OutageMS)
 	e.warnf("clients keep the old key and see \"Key mismatch\" until they get the new configuration")
-	e.hintf("export it for clients: rdctl export --format all --out DIR")
+	if exportDir != "" {
+		e.printf("exported the new key's client configuration to %s (%d files)\n", exportDir, len(exported))
+	} else {
+		e.hintf("export it for clients: rdctl export --format all --out DIR")
+	}
 	return nil
 }
 
