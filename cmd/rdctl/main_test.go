@@ -5,8 +5,8 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/hex"
-	"flag"
 	"fmt"
+	"github.com/rdctl/rdctl/internal/golden"
 	"io"
 	"io/fs"
 	"os"
@@ -22,7 +22,7 @@ import (
 	"github.com/rdctl/rdctl/internal/safefs"
 )
 
-var update = flag.Bool("update", false, "rewrite golden files and the expected sections of testscript scripts")
+var update = golden.Update
 
 // outputLogEnv names a file every rdctl run in a script appends its stdout
 // and stderr to, so the script's end can check that no secret leaked.

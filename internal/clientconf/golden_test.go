@@ -3,14 +3,14 @@ package clientconf
 import (
 	"bytes"
 	"errors"
-	"flag"
+	"github.com/rdctl/rdctl/internal/golden"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"testing"
 )
 
-var update = flag.Bool("update", false, "rewrite the golden files under testdata/golden")
+var update = golden.Update
 
 // goldenCases are the servers whose outputs are kept under
 // testdata/golden/<dir>/, one file per format. A format that refuses a

@@ -4,7 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"flag"
+	"github.com/rdctl/rdctl/internal/golden"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -16,7 +16,7 @@ import (
 	"github.com/rdctl/rdctl/internal/deploy"
 )
 
-var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
+var update = golden.Update
 
 func mustSpec(t testing.TB, dir, image, network, relay string) Spec {
 	t.Helper()

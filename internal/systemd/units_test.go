@@ -2,7 +2,7 @@ package systemd
 
 import (
 	"bytes"
-	"flag"
+	goldenflag "github.com/rdctl/rdctl/internal/golden"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,7 +17,7 @@ import (
 	"github.com/rdctl/rdctl/internal/keys"
 )
 
-var update = flag.Bool("update", false, "rewrite golden files")
+var update = goldenflag.Update
 
 func testRecord(tailnetOnly bool) *deploy.Record {
 	return &deploy.Record{Format: 1, Backend: deploy.BackendSystemd, Origin: "rdctl",
