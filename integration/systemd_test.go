@@ -197,10 +197,15 @@ func TestSystemdInstallAndRotate(t *testing.T) {
 		t.Error("re-install changed the key")
 	}
 
-	// --bind is refused for hbbs older than 1.1.17
+	// --bind is refused for hbbs older than 1.1.17 (hbbs -V says so)
 	_, errOut, code := rdctlIn(t, m, nil, "--dry-run", "install", "systemd", "--relay", "rd.example.com", "--bind", "127.0.0.1")
 	if code != 0 {
 		t.Errorf("--bind with 1.1.17 refused: %s", errOut)
+	}
+	_, errOut, code = rdctlIn(t, m, []string{"STANDIN_VERSION=1.1.16"}, "install", "systemd", "--relay", "rd.example.com", "--bind", "127.0.0.1",
+		"--binaries", "/root/rustdesk-server-linux-amd64.zip")
+	if code != 2 || !strings.Contains(errOut, "hbbs 1.1.16 has no -b flag") {
+		t.Errorf("--bind with hbbs 1.1.16: exit %d %s", code, errOut)
 	}
 
 	// rotate: new key served, old key LICENSE_MISMATCH
