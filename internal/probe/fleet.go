@@ -186,7 +186,7 @@ func (f *fleet) run(ctx context.Context, i, j int) {
 		addr := net.JoinHostPort(host, port)
 		switch name {
 		case NATTest:
-			note, err = natTest(pctx, dial, addr)
+			note, err = natTest(pctx, dial, addr, t.Dial != nil)
 		case RendezvousTCP:
 			var st KeyStatus
 			st, note, err = keyProbe(pctx, dial, addr, f.opts.Key, f.opts.Strict)
@@ -194,7 +194,7 @@ func (f *fleet) run(ctx context.Context, i, j int) {
 		case RendezvousUDP:
 			err = RegisterUDP(pctx, dial, addr)
 		case Relay:
-			note, err = relay(pctx, dial, addr, f.opts.Key)
+			note, err = relay(pctx, dial, addr, f.opts.Key, t.Dial != nil)
 		case RendezvousWS:
 			err = TestNatWS(pctx, dial, addr, net.JoinHostPort(hostName, port))
 		case RelayWS:

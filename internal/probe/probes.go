@@ -12,7 +12,6 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
-	"reflect"
 	"strings"
 	"syscall"
 	"time"
@@ -153,27 +152,15 @@ func isConsole(ctx context.Context, dial DialFunc, addr, marker string) bool {
 // dial through a proxy such as a userspace-mode tailscaled on the server,
 // which hands tailnet traffic to it from 127.0.0.1. Only a direct dial from
 // a non-loopback address rules the console out.
-func mayBeConsole(loop bool, dial DialFunc, err error) bool {
-	if err == nil {
-		return false
-	}
-	return loop || !isDirect(dial)
-}
-
-// isDirect reports whether dial is the host's own network stack.
-func isDirect(dial DialFunc) bool {
-	if dial == nil {
-		return true
-	}
-	p := reflect.ValueOf(dial).Pointer()
-	return p == reflect.ValueOf(DirectDial).Pointer() || p == reflect.ValueOf(abortiveDial).Pointer()
+func mayBeConsole(loop, proxied bool, err error) bool {
+	return err != nil && (loop || proxied)
 }
 
 // natTest is the nat-test probe: TestNatRequest on TCP P-1. From a loopback
 // source hbbs serves its console there, which drops the frame (it is not
 // text) without a reply; the probe then asks the console for its help on a
 // second connection and reports NoteConsole.
-func natTest(ctx context.Context, dial DialFunc, addr string) (note string, err error) {
+func natTest(ctx context.Context, dial DialFunc, addr string, proxied bool) (note string, err error) {
 	reply, loop, err := frameExchange(ctx, dial, addr, &rendezvous.TestNatRequest{})
 	if err == nil {
 		if _, ok := reply.(*rendezvous.TestNatResponse); ok {
@@ -181,7 +168,7 @@ func natTest(ctx context.Context, dial DialFunc, addr string) (note string, err 
 		}
 		err = fmt.Errorf("%w %s to TestNatRequest", ErrUnexpectedReply, messageName(reply))
 	}
-	if mayBeConsole(loop, dial, err) && isConsole(ctx, dial, addr, hbbsConsoleMarker) {
+	if mayBeConsole(loop, proxied, err) && isConsole(ctx, dial, addr, hbbsConsoleMarker) {
 		return NoteConsole, nil
 	}
 	return "", err
@@ -324,12 +311,12 @@ func isReset(err error) bool {
 // relay is the relay probe: RelayTCP, or the console hbbr serves a loopback
 // source there (which drops the non-text frames, so the pairing looks
 // rejected).
-func relay(ctx context.Context, dial DialFunc, addr, key string) (note string, err error) {
+func relay(ctx context.Context, dial DialFunc, addr, key string, proxied bool) (note string, err error) {
 	loop, err := relayTCP(ctx, dial, addr, key)
 	if err == nil {
 		return "relayed bytes between two probe connections", nil
 	}
-	if mayBeConsole(loop, dial, err) && isConsole(ctx, dial, addr, hbbrConsoleMarker) {
+	if mayBeConsole(loop, proxied, err) && isConsole(ctx, dial, addr, hbbrConsoleMarker) {
 		return NoteConsole + "; relay key not checked", nil
 	}
 	return "", err

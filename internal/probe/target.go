@@ -128,7 +128,9 @@ type Target struct {
 	// Dial reaches the target: nil means DirectDial, with Host (and
 	// RelayHost) resolved once per check so every probe hits the same
 	// address. A target with its own Dial (a tailnet) is dialled by name;
-	// resolving is then the dialler's job.
+	// resolving is then the dialler's job. Its connections may reach the
+	// server from loopback (a userspace-mode tailscaled hands them over from
+	// 127.0.0.1), so the probes check for the admin consoles too.
 	Dial DialFunc
 	// Via is reported with the results; "" means ViaDirect.
 	Via string
