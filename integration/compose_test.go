@@ -587,35 +587,12 @@ func TestCompose(t *testing.T) {
 		waitPortsFree(t)
 		// The official docs' stack, written by hand: host network,
 		// ./data:/root shared by both, no -r; hbbs makes its own key.
-		guide := c.d.NewProject(t, `services:
-  hbbs:
-    image: `+image116+`
-    command: hbbs
-    volumes:
-      - ./data:/root
-    network_mode: host
-    depends_on:
-      - hbbr
-    restart: unless-stopped
-  hbbr:
-    image: `+image116+`
-    command: hbbr
-    volumes:
-      - ./data:/root
-    network_mode: host
-    restart: unless-stopped
-`)
+		guide := c.d.NewProject(t, guideStack(image116, "hbbs"))
 		guide.MustCompose(t, "up", "-d")
 		// The guide's mistake: ./data:/data on the classic image, which
 		// works in /root (bridge network, no ports published, so it does
 		// not collide with the first).
-		wrong := c.d.NewProject(t, `services:
-  hbbs:
-    image: `+image116+`
-    command: hbbs -r rd.example.com:21117
-    volumes:
-      - ./data:/data
-`)
+		wrong := c.d.NewProject(t, wrongMountStack(image116))
 		wrong.MustCompose(t, "up", "-d")
 		waitAnswer(t, "127.0.0.1:21116")
 
@@ -635,6 +612,186 @@ func TestCompose(t *testing.T) {
 			t.Errorf("./data:/data stack: %+v", w)
 		}
 		t.Logf("warning for ./data:/data: %s", w.Warnings)
+		guide.MustCompose(t, "down")
+		wrong.MustCompose(t, "down")
+	})
+
+	t.Run("adopt-relayless-rotate", func(t *testing.T) {
+		// The docs' current stack runs plain `hbbs` (no -r): adopted, it has
+		// no relay, and rotation must still stop and start it.
+		waitPortsFree(t)
+		guide := c.d.NewProject(t, guideStack(image116, "hbbs"))
+		guide.MustCompose(t, "up", "-d")
+		defer guide.MustCompose(t, "down")
+		waitAnswer(t, "127.0.0.1:21116")
+		a := &stack{env: c, dir: guide.Dir, project: guide.Name, config: filepath.Join(t.TempDir(), "rdctl.toml")}
+		a.must(t, "adopt", "--backend", "compose", "--project", guide.Name, "--id-host", "127.0.0.1")
+		out := a.must(t, "--json", "rotate")
+		var r struct {
+			New      string `json:"new_public_key"`
+			Verified bool   `json:"verified"`
+		}
+		if err := json.Unmarshal([]byte(out), &r); err != nil || !r.Verified {
+			t.Fatalf("rotate on an adopted relay-less stack: %v\n%s", err, out)
+		}
+	})
+
+	t.Run("adopt-guide-stacks", func(t *testing.T) {
+		waitPortsFree(t)
+		// With -r (adopt-relayless-rotate covers plain hbbs). The relay is an
+		// IP address, so doctor's relay-resolves check sends no DNS query
+		// off the host.
+		guide := c.d.NewProject(t, guideStack(image116, "hbbs -r 127.0.0.1:21117"))
+		guide.MustCompose(t, "up", "-d")
+		wrong := c.d.NewProject(t, wrongMountStack(image116))
+		wrong.MustCompose(t, "up", "-d")
+		waitAnswer(t, "127.0.0.1:21116")
+		// Its own record; logs on failure come from the guide's project.
+		a := &stack{env: c, dir: guide.Dir, project: guide.Name, config: filepath.Join(t.TempDir(), "rdctl.toml")}
+		data := filepath.Join(guide.Dir, "data")
+
+		// Two stacks run: adopt asks which (a usage error, exit 2).
+		out, errOut, code := a.run(t, nil, "adopt", "--id-host", "rd.example.com")
+		if code != 2 || !strings.Contains(errOut, guide.Name) || !strings.Contains(errOut, wrong.Name) || !strings.Contains(errOut, "rdctl adopt --project ") {
+			t.Errorf("two stacks: exit %d\n%s\n%s", code, out, errOut)
+		}
+
+		// ./data:/data on the classic image: reported as an error and not
+		// recorded without --force.
+		out, errOut, code = a.run(t, nil, "--json", "adopt", "--project", wrong.Name, "--id-host", "rd.example.com")
+		var refused struct {
+			Written bool `json:"written"`
+			Compose struct {
+				Refused  bool `json:"refused"`
+				Findings []struct{ ID, Severity, Message string }
+			} `json:"compose"`
+		}
+		if err := json.Unmarshal([]byte(out), &refused); err != nil {
+			t.Fatalf("%v: %s", err, out)
+		}
+		f := refused.Compose.Findings
+		if code != 1 || refused.Written || !refused.Compose.Refused || len(f) == 0 || f[0].ID != "keys-in-container-layer" ||
+			f[0].Severity != "error" || !strings.Contains(f[0].Message, "container layer") || !strings.Contains(errOut, "rdctl adopt --force") {
+			t.Errorf("./data:/data stack: exit %d\n%s\n%s", code, out, errOut)
+		}
+		if _, err := os.Stat(a.config); !os.IsNotExist(err) {
+			t.Errorf("a record was written for the ./data:/data stack (%v)", err)
+		}
+		out, _, _ = a.run(t, nil, "adopt", "--project", wrong.Name, "--id-host", "rd.example.com")
+		if !strings.Contains(out, "UNSAFE: the data is mounted at /data") {
+			t.Errorf("human output lacks the warning:\n%s", out)
+		}
+		t.Logf("adopt on ./data:/data:\n%s", out)
+
+		// The docs' stack is recorded.
+		var res struct {
+			Written      bool   `json:"written"`
+			IDHostSource string `json:"id_host_source"`
+			Recorded     struct {
+				Backend, Origin, Relay string
+				IDHost                 string `json:"id_host"`
+				WorkingDir             string `json:"working_dir"`
+				Compose                struct {
+					Dir, Image, Network, Project string
+					MountTarget                  string `json:"mount_target"`
+				}
+			} `json:"recorded"`
+		}
+		// The ID server comes from hbbs's -r.
+		out = a.must(t, "--json", "adopt", "--backend", "compose", "--project", guide.Name)
+		if err := json.Unmarshal([]byte(out), &res); err != nil {
+			t.Fatal(err, out)
+		}
+		r := res.Recorded
+		if !res.Written || r.Backend != "compose" || r.Origin != "compose" || r.WorkingDir != data || r.Compose.Dir != guide.Dir ||
+			r.Compose.Project != guide.Name || r.Compose.MountTarget != "/root" || r.Compose.Network != "host" || r.Compose.Image != image116 ||
+			r.Relay != "127.0.0.1:21117" || r.IDHost != "127.0.0.1" || res.IDHostSource != "relay" {
+			t.Errorf("adopt of the guide's stack: %s", out)
+		}
+		if rec, _ := os.ReadFile(a.config); !strings.Contains(string(rec), "backend = 'compose'") || !strings.Contains(string(rec), "working_dir = '"+data+"'") {
+			t.Errorf("record:\n%s", rec)
+		}
+
+		var st struct {
+			Containers []struct {
+				Service, State, Image string
+				Running               bool
+				Restarts              int
+				Mounts                []struct{ Source, Destination string }
+			} `json:"containers"`
+			Key struct{ Present, Valid bool }
+		}
+		out = a.must(t, "--json", "status")
+		if err := json.Unmarshal([]byte(out), &st); err != nil {
+			t.Fatal(err, out)
+		}
+		if len(st.Containers) != 2 || !st.Key.Present || !st.Key.Valid {
+			t.Fatalf("status: %s", out)
+		}
+		for i, svc := range []string{"hbbs", "hbbr"} {
+			c := st.Containers[i]
+			if c.Service != svc || !c.Running || c.State != "running" || c.Restarts != 0 || c.Image != image116 ||
+				len(c.Mounts) != 1 || c.Mounts[0].Source != data || c.Mounts[0].Destination != "/root" {
+				t.Errorf("status of %s: %+v", svc, c)
+			}
+		}
+		if out := a.must(t, "status"); !strings.Contains(out, "containers:") {
+			t.Errorf("status:\n%s", out)
+		}
+
+		// doctor: hbbs made its key with its own mode, which doctor --fix
+		// repairs; after that nothing is wrong.
+		type check struct {
+			OK                bool
+			Severity, Message string
+		}
+		doctor := func() (int, map[string]check, string) {
+			out, _, code := a.run(t, nil, "--json", "doctor")
+			var d struct {
+				Checks []struct {
+					ID, Severity, Message string
+					OK                    bool
+				}
+			}
+			if err := json.Unmarshal([]byte(out), &d); err != nil {
+				t.Fatal(err, out)
+			}
+			m := map[string]check{}
+			var bad []string
+			for _, c := range d.Checks {
+				m[c.ID] = check{c.OK, c.Severity, c.Message}
+				if !c.OK && c.Severity != "info" {
+					bad = append(bad, c.ID+": "+c.Message)
+				}
+			}
+			return code, m, strings.Join(bad, "\n")
+		}
+		code, checks, bad := doctor()
+		if code != 0 {
+			// hbbs writes id_ed25519 0644 (umask), which doctor reports
+			// as secret-mode; nothing else may fail.
+			t.Logf("doctor on the guide's stack as hbbs left it: exit %d\n%s", code, bad)
+			if strings.Count(bad, "\n") != 0 || !strings.HasPrefix(bad, "secret-mode: ") {
+				t.Errorf("doctor found more than the secret's mode:\n%s", bad)
+			}
+			a.must(t, "doctor", "--fix")
+			code, checks, bad = doctor()
+		}
+		if code != 0 {
+			t.Errorf("doctor after --fix: exit %d\n%s", code, bad)
+		}
+		for _, id := range []string{"containers-running", "containers-restarting", "data-mounted", "ports-listening"} {
+			if !checks[id].OK {
+				t.Errorf("%s: %+v", id, checks[id])
+			}
+		}
+
+		// A stopped container is an error.
+		guide.MustCompose(t, "stop", "hbbr")
+		code, checks, _ = doctor()
+		if c := checks["containers-running"]; code != 1 || c.OK || c.Severity != "error" || !strings.Contains(c.Message, "hbbr-1 is exited") {
+			t.Errorf("doctor with hbbr stopped: exit %d %+v", code, c)
+		}
 		guide.MustCompose(t, "down")
 		wrong.MustCompose(t, "down")
 	})
@@ -682,6 +839,43 @@ func TestCompose(t *testing.T) {
 		}
 		s6.down(t)
 	})
+}
+
+// guideStack is the official docs' stack, written by hand: host network,
+// ./data:/root shared by both, hbbs run as hbbsCommand (the docs' is
+// "hbbs", older ones add -r), hbbr without -k; hbbs makes its own key.
+func guideStack(image, hbbsCommand string) string {
+	return `services:
+  hbbs:
+    image: ` + image + `
+    command: ` + hbbsCommand + `
+    volumes:
+      - ./data:/root
+    network_mode: host
+    depends_on:
+      - hbbr
+    restart: unless-stopped
+  hbbr:
+    image: ` + image + `
+    command: hbbr
+    volumes:
+      - ./data:/root
+    network_mode: host
+    restart: unless-stopped
+`
+}
+
+// wrongMountStack is the guides' mistake: ./data:/data on the classic
+// image, which works in /root (bridge network, no ports published, so it
+// does not collide with a host-networked stack).
+func wrongMountStack(image string) string {
+	return `services:
+  hbbs:
+    image: ` + image + `
+    command: hbbs -r rd.example.com:21117
+    volumes:
+      - ./data:/data
+`
 }
 
 // detect runs compose.Detect and returns the entry for project.

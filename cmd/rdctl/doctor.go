@@ -33,6 +33,10 @@ func doctorCommand(e *env) *cli.Command {
                         only with --root
   units-running, units-restarting, ports-listening   live only: both units active, no
                         restarts, tcp 21115-21119 and udp 21116 open
+  containers-running, containers-restarting, data-mounted   live, compose backend: the
+                        hbbs and hbbr containers running, no restarts, and hbbs's
+                        working directory mounted from the recorded working directory,
+                        which holds id_ed25519
 
 --fix repairs only what is safe: file modes and owners, a missing or disagreeing
 .pub rewritten from the secret, the mode and owner of backups/ and staged/. Each
@@ -71,8 +75,11 @@ func (e *env) doctorInput(ctx context.Context, rec *deploy.Record) doctor.Input 
 	if e.root != "" {
 		return in
 	}
-	if rec.Backend == deploy.BackendSystemd {
+	switch rec.Backend {
+	case deploy.BackendSystemd:
 		in.Units, in.UnitsErr = liveUnitStates(ctx, []string{rec.HBBSUnit, rec.HBBRUnit})
+	case deploy.BackendCompose:
+		in.Containers, in.ContainersErr = inspectStack(ctx, rec)
 	}
 	in.Listeners, in.ListenersErr = doctor.ReadListeners("/proc")
 	return in

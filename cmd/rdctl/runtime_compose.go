@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"path"
 	"time"
 
 	"github.com/rdctl/rdctl/internal/compose"
@@ -20,14 +21,20 @@ func (e *env) otherRuntime(ctx context.Context, rec *deploy.Record) (deploy.Runt
 	return composeRuntime(rec)
 }
 
-// composeRuntime builds the compose Runtime of a record.
+// composeRuntime builds the compose Runtime of a record. Stopping and
+// starting need only the project and its file, not the full spec: an
+// adopted stack may run hbbs without -r, so it has no relay.
 func composeRuntime(rec *deploy.Record) (*compose.Runtime, error) {
-	spec, err := compose.SpecFromRecord(rec)
-	if err != nil {
-		return nil, err
+	c := rec.Compose
+	if c == nil || c.Dir == "" {
+		return nil, errors.New("the deployment record names no compose stack")
+	}
+	project := c.Project
+	if project == "" {
+		project = compose.ProjectName(c.Dir)
 	}
 	addr := localRendezvous(rec)
-	return &compose.Runtime{Project: spec.Project, File: spec.File(), Ready: func(ctx context.Context) error {
+	return &compose.Runtime{Project: project, File: path.Join(c.Dir, compose.FileName), Ready: func(ctx context.Context) error {
 		ctx, cancel := context.WithTimeout(ctx, time.Second)
 		defer cancel()
 		_, err := probe.TestNat(ctx, probe.DirectDial, addr)

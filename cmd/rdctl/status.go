@@ -13,6 +13,7 @@ import (
 	"github.com/urfave/cli/v3"
 
 	"github.com/rdctl/rdctl/internal/adopt"
+	"github.com/rdctl/rdctl/internal/compose"
 	"github.com/rdctl/rdctl/internal/deploy"
 	"github.com/rdctl/rdctl/internal/doctor"
 	"github.com/rdctl/rdctl/internal/keys"
@@ -26,16 +27,21 @@ func statusCommand(e *env) *cli.Command {
 		Name:  "status",
 		Usage: "show the server's units, key, ports and backups",
 		Description: `Reports, from the deployment record: the units' states (active/sub state, main
-PID, restarts, unit file state), the key's fingerprint, the key files' modes and
-owners and whether id_ed25519.pub agrees, which of tcp 21115-21119 and udp 21116
-are listening (from /proc/net), the last rotation (newest backup), the number of
-backups, and whether a next key is staged. With --root only files are read: unit
+PID, restarts, unit file state) or, for a compose stack, its containers'
+(state, restarts, image, mounts, from the Docker engine), the key's
+fingerprint, the key files' modes and owners and whether id_ed25519.pub
+agrees, which of tcp 21115-21119 and udp 21116 are listening (from
+/proc/net), the last rotation (newest backup), the number of backups, and
+whether a next key is staged. With --root only files are read: unit
 files and enablement links instead of systemd, no sockets. Changes nothing;
 exits 0 whenever the record can be read, whatever it shows (rdctl doctor judges).
 
 JSON (--json): record, root, backend, origin, id_host, relay, working_dir;
 units[] with name, unit_file, unit_file_state, load_state, active_state,
 sub_state, main_pid, restarts, result (live only: the last five), units_error;
+containers[] (live, compose backend) with service, container, state, running,
+restarting, restarts, exit_code, image, working_dir, mounts[] {type, name,
+source, destination, rw}, key_dir, and containers_error;
 key with dir, present, valid, public_key, fingerprint, pub_file_matches, error,
 secret and pub {path, mode, uid, gid, user, group}; ports[] with proto, port,
 owner, listening, addresses[] (absent with --root), ports_error; backups with
@@ -51,21 +57,25 @@ Examples:
 }
 
 type statusJSON struct {
-	Record     string             `json:"record"`
-	Root       string             `json:"root,omitempty"`
-	Backend    string             `json:"backend"`
-	Origin     string             `json:"origin"`
-	IDHost     string             `json:"id_host"`
-	Relay      string             `json:"relay"`
-	WorkingDir string             `json:"working_dir"`
-	Units      []statusUnitJSON   `json:"units"`
-	UnitsError string             `json:"units_error,omitempty"`
-	Key        statusKeyJSON      `json:"key"`
-	Ports      []doctor.PortState `json:"ports,omitempty"`
-	PortsError string             `json:"ports_error,omitempty"`
-	Backups    statusBackupsJSON  `json:"backups"`
-	Staged     statusStagedJSON   `json:"staged"`
-	Tailnet    *statusTailnetJSON `json:"tailnet,omitempty"`
+	Record     string           `json:"record"`
+	Root       string           `json:"root,omitempty"`
+	Backend    string           `json:"backend"`
+	Origin     string           `json:"origin"`
+	IDHost     string           `json:"id_host"`
+	Relay      string           `json:"relay"`
+	WorkingDir string           `json:"working_dir"`
+	Units      []statusUnitJSON `json:"units"`
+	UnitsError string           `json:"units_error,omitempty"`
+	// Containers are the compose stack's hbbs and hbbr containers (live,
+	// compose backend only); ContainersError says why they are unknown.
+	Containers      []statusContainerJSON `json:"containers,omitempty"`
+	ContainersError string                `json:"containers_error,omitempty"`
+	Key             statusKeyJSON         `json:"key"`
+	Ports           []doctor.PortState    `json:"ports,omitempty"`
+	PortsError      string                `json:"ports_error,omitempty"`
+	Backups         statusBackupsJSON     `json:"backups"`
+	Staged          statusStagedJSON      `json:"staged"`
+	Tailnet         *statusTailnetJSON    `json:"tailnet,omitempty"`
 }
 
 type statusUnitJSON struct {
@@ -79,6 +89,24 @@ type statusUnitJSON struct {
 	// Restarts is nil where systemd was not asked (--root).
 	Restarts *uint32 `json:"restarts,omitempty"`
 	Result   string  `json:"result,omitempty"`
+}
+
+// statusContainerJSON is one container of a compose service as the engine
+// reports it. State is "missing" when the service has no container.
+type statusContainerJSON struct {
+	Service    string          `json:"service"`
+	Container  string          `json:"container,omitempty"`
+	State      string          `json:"state"`
+	Running    bool            `json:"running"`
+	Restarting bool            `json:"restarting"`
+	Restarts   int             `json:"restarts"`
+	ExitCode   int             `json:"exit_code"`
+	Image      string          `json:"image,omitempty"`
+	WorkingDir string          `json:"working_dir,omitempty"`
+	Mounts     []compose.Mount `json:"mounts"`
+	// KeyDir is the host directory mounted over WorkingDir, "" when the
+	// keys are in the container layer.
+	KeyDir string `json:"key_dir,omitempty"`
 }
 
 type statusFileJSON struct {
@@ -134,6 +162,22 @@ func runStatus(ctx context.Context, e *env) error {
 	} else {
 		out.UnitsError = "the " + rec.Backend + " backend has no systemd units"
 	}
+	if rec.Backend == deploy.BackendCompose && e.root == "" {
+		out.Containers = []statusContainerJSON{}
+		st, err := inspectStack(ctx, rec)
+		if err != nil {
+			out.ContainersError = err.Error()
+		} else {
+			for _, s := range st.Services {
+				c := statusContainerJSON{Service: s.Service, Container: s.Container, State: s.State, Running: s.Running, Restarting: s.Restarting,
+					Restarts: s.Restarts, ExitCode: s.ExitCode, Image: s.Image, WorkingDir: s.WorkingDir, Mounts: s.Mounts, KeyDir: s.KeyDir}
+				if c.Mounts == nil {
+					c.Mounts = []compose.Mount{}
+				}
+				out.Containers = append(out.Containers, c)
+			}
+		}
+	}
 	out.Key = statusKey(e, wd)
 	if e.root == "" {
 		ls, err := doctor.ReadListeners("/proc")
@@ -155,6 +199,17 @@ func runStatus(ctx context.Context, e *env) error {
 	}
 	printStatus(e, &out)
 	return nil
+}
+
+// inspectStack asks the Docker engine (within 10 s) about a compose
+// record's hbbs and hbbr containers.
+func inspectStack(ctx context.Context, rec *deploy.Record) (*compose.StackStatus, error) {
+	if rec.Compose == nil || rec.Compose.Project == "" {
+		return nil, errors.New("the record names no compose project")
+	}
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	return compose.Inspect(ctx, rec.Compose.Project)
 }
 
 // statusUnits asks systemd (live) or reads the unit files and enablement
@@ -286,7 +341,21 @@ func printStatus(e *env, s *statusJSON) {
 	}
 	fmt.Fprintf(tw, "server:\t%s backend, origin %s, record %s\n", s.Backend, s.Origin, s.Record)
 	fmt.Fprintf(tw, "clients:\tID server %s, relay %s\n", s.IDHost, orNone(s.Relay))
-	fmt.Fprintf(tw, "units:\t%s\n", map[bool]string{true: "(image tree: unit files only)", false: ""}[e.root != ""])
+	if s.Containers == nil {
+		fmt.Fprintf(tw, "units:\t%s\n", map[bool]string{true: "(image tree: unit files only)", false: ""}[e.root != ""])
+	} else {
+		fmt.Fprintf(tw, "containers:\t\n")
+		for _, c := range s.Containers {
+			var ms []string
+			for _, m := range c.Mounts {
+				ms = append(ms, m.Source+":"+m.Destination)
+			}
+			fmt.Fprintf(tw, "  %s\t%s\trestarts %d\t%s\t%s\n", c.Service, c.State, c.Restarts, orNone(c.Image), orNone(strings.Join(ms, " ")))
+		}
+		if s.ContainersError != "" {
+			fmt.Fprintf(tw, "  (%s)\n", s.ContainersError)
+		}
+	}
 	for _, u := range s.Units {
 		switch {
 		case u.Restarts == nil:
@@ -295,7 +364,7 @@ func printStatus(e *env, s *statusJSON) {
 			fmt.Fprintf(tw, "  %s\t%s/%s\tpid %d\trestarts %d\t%s\n", u.Name, u.ActiveState, u.SubState, u.MainPID, *u.Restarts, u.UnitFileState)
 		}
 	}
-	if s.UnitsError != "" {
+	if s.UnitsError != "" && s.Containers == nil {
 		fmt.Fprintf(tw, "  (%s)\n", s.UnitsError)
 	}
 	if t := s.Tailnet; t != nil {

@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/rdctl/rdctl/internal/adopt"
+	"github.com/rdctl/rdctl/internal/compose"
 	"github.com/rdctl/rdctl/internal/deploy"
 	"github.com/rdctl/rdctl/internal/keys"
 	"github.com/rdctl/rdctl/internal/rotate"
@@ -82,6 +83,10 @@ type Input struct {
 	// why they could not be read.
 	Units    []systemd.UnitState
 	UnitsErr error
+	// Containers is the compose stack's state as the Docker engine reports
+	// it (compose backend); ContainersErr is why it could not be read.
+	Containers    *compose.StackStatus
+	ContainersErr error
 	// Listeners are the listening sockets; ListenersErr why they could not
 	// be read.
 	Listeners    []Listener
@@ -576,6 +581,8 @@ func (in *Input) relayCheck(ctx context.Context, cs *checks) {
 // liveChecks look at systemd's view of the units and the open sockets.
 func (in *Input) liveChecks(cs *checks) {
 	switch {
+	case in.Record.Backend == deploy.BackendCompose:
+		in.containerChecks(cs)
 	case in.UnitsErr != nil:
 		cs.fail("units-running", SeverityError, "cannot ask systemd about the units: %v", in.UnitsErr)
 	case in.Record.Backend != deploy.BackendSystemd:
