@@ -198,9 +198,7 @@ func runInstallSystemd(ctx context.Context, e *env, cmd *cli.Command, rec *deplo
 		out.ServingMS = time.Since(start).Milliseconds()
 	}
 	if !e.dryRun {
-		if st, err := inspectDir(ensure.Dir); err == nil && st.Valid {
-			out.PublicKey, out.Fingerprint = st.Pair.PublicBase64(), st.Pair.Fingerprint()
-		}
+		out.PublicKey, out.Fingerprint = publicKeyIn(ensure.Dir)
 	}
 	if e.json {
 		return writeJSON(e.stdout, out)

@@ -95,6 +95,15 @@ func (e *env) inspectKeyDir(dir string) (string, keys.State, error) {
 	return dir, st, err
 }
 
+// publicKeyIn returns the public key and fingerprint of the valid pair in
+// dir, or empty strings.
+func publicKeyIn(dir string) (pub, fingerprint string) {
+	if st, err := inspectDir(dir); err == nil && st.Valid {
+		return st.Pair.PublicBase64(), st.Pair.Fingerprint()
+	}
+	return "", ""
+}
+
 func inspectDir(dir string) (keys.State, error) {
 	d, err := safefs.OpenDir(dir)
 	if err != nil {
