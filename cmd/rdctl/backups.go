@@ -96,7 +96,9 @@ Examples:
 						}
 						return nil
 					}
-					unlock, err := e.lock()
+					// An interrupted rotation may still need its backup:
+					// finish or roll it back before pruning.
+					unlock, err := e.beginMutation(ctx, rec)
 					if err != nil {
 						return err
 					}

@@ -100,16 +100,11 @@ func runDoctor(ctx context.Context, e *env, fix bool) error {
 			}
 		}
 	case fix:
-		unlock, err := e.lock()
+		unlock, err := e.beginMutation(ctx, rec)
 		if err != nil {
 			return err
 		}
 		defer unlock()
-		// A rotation killed half-way is finished or rolled back first, so
-		// the fixes see the key that stays.
-		if err := e.resumeIfPresent(ctx, rec); err != nil {
-			return err
-		}
 		fixed = append(fixed, doctor.Fix(doctor.Run(ctx, e.doctorInput(ctx, rec)))...)
 		checks = doctor.Run(ctx, e.doctorInput(ctx, rec))
 	}

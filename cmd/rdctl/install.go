@@ -169,17 +169,11 @@ func runInstallSystemd(ctx context.Context, e *env, cmd *cli.Command, rec *deplo
 		return err
 	}
 	if !e.dryRun {
-		unlock, err := e.lock()
+		unlock, err := e.beginMutation(ctx, rec)
 		if err != nil {
 			return err
 		}
 		defer unlock()
-	}
-	if !e.dryRun {
-		// A rotation killed half-way is finished or rolled back first.
-		if err := e.resumeIfPresent(ctx, rec); err != nil {
-			return err
-		}
 	}
 	results, err := p.Run(e.dryRun)
 	out := installJSON{Root: e.root, DryRun: e.dryRun, Changed: plan.Changed(results) > 0, Record: e.recordPath()}
@@ -222,7 +216,11 @@ func runInstallSystemd(ctx context.Context, e *env, cmd *cli.Command, rec *deplo
 	if out.PublicKey != "" {
 		e.printf("public key:  %s\nfingerprint: %s\n", out.PublicKey, out.Fingerprint)
 		if ensure.Generated {
-			e.hintf("give clients this key: rdctl --root %s export --format toml", e.root)
+			if e.root != "" {
+				e.hintf("give clients this key: rdctl --root %s export --format toml", e.root)
+			} else {
+				e.hintf("give clients this key: rdctl export --format toml")
+			}
 		}
 	}
 	if bins == nil && !e.dryRun && e.root != "" {

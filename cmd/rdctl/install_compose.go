@@ -141,15 +141,11 @@ func runInstallCompose(ctx context.Context, e *env, cmd *cli.Command, spec compo
 		return err
 	}
 	if !e.dryRun {
-		unlock, err := e.lock()
+		unlock, err := e.beginMutation(ctx, rec)
 		if err != nil {
 			return err
 		}
 		defer unlock()
-		// A rotation killed half-way is finished or rolled back first.
-		if err := e.resumeIfPresent(ctx, rec); err != nil {
-			return err
-		}
 	}
 	results, err := p.Run(e.dryRun)
 	out := installComposeJSON{

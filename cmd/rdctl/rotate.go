@@ -232,6 +232,21 @@ func (e *env) rotateDryRun(o rotate.Options, cmd *cli.Command) error {
 	return nil
 }
 
+// beginMutation takes the lock every mutating command holds, then finishes
+// or rolls back a rotation killed half-way, so that the command sees the
+// key that stays. The caller must call unlock.
+func (e *env) beginMutation(ctx context.Context, rec *deploy.Record) (unlock func(), err error) {
+	unlock, err = e.lock()
+	if err != nil {
+		return nil, err
+	}
+	if err := e.resumeIfPresent(ctx, rec); err != nil {
+		unlock()
+		return nil, err
+	}
+	return unlock, nil
+}
+
 // resumeIfPresent runs rotate.Resume where a working directory exists, as
 // every mutating command does before its own work.
 func (e *env) resumeIfPresent(ctx context.Context, rec *deploy.Record) error {

@@ -439,3 +439,32 @@ func BenchmarkRotateImage(b *testing.B) {
 	}
 	b.ReportMetric(outage/float64(b.N), "outage-ms/op")
 }
+
+// A prune after a crashed rotation first finishes or rolls back that
+// rotation, so the backup its recovery needs is never pruned first.
+func TestPruneResumesInterruptedRotation(t *testing.T) {
+	root, wd := installTree(t)
+	for i := 0; i < 2; i++ {
+		if _, stderr, err := rdctlExec(nil, "--root", root, "rotate"); err != nil {
+			t.Fatal(err, stderr)
+		}
+	}
+	old := livePub(t, wd)
+	if _, _, err := rdctlExec([]string{faultKillEnv + "=" + rotate.PointRenamedSecret}, "--root", root, "rotate"); !killedBySIGKILL(err) {
+		t.Fatalf("rotate not killed: %v", err)
+	}
+	_, stderr, err := rdctlExec(nil, "--root", root, "backups", "prune", "--keep", "1")
+	if err != nil {
+		t.Fatal(err, stderr)
+	}
+	if !strings.Contains(stderr, "found an interrupted rotate") {
+		t.Errorf("prune did not resume the rotation first: %s", stderr)
+	}
+	pub := assertConsistent(t, wd, old)
+	if pub == old {
+		t.Error("a rotation killed after the secret rename should have been finished")
+	}
+	if all, _ := rotate.ListBackups(wd); len(all) != 1 {
+		t.Errorf("%d backups left, want 1", len(all))
+	}
+}

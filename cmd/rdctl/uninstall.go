@@ -120,14 +120,11 @@ func runUninstall(ctx context.Context, e *env, cmd *cli.Command) error {
 		return nil
 	}
 
-	unlock, err := e.lock()
+	unlock, err := e.beginMutation(ctx, rec)
 	if err != nil {
 		return err
 	}
 	defer unlock()
-	if err := e.resumeIfPresent(ctx, rec); err != nil {
-		return err
-	}
 
 	// 1. The backup, before anything stops.
 	var stamp string

@@ -87,14 +87,11 @@ func runUpgrade(ctx context.Context, e *env, cmd *cli.Command) error {
 		e.printf("dry run: nothing was changed\n")
 		return nil
 	}
-	unlock, err := e.lock()
+	unlock, err := e.beginMutation(ctx, rec)
 	if err != nil {
 		return err
 	}
 	defer unlock()
-	if err := e.resumeIfPresent(ctx, rec); err != nil {
-		return err
-	}
 	st, err := inspectDir(rec.WorkingDir)
 	if err != nil {
 		return err
