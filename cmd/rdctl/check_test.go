@@ -27,54 +27,13 @@ type standins struct {
 	port       int
 }
 
-// startStandins starts hbbs with hs and hbbr with *hr (nil: no hbbr) in
-// dir (a temp dir when ""), consoles off unless the options set a rule,
-// hbbr with -k _ unless hr.Key says otherwise. Bind races are retried.
+// startStandins starts the pair in dir (a temp dir when "") on a random
+// loopback address; see hbbstest.StartPair.
 func startStandins(t *testing.T, dir string, hs hbbstest.Options, hr *hbbstest.Options) *standins {
 	t.Helper()
-	if dir == "" {
-		dir = t.TempDir()
-	}
-	bind := fmt.Sprintf("127.0.%d.%d", rand.IntN(200)+20, rand.IntN(250)+2)
-	var lastErr error
-	for range 30 {
-		p, err := hbbstest.FreeBasePort(bind)
-		if err != nil {
-			t.Fatal(err)
-		}
-		o := hs
-		o.Dir, o.Bind, o.Port = dir, bind, p
-		if o.ConsoleRule == nil {
-			o.ConsoleRule = hbbstest.NeverConsole
-		}
-		s := &standins{target: fmt.Sprintf("%s:%d", bind, p), bind: bind, port: p}
-		if s.hbbs, lastErr = hbbstest.StartHBBS(context.Background(), o); lastErr != nil {
-			continue
-		}
-		if hr != nil {
-			r := *hr
-			r.Dir, r.Bind, r.Port = dir, bind, p+1
-			if r.Key == nil {
-				r.Key = new("_")
-			}
-			if r.ConsoleRule == nil {
-				r.ConsoleRule = hbbstest.NeverConsole
-			}
-			if s.hbbr, lastErr = hbbstest.StartHBBR(context.Background(), r); lastErr != nil {
-				s.hbbs.Close()
-				continue
-			}
-		}
-		t.Cleanup(func() {
-			s.hbbs.Close()
-			if s.hbbr != nil {
-				s.hbbr.Close()
-			}
-		})
-		return s
-	}
-	t.Fatalf("could not start the stand-ins: %v", lastErr)
-	return nil
+	hs.Dir = dir
+	p := hbbstest.StartPair(t, hs, hr)
+	return &standins{hbbs: p.HBBS, hbbr: p.HBBR, target: fmt.Sprintf("%s:%d", p.Bind, p.Port), bind: p.Bind, port: p.Port}
 }
 
 // rdctl runs the CLI in-process and returns its exit code and output.

@@ -5,9 +5,7 @@ import (
 	crand "crypto/rand"
 	"encoding/base64"
 	"fmt"
-	"math/rand/v2"
 	"net"
-	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -25,68 +23,15 @@ type server struct {
 	target     Target
 }
 
-// randomLoopback picks an address in 127.0.0.0/8 so parallel tests rarely
-// compete for the same ports.
-func randomLoopback() string {
-	return fmt.Sprintf("127.0.%d.%d", rand.IntN(200)+20, rand.IntN(250)+2)
-}
+func randomLoopback() string { return hbbstest.RandomLoopback() }
 
-// startServer starts hbbs with hs and, unless hr is nil, hbbr with *hr,
-// sharing a key directory; hbbr gets -k _ (the same key, enforced) unless
-// hr.Key says otherwise. The stand-ins' consoles are off unless the
-// options set a rule. Binding races with other tests are retried.
+// startServer starts the pair (see hbbstest.StartPair) and the target
+// that names it.
 func startServer(t *testing.T, hs hbbstest.Options, hr *hbbstest.Options) *server {
 	t.Helper()
-	dir := t.TempDir()
-	bind := hs.Bind
-	if bind == "" {
-		bind = randomLoopback()
-	}
-	var lastErr error
-	for range 30 {
-		p, err := hbbstest.FreeBasePort(bind)
-		if err != nil {
-			t.Fatal(err)
-		}
-		o := hs
-		o.Dir, o.Bind, o.Port = dir, bind, p
-		if o.ConsoleRule == nil {
-			o.ConsoleRule = hbbstest.NeverConsole
-		}
-		if testing.Verbose() {
-			o.LogWriter = os.Stderr
-		}
-		s := &server{target: Target{Name: net.JoinHostPort(bind, fmt.Sprint(p)), Host: bind, Port: p}}
-		if s.hbbs, lastErr = hbbstest.StartHBBS(context.Background(), o); lastErr != nil {
-			continue
-		}
-		if hr != nil {
-			r := *hr
-			r.Dir, r.Bind, r.Port = dir, bind, p+1
-			if r.Key == nil {
-				r.Key = new("_")
-			}
-			if r.ConsoleRule == nil {
-				r.ConsoleRule = hbbstest.NeverConsole
-			}
-			if testing.Verbose() {
-				r.LogWriter = os.Stderr
-			}
-			if s.hbbr, lastErr = hbbstest.StartHBBR(context.Background(), r); lastErr != nil {
-				s.hbbs.Close()
-				continue
-			}
-		}
-		t.Cleanup(func() {
-			s.hbbs.Close()
-			if s.hbbr != nil {
-				s.hbbr.Close()
-			}
-		})
-		return s
-	}
-	t.Fatalf("could not start the stand-ins: %v", lastErr)
-	return nil
+	p := hbbstest.StartPair(t, hs, hr)
+	return &server{hbbs: p.HBBS, hbbr: p.HBBR,
+		target: Target{Name: net.JoinHostPort(p.Bind, fmt.Sprint(p.Port)), Host: p.Bind, Port: p.Port}}
 }
 
 func otherKey() string {
