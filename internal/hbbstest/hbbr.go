@@ -106,13 +106,15 @@ func (s *Server) serveRelay(c msgConn) {
 	s.join(partner, c)
 }
 
-// join copies bytes between a parked connection and the newcomer until
-// either side ends, then closes both.
+// join relays between a parked connection and the newcomer until either
+// side ends or nothing has arrived from either side for the idle timeout,
+// then closes both. As upstream: a pair of two TCP connections switches to
+// raw bytes; a pair with a WebSocket side stays message by message, so a
+// TCP side sends and receives frames (each relayed frame's payload is one
+// binary message on the WebSocket side, and back).
 func (s *Server) join(p *parked, c msgConn) {
 	defer close(p.ended)
 	close(p.paired)
-	ar, aw := p.c.Raw()
-	br, bw := c.Raw()
 	sa := &relaySide{remote: p.c.Remote(), start: time.Now()}
 	sb := &relaySide{remote: c.Remote(), start: time.Now()}
 	s.mu.Lock()
@@ -132,28 +134,82 @@ func (s *Server) join(p *parked, c msgConn) {
 			c.Close()
 		})
 	}
+	var last atomic.Int64 // unix nanoseconds of the last receive on either side
+	last.Store(time.Now().UnixNano())
+	var watchdog *time.Timer
+	watchdog = time.AfterFunc(s.idle, func() {
+		if idle := time.Since(time.Unix(0, last.Load())); idle >= s.idle {
+			stop()
+		} else {
+			watchdog.Reset(s.idle - idle)
+		}
+	})
+	defer watchdog.Stop()
+
+	at, aTCP := p.c.(*tcpConn)
+	bt, bTCP := c.(*tcpConn)
 	var wg sync.WaitGroup
 	wg.Add(2)
-	go func() {
-		defer wg.Done()
-		io.Copy(bw, countingReader{ar, &sa.bytes})
-		stop()
-	}()
-	go func() {
-		defer wg.Done()
-		io.Copy(aw, countingReader{br, &sb.bytes})
-		stop()
-	}()
+	if aTCP && bTCP {
+		ar, aw := at.Raw()
+		br, bw := bt.Raw()
+		go func() {
+			defer wg.Done()
+			io.Copy(bw, countingReader{ar, &sa.bytes, &last})
+			stop()
+		}()
+		go func() {
+			defer wg.Done()
+			io.Copy(aw, countingReader{br, &sb.bytes, &last})
+			stop()
+		}()
+	} else {
+		go func() {
+			defer wg.Done()
+			relayMessages(c, p.c, &sa.bytes, &last)
+			stop()
+		}()
+		go func() {
+			defer wg.Done()
+			relayMessages(p.c, c, &sb.bytes, &last)
+			stop()
+		}()
+	}
 	wg.Wait()
 }
 
+// relayMessages copies messages from one side of a pair to the other until
+// either fails. An empty message (what upstream makes of a WebSocket
+// message that is not binary) is counted as received but not sent on.
+func relayMessages(to, from msgConn, n, last *atomic.Int64) {
+	for {
+		b, err := from.ReadMsg(0)
+		if err != nil {
+			return
+		}
+		last.Store(time.Now().UnixNano())
+		n.Add(int64(len(b)))
+		if len(b) == 0 {
+			continue
+		}
+		if err := to.WriteMsg(b); err != nil {
+			return
+		}
+	}
+}
+
+// countingReader counts what it reads into n and notes the time of each
+// read that returned bytes in last.
 type countingReader struct {
-	r io.Reader
-	n *atomic.Int64
+	r       io.Reader
+	n, last *atomic.Int64
 }
 
 func (c countingReader) Read(p []byte) (int, error) {
 	n, err := c.r.Read(p)
-	c.n.Add(int64(n))
+	if n > 0 {
+		c.n.Add(int64(n))
+		c.last.Store(time.Now().UnixNano())
+	}
 	return n, err
 }

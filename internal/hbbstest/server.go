@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/http"
 	"net/netip"
 	"slices"
 	"strconv"
@@ -16,7 +15,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/coder/websocket"
+	"github.com/gobwas/ws"
+	"github.com/gobwas/ws/wsutil"
 
 	"github.com/rdctl/rdctl/internal/rendezvous"
 )
@@ -277,8 +277,13 @@ func (s *Server) hostPort(port int) string {
 	return net.JoinHostPort(s.opts.Bind, strconv.Itoa(port))
 }
 
+// listenConfig is how the stand-in listens: without TCP keep-alive on the
+// accepted connections (four system calls each; the probes' connections
+// live for milliseconds, and a client cannot observe the difference).
+var listenConfig = net.ListenConfig{KeepAlive: -1}
+
 func (s *Server) listenTCP(port int) (net.Listener, error) {
-	return net.Listen("tcp", s.hostPort(port))
+	return listenConfig.Listen(context.Background(), "tcp", s.hostPort(port))
 }
 
 func addrPortOf(a net.Addr) netip.AddrPort {
@@ -465,41 +470,46 @@ func (s *Server) bindWS(name Listener, port int, dst *netip.AddrPort, serve func
 		s.serveListener(name, ln, nil)
 		return nil
 	}
-	srv := &http.Server{
-		ReadHeaderTimeout: s.idle,
-		ErrorLog:          nil,
-		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			c, err := websocket.Accept(w, r, &websocket.AcceptOptions{InsecureSkipVerify: true})
-			if err != nil {
-				return
-			}
-			wc := newWSConn(s.ctx, c, wsRemote(r))
-			if !s.track(wc) {
-				return
-			}
-			defer s.untrack(wc)
-			serve(wc)
-		}),
-	}
-	srv.SetKeepAlivesEnabled(false)
-	s.mu.Lock()
-	s.listeners = append(s.listeners, srv) // Close closes the listener too
-	s.mu.Unlock()
-	s.wg.Add(1)
-	go func() {
-		defer s.wg.Done()
-		srv.Serve(ln)
-	}()
+	s.serveListener(name, ln, func(nc net.Conn) {
+		c, err := s.upgrade(nc)
+		if err != nil {
+			return
+		}
+		serve(c)
+	})
 	return nil
+}
+
+// upgrade runs the server side of the WebSocket handshake on nc (within
+// the idle timeout, as upstream bounds its reads) and returns the
+// connection as a msgConn. Any path and Origin are accepted.
+func (s *Server) upgrade(nc net.Conn) (*wsConn, error) {
+	var realIP, forwarded string
+	u := ws.Upgrader{
+		OnHeader: func(k, v []byte) error {
+			switch {
+			case strings.EqualFold(string(k), "X-Real-IP"):
+				realIP = string(v)
+			case strings.EqualFold(string(k), "X-Forwarded-For"):
+				forwarded = string(v)
+			}
+			return nil
+		},
+	}
+	nc.SetDeadline(time.Now().Add(s.idle))
+	if _, err := u.Upgrade(nc); err != nil {
+		return nil, err
+	}
+	nc.SetDeadline(time.Time{})
+	return newWSConn(nc, wsRemote(addrPortOf(nc.RemoteAddr()), realIP, forwarded)), nil
 }
 
 // wsRemote is the client address as hbbs sees it on a WebSocket port: the
 // connection's address, with the IP replaced by X-Real-IP or the first
 // X-Forwarded-For entry when present. Upstream trusts those headers without
 // checking (issue #634), and so does the stand-in.
-func wsRemote(r *http.Request) netip.AddrPort {
-	ap, _ := netip.ParseAddrPort(r.RemoteAddr)
-	for _, h := range []string{r.Header.Get("X-Real-IP"), strings.Split(r.Header.Get("X-Forwarded-For"), ",")[0]} {
+func wsRemote(ap netip.AddrPort, realIP, forwarded string) netip.AddrPort {
+	for _, h := range []string{realIP, strings.Split(forwarded, ",")[0]} {
 		h = strings.TrimSpace(h)
 		if h == "" {
 			continue
@@ -519,10 +529,10 @@ func wsRemote(r *http.Request) netip.AddrPort {
 // msgConn is a client connection carrying one RendezvousMessage per unit:
 // a frame on TCP, a binary message on WebSocket.
 type msgConn interface {
+	// ReadMsg returns the next message, waiting at most timeout (<= 0:
+	// no limit).
 	ReadMsg(timeout time.Duration) ([]byte, error)
 	WriteMsg(b []byte) error
-	// Raw switches to unframed byte copying (hbbr after pairing).
-	Raw() (io.Reader, io.Writer)
 	Remote() netip.AddrPort
 	Close() error
 }
@@ -535,11 +545,15 @@ type tcpConn struct {
 }
 
 func newTCPConn(c net.Conn) *tcpConn {
-	return &tcpConn{c: c, br: bufio.NewReader(c), remote: unmapped(addrPortOf(c.RemoteAddr()))}
+	return &tcpConn{c: c, br: bufio.NewReaderSize(c, 1024), remote: unmapped(addrPortOf(c.RemoteAddr()))}
 }
 
 func (t *tcpConn) ReadMsg(d time.Duration) ([]byte, error) {
-	t.c.SetReadDeadline(time.Now().Add(d))
+	var deadline time.Time
+	if d > 0 {
+		deadline = time.Now().Add(d)
+	}
+	t.c.SetReadDeadline(deadline)
 	return rendezvous.ReadFrame(t.br, maxFrame)
 }
 
@@ -550,6 +564,8 @@ func (t *tcpConn) WriteMsg(b []byte) error {
 	return rendezvous.WriteFrame(t.c, b)
 }
 
+// Raw switches to unframed byte copying (hbbr after pairing two TCP
+// connections).
 func (t *tcpConn) Raw() (io.Reader, io.Writer) {
 	t.c.SetDeadline(time.Time{})
 	return t.br, t.c // the reader keeps bytes that arrived before pairing
@@ -558,47 +574,88 @@ func (t *tcpConn) Raw() (io.Reader, io.Writer) {
 func (t *tcpConn) Remote() netip.AddrPort { return t.remote }
 func (t *tcpConn) Close() error           { return t.c.Close() }
 
+// wsConn is the server end of a WebSocket connection: one message per
+// binary message, gobwas/ws framing straight on the connection.
 type wsConn struct {
-	ctx    context.Context
-	c      *websocket.Conn
+	c      net.Conn
+	rd     wsutil.Reader
+	ctl    wsutil.FrameHandlerFunc
 	remote netip.AddrPort
+	wmu    sync.Mutex // guards writes: control replies and WriteMsg
 }
 
-func newWSConn(ctx context.Context, c *websocket.Conn, remote netip.AddrPort) *wsConn {
-	c.SetReadLimit(maxFrame)
-	return &wsConn{ctx: ctx, c: c, remote: unmapped(remote)}
+func newWSConn(c net.Conn, remote netip.AddrPort) *wsConn {
+	w := &wsConn{c: c, remote: unmapped(remote)}
+	w.ctl = wsutil.ControlFrameHandler(lockedWriter{&w.wmu, c}, ws.StateServerSide)
+	w.rd = wsutil.Reader{
+		Source:         bufio.NewReaderSize(c, 1024),
+		State:          ws.StateServerSide,
+		MaxFrameSize:   maxFrame,
+		MaxMessageSize: maxFrame,
+		OnIntermediate: w.ctl,
+	}
+	return w
 }
 
+// ReadMsg returns the next binary message. Like hbbs, it skips other data
+// messages; pings are answered, and a close frame is answered and ends the
+// connection.
 func (w *wsConn) ReadMsg(d time.Duration) ([]byte, error) {
-	ctx, cancel := context.WithTimeout(w.ctx, d)
-	defer cancel()
+	var deadline time.Time
+	if d > 0 {
+		deadline = time.Now().Add(d)
+	}
+	w.c.SetReadDeadline(deadline)
 	for {
-		typ, b, err := w.c.Read(ctx)
+		h, err := w.rd.NextFrame()
 		if err != nil {
 			return nil, err
 		}
-		if typ == websocket.MessageBinary {
-			return b, nil
+		if h.OpCode.IsControl() {
+			if err := w.ctl(h, &w.rd); err != nil {
+				return nil, err
+			}
+			continue
 		}
+		if h.OpCode != ws.OpBinary {
+			if err := w.rd.Discard(); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		return io.ReadAll(&w.rd)
 	}
 }
 
+// WriteMsg sends b as one binary message, in one write.
 func (w *wsConn) WriteMsg(b []byte) error {
-	ctx, cancel := context.WithTimeout(w.ctx, 10*time.Second)
-	defer cancel()
-	return w.c.Write(ctx, websocket.MessageBinary, b)
-}
-
-func (w *wsConn) Raw() (io.Reader, io.Writer) {
-	nc := websocket.NetConn(w.ctx, w.c, websocket.MessageBinary)
-	return nc, nc
+	var buf bytes.Buffer
+	ws.WriteHeader(&buf, ws.Header{Fin: true, OpCode: ws.OpBinary, Length: int64(len(b))})
+	buf.Write(b)
+	w.wmu.Lock()
+	defer w.wmu.Unlock()
+	w.c.SetWriteDeadline(time.Now().Add(10 * time.Second))
+	_, err := w.c.Write(buf.Bytes())
+	return err
 }
 
 func (w *wsConn) Remote() netip.AddrPort { return w.remote }
 
 // Close drops the connection without a closing handshake, as upstream does
 // when it drops a stream.
-func (w *wsConn) Close() error { return w.c.CloseNow() }
+func (w *wsConn) Close() error { return w.c.Close() }
+
+// lockedWriter serialises writes to a connection two goroutines write to.
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  io.Writer
+}
+
+func (l lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
 
 // --- log -------------------------------------------------------------------
 

@@ -415,7 +415,20 @@ func TestHBBR(t *testing.T) {
 			t.Fatal("b not closed after a left")
 		}
 	})
-	t.Run("websocket pairs with tcp", func(t *testing.T) {
+	t.Run("a quiet pair is closed after the idle timeout", func(t *testing.T) {
+		a := relay(pub, "quiet")
+		b := relay(pub, "quiet")
+		write(t, b, []byte("x"))
+		if got := readN(t, a, 1, 2*time.Second); string(got) != "x" {
+			t.Fatalf("a got %q", got)
+		}
+		start := time.Now()
+		_, closed := readAll(t, a, 6*time.Second)
+		if el := time.Since(start); !closed || el < 2500*time.Millisecond {
+			t.Fatalf("closed %v after %v, want closed after the 3 s idle timeout", closed, el)
+		}
+	})
+	t.Run("websocket pairs with tcp, message by message", func(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		ws, _, err := websocket.Dial(ctx, "ws://"+r.Addrs().RelayWS.String()+"/", nil)
@@ -426,13 +439,21 @@ func TestHBBR(t *testing.T) {
 		ws.Write(ctx, websocket.MessageBinary, rendezvous.Marshal(&rendezvous.RequestRelay{UUID: "mixed", LicenceKey: pub}))
 		time.Sleep(100 * time.Millisecond)
 		c := relay(pub, "mixed")
-		write(t, c, []byte("to ws"))
-		if _, got, err := ws.Read(ctx); err != nil || string(got) != "to ws" {
-			t.Fatalf("ws got %q %v", got, err)
+		// Upstream switches a pair to raw bytes only when both sides are
+		// TCP: here the TCP side stays framed, each frame's payload one
+		// binary message.
+		if err := rendezvous.WriteFrame(c, []byte("to ws")); err != nil {
+			t.Fatal(err)
 		}
+		if typ, got, err := ws.Read(ctx); err != nil || typ != websocket.MessageBinary || string(got) != "to ws" {
+			t.Fatalf("ws got %v %q %v", typ, got, err)
+		}
+		// A text message is not relayed (upstream reads it as no bytes).
+		ws.Write(ctx, websocket.MessageText, []byte("text"))
 		ws.Write(ctx, websocket.MessageBinary, []byte("to tcp"))
-		if got := readN(t, c, 6, 2*time.Second); string(got) != "to tcp" {
-			t.Fatalf("tcp got %q", got)
+		c.SetReadDeadline(time.Now().Add(2 * time.Second))
+		if got, err := rendezvous.ReadFrame(c, 1<<10); err != nil || string(got) != "to tcp" {
+			t.Fatalf("tcp got %q %v", got, err)
 		}
 		// Wrong key over WebSocket: closed, no message.
 		ws2, _, err := websocket.Dial(ctx, "ws://"+r.Addrs().RelayWS.String()+"/", nil)

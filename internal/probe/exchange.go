@@ -52,18 +52,8 @@ func RandomID() string {
 // exchange sends one framed message on a fresh TCP connection and reads one
 // framed reply, all within ctx.
 func exchange(ctx context.Context, dial DialFunc, addr string, req rendezvous.Message) (rendezvous.Message, error) {
-	c, err := dial(ctx, "tcp", addr)
-	if err != nil {
-		return nil, err
-	}
-	defer c.Close()
-	if d, ok := ctx.Deadline(); ok {
-		c.SetDeadline(d)
-	}
-	if err := rendezvous.WriteMessage(c, req); err != nil {
-		return nil, err
-	}
-	return rendezvous.ReadMessage(c, maxReply)
+	reply, _, err := frameExchange(ctx, dial, addr, req)
+	return reply, err
 }
 
 // TestNat sends TestNatRequest to a TCP port of hbbs (21116, or 21115 from

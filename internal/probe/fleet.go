@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"slices"
 	"strconv"
 	"sync"
 	"syscall"
@@ -77,7 +78,18 @@ func Check(ctx context.Context, targets []Target, opts Options) ([]TargetResult,
 		}
 	}
 
-	type job struct{ target, probe int }
+	// With both relay probes selected, one job runs them together: one
+	// pairing across hbbr's TCP and WebSocket ports (RelayAcross), whose
+	// two sides connect at once, so it takes two of the Concurrency slots
+	// (and is split when there is only one).
+	relay, relayWS := slices.Index(opts.Probes, Relay), slices.Index(opts.Probes, RelayWS)
+	across := relay >= 0 && relayWS >= 0 && opts.Concurrency >= 2
+	type job struct{ target, probe, weight int }
+	// Slots are taken here, by one goroutine, so a job of weight 2 never
+	// waits holding one; at most Concurrency jobs hold slots, so a worker
+	// is always free for the next. Long-lived workers keep their grown
+	// stacks: a goroutine per job would grow a fresh one for every dial.
+	slots := make(chan struct{}, opts.Concurrency)
 	jobs := make(chan job)
 	var wg sync.WaitGroup
 	for range min(opts.Concurrency, len(targets)*len(opts.Probes)) {
@@ -85,7 +97,14 @@ func Check(ctx context.Context, targets []Target, opts Options) ([]TargetResult,
 		go func() {
 			defer wg.Done()
 			for j := range jobs {
-				f.run(ctx, j.target, j.probe)
+				if j.weight == 2 {
+					f.runRelays(ctx, j.target, relay, relayWS)
+				} else {
+					f.run(ctx, j.target, j.probe)
+				}
+				for range j.weight {
+					<-slots
+				}
 			}
 		}()
 	}
@@ -93,7 +112,17 @@ func Check(ctx context.Context, targets []Target, opts Options) ([]TargetResult,
 	// verdict is ready early and its sockets are short-lived.
 	for i := range targets {
 		for j := range opts.Probes {
-			jobs <- job{i, j}
+			if across && j == relayWS {
+				continue
+			}
+			weight := 1
+			if across && j == relay {
+				weight = 2
+			}
+			for range weight {
+				slots <- struct{}{}
+			}
+			jobs <- job{i, j, weight}
 		}
 	}
 	close(jobs)
@@ -161,17 +190,10 @@ func (r *resolved) get(ctx context.Context) (string, error) {
 // rendezvous-tcp probe writes the target's KeyStatus.
 func (f *fleet) run(ctx context.Context, i, j int) {
 	t, name, r := f.targets[i], f.opts.Probes[j], &f.results[i].Probes[j]
-	if err := ctx.Err(); err != nil || pastDeadline(ctx) {
-		r.Error = stopped(context.DeadlineExceeded)
-		if err != nil {
-			r.Error = stopped(err)
-		}
+	if f.stopped(ctx, r) {
 		return
 	}
-	dial := t.Dial
-	if dial == nil {
-		dial = abortiveDial
-	}
+	dial := f.dial(t)
 	pctx, cancel := context.WithTimeout(ctx, f.opts.Timeout)
 	defer cancel()
 	start := time.Now()
@@ -204,6 +226,84 @@ func (f *fleet) run(ctx context.Context, i, j int) {
 			}
 		}
 	}
+	f.finish(ctx, r, start, note, err)
+}
+
+// runRelays runs the relay probes of target i (indexes jr and jw) as one
+// pairing across hbbr's TCP and WebSocket ports: one connection to each,
+// as for every other port. When that pairing fails, each probe whose
+// verdict it did not settle runs on its own, with its own timeout, so a
+// failure is reported against the right port.
+func (f *fleet) runRelays(ctx context.Context, i, jr, jw int) {
+	t, rr, rw := f.targets[i], &f.results[i].Probes[jr], &f.results[i].Probes[jw]
+	if f.stopped(ctx, rr) {
+		f.stopped(ctx, rw)
+		return
+	}
+	pctx, cancel := context.WithTimeout(ctx, f.opts.Timeout)
+	defer cancel()
+	start := time.Now()
+	host, err := f.hosts[i].relay.get(pctx)
+	if err != nil {
+		f.finish(ctx, rr, start, "", err)
+		f.finish(ctx, rw, start, "", err)
+		return
+	}
+	wsPort := strconv.Itoa(rw.Port)
+	err = RelayAcross(pctx, f.dial(t), net.JoinHostPort(host, strconv.Itoa(rr.Port)),
+		net.JoinHostPort(host, wsPort), net.JoinHostPort(t.relayHost(), wsPort), f.opts.Key)
+	if err == nil {
+		f.finish(ctx, rr, start, fmt.Sprintf("relayed bytes to a probe connection on WebSocket port %d", rw.Port), nil)
+		f.finish(ctx, rw, start, fmt.Sprintf("relayed bytes from a probe connection on TCP port %d", rr.Port), nil)
+		return
+	}
+	cancel()
+	var side *SideError
+	errors.As(err, &side)
+	switch {
+	case ctx.Err() != nil || pastDeadline(ctx):
+		f.finish(ctx, rr, start, "", err)
+		f.finish(ctx, rw, start, "", err)
+	case side != nil && side.Final && side.Other != nil:
+		f.finish(ctx, rr, start, "", side.Err)
+		f.finish(ctx, rw, start, "", side.Other)
+	case side != nil && side.Final && side.Probe == Relay:
+		f.finish(ctx, rr, start, "", side.Err)
+		f.run(ctx, i, jw)
+	case side != nil && side.Final && side.Probe == RelayWS:
+		f.finish(ctx, rw, start, "", side.Err)
+		f.run(ctx, i, jr)
+	default:
+		f.run(ctx, i, jr)
+		f.run(ctx, i, jw)
+	}
+}
+
+// dial is how the fleet reaches t.
+func (f *fleet) dial(t Target) DialFunc {
+	if t.Dial != nil {
+		return t.Dial
+	}
+	return abortiveDial
+}
+
+// stopped records in r that the check ended before r could start, and
+// says whether it did.
+func (f *fleet) stopped(ctx context.Context, r *Result) bool {
+	err := ctx.Err()
+	if err == nil && !pastDeadline(ctx) {
+		return false
+	}
+	r.Error = stopped(context.DeadlineExceeded)
+	if err != nil {
+		r.Error = stopped(err)
+	}
+	return true
+}
+
+// finish records a probe's verdict: OK with note when err is nil, else the
+// error in a few words (or why the check stopped).
+func (f *fleet) finish(ctx context.Context, r *Result, start time.Time, note string, err error) {
 	r.Duration = time.Since(start)
 	switch {
 	case err == nil:

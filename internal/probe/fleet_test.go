@@ -101,10 +101,13 @@ func TestAllUpRightKey(t *testing.T) {
 	if n := probeOf(t, r, Relay).Note; !strings.Contains(n, "relayed") {
 		t.Errorf("relay note %q", n)
 	}
-	// The stand-ins really saw the exchanges: hbbr paired the probe's two
-	// connections on both its ports.
-	if got := strings.Count(s.hbbr.Log(), "Relay of rdctl-"); got != 2 {
-		t.Errorf("hbbr paired %d relays, want 2:\n%s", got, s.hbbr.Log())
+	if n := probeOf(t, r, RelayWS).Note; !strings.Contains(n, fmt.Sprintf("from a probe connection on TCP port %d", p+1)) {
+		t.Errorf("relay-ws note %q", n)
+	}
+	// The stand-ins really saw the exchanges: hbbr paired the probe's
+	// connection on its TCP port with the one on its WebSocket port.
+	if got := strings.Count(s.hbbr.Log(), "Relay of rdctl-"); got != 1 {
+		t.Errorf("hbbr paired %d relays, want 1:\n%s", got, s.hbbr.Log())
 	}
 }
 
@@ -157,6 +160,57 @@ func TestRelayDown(t *testing.T) {
 		if p := probeOf(t, r, n); p.OK || p.Error != "connection refused" {
 			t.Errorf("%s: %+v", n, p)
 		}
+	}
+}
+
+// The relay probes pair across hbbr's two ports; when one side cannot be
+// reached, the other is still checked on its own and the failure is
+// reported against the right port.
+func TestRelayPairingFailureNamesThePort(t *testing.T) {
+	t.Parallel()
+	for _, down := range []hbbstest.Listener{hbbstest.RelayWS, hbbstest.Relay} {
+		s := startServer(t, hbbstest.Options{}, &hbbstest.Options{Skip: []hbbstest.Listener{down}})
+		r := check1(t, s.target, Options{Key: s.hbbs.Key()})
+		failed, passed := RelayWS, Relay
+		if down == hbbstest.Relay {
+			failed, passed = Relay, RelayWS
+		}
+		if p := probeOf(t, r, failed); p.OK || p.Error != "connection refused" {
+			t.Errorf("%s down: %s: %+v", down, failed, p)
+		}
+		if p := probeOf(t, r, passed); !p.OK || p.Note != "relayed bytes between two probe connections" {
+			t.Errorf("%s down: %s: %+v", down, passed, p)
+		}
+		if got := strings.Count(s.hbbr.Log(), "Relay of rdctl-"); got != 1 {
+			t.Errorf("%s down: hbbr paired %d relays, want 1 (on the live port):\n%s", down, got, s.hbbr.Log())
+		}
+	}
+}
+
+// With one slot the relay probes run one after the other, each pairing two
+// connections on its own port.
+func TestRelaysSplitAtConcurrencyOne(t *testing.T) {
+	t.Parallel()
+	s := startServer(t, hbbstest.Options{}, &hbbstest.Options{})
+	var dials atomic.Int32
+	target := s.target
+	target.Dial = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		if network == "tcp" {
+			dials.Add(1)
+		}
+		return DirectDial(ctx, network, addr)
+	}
+	r := check1(t, target, Options{Key: s.hbbs.Key(), Concurrency: 1})
+	if !r.OK {
+		t.Fatalf("%s", dump(r))
+	}
+	for _, n := range []Name{Relay, RelayWS} {
+		if p := probeOf(t, r, n); p.Note != "relayed bytes between two probe connections" {
+			t.Errorf("%s: %+v", n, p)
+		}
+	}
+	if n := dials.Load(); n != 7 {
+		t.Errorf("%d TCP dials, want 7 (a pair on each relay port)", n)
 	}
 }
 
@@ -315,8 +369,12 @@ func TestBlackHoleDoesNotDelayOthers(t *testing.T) {
 	if rs[2].KeyStatus != KeyMismatch || probeOf(t, rs[2], RendezvousUDP).Duration > 300*time.Millisecond {
 		t.Errorf("good2 (another key):\n%s", dump(rs[2]))
 	}
-	if elapsed > timeout+700*time.Millisecond {
-		t.Errorf("the check took %s; the black hole should bound it at about %s", elapsed, timeout)
+	// A hung hbbr costs its relay probes two timeouts in a row: one for the
+	// pairing across its ports (the WebSocket side times out), then one for
+	// the TCP side on its own, so that the verdict names the right port.
+	// Every other probe is bounded by one.
+	if elapsed > 2*timeout+700*time.Millisecond {
+		t.Errorf("the check took %s; the black hole should bound it at about %s", elapsed, 2*timeout)
 	}
 }
 
@@ -390,8 +448,10 @@ func TestTargetDialFunc(t *testing.T) {
 	if !r.OK || r.Via != ViaTailnet || r.Address != net.JoinHostPort("hbbs.example.ts.net", fmt.Sprint(s.target.Port)) {
 		t.Fatalf("%s", dump(r))
 	}
-	// nat-test 1, rendezvous-tcp 1, relay 2, rendezvous-ws 1, relay-ws 2; udp 1.
-	if seen["tcp"] != 7 || seen["udp"] != 1 {
+	// One TCP connection per port, as a port scan makes: nat-test,
+	// rendezvous-tcp, rendezvous-ws, and relay + relay-ws paired with each
+	// other; udp 1.
+	if seen["tcp"] != 5 || seen["udp"] != 1 {
 		t.Errorf("dials by network: %v", seen)
 	}
 }

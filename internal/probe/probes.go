@@ -10,13 +10,11 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/http"
 	"net/netip"
 	"strings"
 	"syscall"
 	"time"
 
-	"github.com/coder/websocket"
 
 	"github.com/rdctl/rdctl/internal/rendezvous"
 )
@@ -108,9 +106,14 @@ func frameExchange(ctx context.Context, dial DialFunc, addr string, req rendezvo
 	if err := rendezvous.WriteMessage(c, req); err != nil {
 		return nil, loop, classify(err)
 	}
-	reply, err := rendezvous.ReadMessage(c, maxReply)
+	reply, err := rendezvous.ReadMessage(replyReader(c), maxReply)
 	return reply, loop, classify(err)
 }
+
+// replyReader buffers a connection's replies: a frame read straight off the
+// connection costs a read for its header and another for its payload.
+// Replies are tens of bytes.
+func replyReader(c net.Conn) *bufio.Reader { return bufio.NewReaderSize(c, 512) }
 
 // Console sends one command to the plain-text admin console that hbbs (TCP
 // P-1) and hbbr (TCP R) serve to loopback sources, and returns the reply
@@ -322,83 +325,6 @@ func relay(ctx context.Context, dial DialFunc, addr, key string, proxied bool) (
 	return "", err
 }
 
-// wsDial upgrades a connection to addr (host:port to dial) into a
-// WebSocket, sending host in the Host header. It never uses a proxy: the
-// probe must reach the target itself.
-func wsDial(ctx context.Context, dial DialFunc, addr, host string) (*websocket.Conn, error) {
-	c, _, err := websocket.Dial(ctx, "ws://"+addr+"/", &websocket.DialOptions{
-		HTTPClient: &http.Client{Transport: upgradeTransport{dial: dial, addr: addr}},
-		Host:       host,
-	})
-	if err != nil {
-		return nil, wsErr(ctx, err)
-	}
-	c.SetReadLimit(maxReply)
-	return c, nil
-}
-
-// upgradeTransport carries one WebSocket handshake: it dials addr, writes
-// the request and reads the response straight off the connection, which it
-// hands over as the response body (coder/websocket needs it writable).
-// Unlike http.Transport it keeps no pool and starts no goroutines per
-// connection, which matters when a check runs thousands of probes.
-type upgradeTransport struct {
-	dial DialFunc
-	addr string
-}
-
-func (t upgradeTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	ctx := req.Context()
-	c, err := t.dial(ctx, "tcp", t.addr)
-	if err != nil {
-		return nil, err
-	}
-	body := &connBody{conn: c, stop: watch(ctx, c)}
-	if err := req.Write(c); err != nil {
-		body.Close()
-		return nil, err
-	}
-	body.r = bufio.NewReader(c)
-	resp, err := http.ReadResponse(body.r, req)
-	if err != nil {
-		body.Close()
-		return nil, err
-	}
-	if resp.StatusCode == http.StatusSwitchingProtocols {
-		resp.Body = body
-	} else {
-		resp.Body = struct {
-			io.Reader
-			io.Closer
-		}{resp.Body, body}
-	}
-	return resp, nil
-}
-
-// connBody is an upgraded connection as a response body: reads drain what
-// the response reader already buffered, then the connection.
-type connBody struct {
-	r    *bufio.Reader
-	conn net.Conn
-	stop func() bool
-}
-
-func (b *connBody) Read(p []byte) (int, error)  { return b.r.Read(p) }
-func (b *connBody) Write(p []byte) (int, error) { return b.conn.Write(p) }
-func (b *connBody) Close() error {
-	b.stop()
-	return b.conn.Close()
-}
-
-// wsErr classifies a WebSocket error: the library reports a context end
-// in its own words.
-func wsErr(ctx context.Context, err error) error {
-	if ctx.Err() == context.DeadlineExceeded {
-		return ErrNoAnswer
-	}
-	return classify(err)
-}
-
 // TestNatWS sends TestNatRequest as one binary message to hbbs's WebSocket
 // port and expects TestNatResponse. host is sent in the Host header ("" =
 // addr).
@@ -407,30 +333,22 @@ func TestNatWS(ctx context.Context, dial DialFunc, addr, host string) error {
 	if err != nil {
 		return err
 	}
-	defer c.CloseNow()
-	if err := c.Write(ctx, websocket.MessageBinary, rendezvous.Marshal(&rendezvous.TestNatRequest{})); err != nil {
+	defer c.Close()
+	if err := c.WriteBinary(rendezvous.Marshal(&rendezvous.TestNatRequest{})); err != nil {
 		return wsErr(ctx, err)
 	}
-	for {
-		typ, b, err := c.Read(ctx)
-		if err != nil {
-			if ctx.Err() == nil {
-				return ErrClosed
-			}
-			return wsErr(ctx, err)
-		}
-		if typ != websocket.MessageBinary {
-			continue
-		}
-		m, err := rendezvous.Unmarshal(b)
-		if err != nil {
-			return fmt.Errorf("%w: %v", ErrUnexpectedReply, err)
-		}
-		if _, ok := m.(*rendezvous.TestNatResponse); !ok {
-			return fmt.Errorf("%w %s to TestNatRequest", ErrUnexpectedReply, messageName(m))
-		}
-		return nil
+	b, err := c.ReadBinary()
+	if err != nil {
+		return wsReadErr(ctx, err)
 	}
+	m, err := rendezvous.Unmarshal(b)
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrUnexpectedReply, err)
+	}
+	if _, ok := m.(*rendezvous.TestNatResponse); !ok {
+		return fmt.Errorf("%w %s to TestNatRequest", ErrUnexpectedReply, messageName(m))
+	}
+	return nil
 }
 
 // RelayWSPair is RelayTCP over hbbr's WebSocket port: two upgraded
@@ -442,25 +360,25 @@ func RelayWSPair(ctx context.Context, dial DialFunc, addr, host, key string) err
 	if err != nil {
 		return err
 	}
-	defer a.CloseNow()
-	if err := a.Write(ctx, websocket.MessageBinary, req); err != nil {
+	defer a.Close()
+	if err := a.WriteBinary(req); err != nil {
 		return wsRelayErr(ctx, err)
 	}
 	b, err := wsDial(ctx, dial, addr, host)
 	if err != nil {
 		return err
 	}
-	defer b.CloseNow()
+	defer b.Close()
 	payload := relayPayload()
-	if err := b.Write(ctx, websocket.MessageBinary, req); err != nil {
+	if err := b.WriteBinary(req); err != nil {
 		return wsRelayErr(ctx, err)
 	}
-	if err := b.Write(ctx, websocket.MessageBinary, payload); err != nil {
+	if err := b.WriteBinary(payload); err != nil {
 		return wsRelayErr(ctx, err)
 	}
 	var got []byte
 	for len(got) < len(payload) {
-		_, m, err := a.Read(ctx)
+		m, err := a.ReadBinary()
 		if err != nil {
 			return wsRelayErr(ctx, err)
 		}
@@ -472,9 +390,99 @@ func RelayWSPair(ctx context.Context, dial DialFunc, addr, host, key string) err
 	return nil
 }
 
+// wsReadErr classifies a failed read of a reply message.
+func wsReadErr(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return wsErr(ctx, err)
+	}
+	switch err = classify(err); {
+	case errors.Is(err, ErrNoAnswer), errors.Is(err, ErrClosed):
+		return err
+	case isReset(err):
+		return ErrClosed
+	}
+	return fmt.Errorf("%w: %v", ErrUnexpectedReply, err)
+}
+
 func wsRelayErr(ctx context.Context, err error) error {
 	if ctx.Err() != nil {
 		return wsErr(ctx, err)
 	}
 	return ErrRelayRejected // the server ended the connection
 }
+
+// RelayAcross proves in one pairing that hbbr relays on both its ports:
+// a TCP connection to tcpAddr (R) and a WebSocket connection to wsAddr
+// (R+2, Host header wsHost) send RequestRelay with the same random uuid and
+// key, and a payload sent as a binary message on the WebSocket must arrive
+// on the TCP connection. hbbr keeps one table of waiting requests for both
+// ports, and a pair with a WebSocket side stays message by message: the TCP
+// side gets each relayed message as one frame (only a pair of two TCP
+// connections switches to raw bytes).
+//
+// That is one connection per port, where a pair on each port takes two.
+// The two sides connect at once, so a dead host costs one timeout, not
+// two. A failure is a *SideError: Final when it is one side's verdict
+// (that side could not be reached, or, when both could not, Both is set
+// too); otherwise neither verdict is known and each side needs its own
+// probe.
+func RelayAcross(ctx context.Context, dial DialFunc, tcpAddr, wsAddr, wsHost, key string) error {
+	req := &rendezvous.RequestRelay{UUID: randomToken("rdctl-"), LicenceKey: key}
+	type wsSide struct {
+		c   *wsClient
+		err error
+	}
+	wsDone := make(chan wsSide, 1)
+	go func() {
+		c, err := wsDial(ctx, dial, wsAddr, wsHost)
+		wsDone <- wsSide{c, err}
+	}()
+	a, errA := dial(ctx, "tcp", tcpAddr)
+	ws := <-wsDone
+	if ws.c != nil {
+		defer ws.c.Close()
+	}
+	if a != nil {
+		defer a.Close()
+		defer watch(ctx, a)()
+	}
+	switch {
+	case errA != nil && ws.err != nil:
+		return &SideError{Probe: Relay, Err: errA, Final: true, Other: ws.err}
+	case errA != nil:
+		return &SideError{Probe: Relay, Err: errA, Final: true}
+	case ws.err != nil:
+		return &SideError{Probe: RelayWS, Err: ws.err, Final: true}
+	}
+	if err := rendezvous.WriteMessage(a, req); err != nil {
+		return &SideError{Probe: Relay, Err: relayErr(err)}
+	}
+	payload := relayPayload()
+	if err := ws.c.WriteBinary(rendezvous.Marshal(req), payload); err != nil {
+		return &SideError{Probe: RelayWS, Err: wsRelayErr(ctx, err)}
+	}
+	got, err := rendezvous.ReadFrame(replyReader(a), maxReply)
+	if err != nil {
+		return &SideError{Probe: Relay, Err: relayErr(err)}
+	}
+	if !bytes.Equal(got, payload) {
+		return &SideError{Probe: Relay, Err: fmt.Errorf("%w: relayed bytes differ from those sent", ErrUnexpectedReply)}
+	}
+	return nil
+}
+
+// SideError is a failure of RelayAcross, which covers two probes' ports.
+type SideError struct {
+	// Probe is the side that failed: Relay (TCP R) or RelayWS (R+2).
+	Probe Name
+	Err   error
+	// Final: Err is Probe's verdict (its port could not be reached); the
+	// other probe still needs its own exchange, unless Other is set: then
+	// the other side could not be reached either, and Other is its verdict.
+	// Without Final both need their own exchange.
+	Final bool
+	Other error
+}
+
+func (e *SideError) Error() string { return fmt.Sprintf("%s: %v", e.Probe, e.Err) }
+func (e *SideError) Unwrap() error { return e.Err }

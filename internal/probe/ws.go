@@ -1,0 +1,127 @@
+package probe
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+
+	"github.com/gobwas/ws"
+	"github.com/gobwas/ws/wsutil"
+)
+
+// wsClient is the client end of one WebSocket connection to hbbs (P+2) or
+// hbbr (R+2), which carry one RendezvousMessage per binary message.
+//
+// It is gobwas/ws's handshake and framing on a connection the probe dialled
+// itself: no HTTP client, no per-connection goroutine, pooled handshake
+// buffers. A check of a thousand targets opens thousands of these, so the
+// per-connection cost is what counts.
+type wsClient struct {
+	conn net.Conn
+	stop func() bool
+	rd   wsutil.Reader
+	ctl  wsutil.FrameHandlerFunc
+}
+
+// wsDial dials addr (host:port), bound to ctx, and upgrades the connection
+// to a WebSocket, sending host in the Host header ("" means addr). It never
+// uses a proxy: the probe must reach the target itself.
+func wsDial(ctx context.Context, dial DialFunc, addr, host string) (*wsClient, error) {
+	c, err := dial(ctx, "tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	w := &wsClient{conn: c, stop: watch(ctx, c)}
+	d := ws.Dialer{Host: host}
+	br, _, err := d.Upgrade(c, &url.URL{Scheme: "ws", Host: addr, Path: "/"})
+	if err != nil {
+		w.Close()
+		return nil, wsErr(ctx, err)
+	}
+	src := br // holds what the server wrote past its handshake response
+	if src == nil {
+		src = replyReader(c)
+	}
+	w.rd = wsutil.Reader{
+		Source:         src,
+		State:          ws.StateClientSide,
+		MaxFrameSize:   maxReply,
+		MaxMessageSize: maxReply,
+	}
+	w.ctl = wsutil.ControlFrameHandler(c, ws.StateClientSide)
+	w.rd.OnIntermediate = w.ctl
+	return w, nil
+}
+
+// WriteBinary sends each of msgs as one masked binary message, all in one
+// write (a frame written header and payload apart would cost two).
+func (w *wsClient) WriteBinary(msgs ...[]byte) error {
+	var buf bytes.Buffer
+	for _, m := range msgs {
+		h := ws.Header{Fin: true, OpCode: ws.OpBinary, Masked: true, Mask: ws.NewMask(), Length: int64(len(m))}
+		if err := ws.WriteHeader(&buf, h); err != nil {
+			return err
+		}
+		start := buf.Len()
+		buf.Write(m)
+		ws.Cipher(buf.Bytes()[start:], h.Mask, 0)
+	}
+	_, err := w.conn.Write(buf.Bytes())
+	return err
+}
+
+// ReadBinary returns the next binary message. Text messages are skipped;
+// pings are answered; a close frame from the server is ErrClosed.
+func (w *wsClient) ReadBinary() ([]byte, error) {
+	for {
+		h, err := w.rd.NextFrame()
+		if err != nil {
+			return nil, err
+		}
+		if h.OpCode.IsControl() {
+			if err := w.ctl(h, &w.rd); err != nil {
+				var closed wsutil.ClosedError
+				if errors.As(err, &closed) {
+					return nil, ErrClosed
+				}
+				return nil, err
+			}
+			continue
+		}
+		if h.OpCode != ws.OpBinary {
+			if err := w.rd.Discard(); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		b, err := io.ReadAll(&w.rd)
+		if err != nil {
+			return nil, err
+		}
+		return b, nil
+	}
+}
+
+// Close drops the connection without a closing handshake, as hbbs and hbbr
+// do: the probe has its verdict by then.
+func (w *wsClient) Close() error {
+	w.stop()
+	return w.conn.Close()
+}
+
+// wsErr classifies a WebSocket error: a handshake the server answered with
+// anything but 101 is an unexpected reply.
+func wsErr(ctx context.Context, err error) error {
+	if ctx.Err() == context.DeadlineExceeded {
+		return ErrNoAnswer
+	}
+	var st ws.StatusError
+	if errors.As(err, &st) {
+		return fmt.Errorf("%w: HTTP status %d to the WebSocket upgrade", ErrUnexpectedReply, int(st))
+	}
+	return classify(err)
+}
