@@ -25,10 +25,15 @@ real protocol and enforces the expected key. Per target, one exchange per port:
   rendezvous-tcp  tcp P    punch-hole request for a random id with the key;
                            LICENSE_MISMATCH means the server enforces another key
   rendezvous-udp  udp P    RegisterPeer for a random id → RegisterPeerResponse
-  relay           tcp R    two RequestRelay with one random uuid and the key;
-                           hbbr must pair them and relay the probe's bytes
+  relay           tcp R    RequestRelay with a random uuid and the key, paired
+                           by hbbr with the same request on R+2 (relay-ws): the
+                           probe's bytes must cross from one port to the other
   rendezvous-ws   ws  P+2  TestNatRequest over WebSocket
-  relay-ws        ws  R+2  the relay pairing over WebSocket
+  relay-ws        ws  R+2  the other side of that pairing
+
+One connection per port, as a port scan makes. When the pairing fails, each
+relay probe runs on its own (two connections on its port), so the failure is
+reported against the right port; a hung hbbr can then take two timeouts.
 
 P is 21116 unless the target says HOST:P; R is 21117, or P+1 with a custom P.
 Nothing is registered or written on the server. From a loopback source hbbs
@@ -106,7 +111,7 @@ type checkArgs struct {
 }
 
 // maxConcurrency keeps --concurrency below what file descriptor limits
-// allow (a relay probe holds two sockets).
+// allow (the relay probes hold up to three sockets).
 const maxConcurrency = 4096
 
 // The check --json contract (DESIGN.md): more fields may be added, none

@@ -15,7 +15,6 @@ import (
 	"syscall"
 	"time"
 
-
 	"github.com/rdctl/rdctl/internal/rendezvous"
 )
 
@@ -437,14 +436,20 @@ func RelayAcross(ctx context.Context, dial DialFunc, tcpAddr, wsAddr, wsHost, ke
 		c, err := wsDial(ctx, dial, wsAddr, wsHost)
 		wsDone <- wsSide{c, err}
 	}()
+	// The TCP side's request goes out as soon as it is connected, a round
+	// trip (the upgrade) before the WebSocket side's: upstream hbbr looks
+	// a uuid up and parks it under two separate locks, so two requests
+	// arriving together could both be parked, and the pairing time out.
 	a, errA := dial(ctx, "tcp", tcpAddr)
+	var sentA error
+	if errA == nil {
+		defer a.Close()
+		defer watch(ctx, a)()
+		sentA = rendezvous.WriteMessage(a, req)
+	}
 	ws := <-wsDone
 	if ws.c != nil {
 		defer ws.c.Close()
-	}
-	if a != nil {
-		defer a.Close()
-		defer watch(ctx, a)()
 	}
 	switch {
 	case errA != nil && ws.err != nil:
@@ -453,9 +458,8 @@ func RelayAcross(ctx context.Context, dial DialFunc, tcpAddr, wsAddr, wsHost, ke
 		return &SideError{Probe: Relay, Err: errA, Final: true}
 	case ws.err != nil:
 		return &SideError{Probe: RelayWS, Err: ws.err, Final: true}
-	}
-	if err := rendezvous.WriteMessage(a, req); err != nil {
-		return &SideError{Probe: Relay, Err: relayErr(err)}
+	case sentA != nil:
+		return &SideError{Probe: Relay, Err: relayErr(sentA)}
 	}
 	payload := relayPayload()
 	if err := ws.c.WriteBinary(rendezvous.Marshal(req), payload); err != nil {

@@ -27,15 +27,18 @@ const (
 	// RegisterPeerResponse. Never RegisterPk, which would write to the
 	// server's database.
 	RendezvousUDP Name = "rendezvous-udp"
-	// Relay: TCP R (21117), two connections sending RequestRelay with the
-	// same random uuid and the expected key; hbbr pairs them and the probe
-	// sees its own bytes relayed. From a loopback source hbbr serves its
-	// admin console there instead.
+	// Relay: TCP R (21117), RequestRelay with a random uuid and the
+	// expected key; hbbr pairs it with a request carrying the same uuid
+	// and the probe sees its own bytes relayed. With RelayWS selected too
+	// the partner is RelayWS's connection (RelayAcross), else a second
+	// connection to R. From a loopback source hbbr serves its admin console
+	// there instead.
 	Relay Name = "relay"
 	// RendezvousWS: WebSocket P+2 (21118), TestNatRequest → TestNatResponse
 	// as one binary message each way.
 	RendezvousWS Name = "rendezvous-ws"
-	// RelayWS: WebSocket R+2 (21119), the relay pairing over WebSocket.
+	// RelayWS: WebSocket R+2 (21119), the relay pairing over WebSocket:
+	// Relay's partner, or a pair of its own.
 	RelayWS Name = "relay-ws"
 )
 
