@@ -66,6 +66,9 @@ func localIsLoopback(c net.Conn) bool {
 	if c == nil || c.LocalAddr() == nil {
 		return false
 	}
+	if a, ok := c.LocalAddr().(*net.TCPAddr); ok {
+		return a.IP.IsLoopback() // IPv4-mapped counts, as upstream since 1.1.15
+	}
 	ap, err := netip.ParseAddrPort(c.LocalAddr().String())
 	return err == nil && ap.Addr().Unmap().IsLoopback()
 }
