@@ -187,6 +187,30 @@ func TestRelayPairingFailureNamesThePort(t *testing.T) {
 	}
 }
 
+// A host that answers nothing at all (every dial hangs, as when SYNs are
+// dropped) costs one timeout: the two sides of the relay pairing dial at
+// once, and each failed dial is its probe's verdict.
+func TestDeadHostCostsOneTimeout(t *testing.T) {
+	t.Parallel()
+	target := Target{Name: "dead", Host: "dead.example.ts.net", Via: ViaTailnet,
+		Dial: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			<-ctx.Done()
+			return nil, ctx.Err()
+		}}
+	const timeout = 500 * time.Millisecond
+	start := time.Now()
+	r := check1(t, target, Options{Key: otherKey(), Timeout: timeout})
+	elapsed := time.Since(start)
+	for _, p := range r.Probes {
+		if p.OK || p.Error != "no answer within 500ms" {
+			t.Errorf("%s: %+v", p.Name, p)
+		}
+	}
+	if elapsed > timeout+300*time.Millisecond {
+		t.Errorf("the check took %s, want about one timeout (%s)", elapsed, timeout)
+	}
+}
+
 // With one slot the relay probes run one after the other, each pairing two
 // connections on its own port.
 func TestRelaysSplitAtConcurrencyOne(t *testing.T) {
