@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math"
 	"os"
+	"runtime/debug"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -207,6 +208,7 @@ func runCheck(ctx context.Context, e *env, a checkArgs) error {
 		return err
 	}
 
+	tuneGCForCheck()
 	start := time.Now()
 	results, err := probe.Check(ctx, targets, opts)
 	if err != nil {
@@ -418,4 +420,25 @@ func (e *env) recordKey(rec *deploy.Record) (key, source string, err error) {
 	}
 	return "", "", withHints(fmt.Errorf("no usable key in %q to compare with", dir),
 		"rdctl key verify --dir "+dir, "or pass the public key: rdctl check --key PUBLIC_KEY")
+}
+
+// checkGCPercent and checkMemoryLimit tune the garbage collector for a
+// check, unless GOGC or GOMEMLIMIT say otherwise. A check allocates a
+// little per connection and keeps little (its results), so the default
+// (collect each time the heap doubles) runs the collector often for
+// nothing: at 400 a 1,000-target check takes about 7% less CPU
+// (scripts/bench-check) and peaks near 40 MB. The limit brings the
+// default pacing back before a very large check's heap passes it.
+const (
+	checkGCPercent   = 400
+	checkMemoryLimit = 256 << 20
+)
+
+func tuneGCForCheck() {
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(checkGCPercent)
+	}
+	if os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(checkMemoryLimit)
+	}
 }

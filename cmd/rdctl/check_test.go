@@ -5,9 +5,11 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"testing"
@@ -343,4 +345,30 @@ func FuzzParseTarget(f *testing.F) {
 			t.Fatalf("%q: %+v", s, tg)
 		}
 	})
+}
+
+// check tunes the collector for its many short-lived allocations, unless
+// the user's GOGC or GOMEMLIMIT says otherwise. (Not parallel: it sets the
+// process-wide collector settings and restores them.)
+func TestTuneGCForCheck(t *testing.T) {
+	restorePercent := debug.SetGCPercent(100)
+	restoreLimit := debug.SetMemoryLimit(math.MaxInt64)
+	t.Cleanup(func() {
+		debug.SetGCPercent(restorePercent)
+		debug.SetMemoryLimit(restoreLimit)
+	})
+
+	t.Setenv("GOGC", "")
+	t.Setenv("GOMEMLIMIT", "")
+	tuneGCForCheck()
+	if p, l := debug.SetGCPercent(100), debug.SetMemoryLimit(math.MaxInt64); p != checkGCPercent || l != checkMemoryLimit {
+		t.Errorf("without GOGC/GOMEMLIMIT: GC percent %d, limit %d; want %d, %d", p, l, checkGCPercent, checkMemoryLimit)
+	}
+
+	t.Setenv("GOGC", "100")
+	t.Setenv("GOMEMLIMIT", "1GiB")
+	tuneGCForCheck()
+	if p, l := debug.SetGCPercent(100), debug.SetMemoryLimit(math.MaxInt64); p != 100 || l != math.MaxInt64 {
+		t.Errorf("with GOGC/GOMEMLIMIT set: GC percent %d, limit %d; want them left alone", p, l)
+	}
 }
