@@ -115,13 +115,15 @@ func GenerateKeyPair() (pub string, sk ed25519.PrivateKey, err error) {
 }
 
 // decodeSecret decodes s as standard base64 (with padding) of exactly 64
-// bytes. Go's decoder skips embedded CR/LF, Rust's does not, so those are
-// rejected first.
+// bytes, as Rust's base64 0.13 does: Go's decoder skips embedded CR/LF,
+// Rust's does not, so those are rejected first; and Rust rejects set bits
+// past the data in the last symbol (InvalidLastSymbol), so decoding is
+// Strict.
 func decodeSecret(s string) (ed25519.PrivateKey, bool) {
 	if strings.ContainsAny(s, "\r\n") {
 		return nil, false
 	}
-	b, err := base64.StdEncoding.DecodeString(s)
+	b, err := base64.StdEncoding.Strict().DecodeString(s)
 	if err != nil || len(b) != ed25519.PrivateKeySize {
 		return nil, false
 	}

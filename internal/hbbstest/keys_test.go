@@ -195,6 +195,8 @@ func TestGenSKEdgeCases(t *testing.T) {
 		"newline inside":    b64(sk)[:40] + "\n" + b64(sk)[40:],
 		"empty":             "",
 		"unpadded":          base64.RawStdEncoding.EncodeToString(sk),
+		// Rust base64 0.13: InvalidLastSymbol.
+		"set bits past the data": b64(sk)[:85] + string("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"[strings.IndexByte("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/", b64(sk)[85])|1]) + "==",
 	}
 	for name, content := range malformed {
 		t.Run("malformed: "+name, func(t *testing.T) {

@@ -16,7 +16,6 @@ import (
 	"time"
 
 	"github.com/gobwas/ws"
-	"github.com/gobwas/ws/wsutil"
 
 	"github.com/rdctl/rdctl/internal/rendezvous"
 )
@@ -578,64 +577,35 @@ func (t *tcpConn) Close() error           { return t.c.Close() }
 // binary message, gobwas/ws framing straight on the connection.
 type wsConn struct {
 	c      net.Conn
-	rd     wsutil.Reader
-	ctl    wsutil.FrameHandlerFunc
+	msgs   *rendezvous.WSMessages
 	remote netip.AddrPort
 	wmu    sync.Mutex // guards writes: control replies and WriteMsg
 }
 
 func newWSConn(c net.Conn, remote netip.AddrPort) *wsConn {
 	w := &wsConn{c: c, remote: unmapped(remote)}
-	w.ctl = wsutil.ControlFrameHandler(lockedWriter{&w.wmu, c}, ws.StateServerSide)
-	w.rd = wsutil.Reader{
-		Source:         bufio.NewReaderSize(c, 1024),
-		State:          ws.StateServerSide,
-		MaxFrameSize:   maxFrame,
-		MaxMessageSize: maxFrame,
-		OnIntermediate: w.ctl,
-	}
+	w.msgs = rendezvous.NewWSMessages(bufio.NewReaderSize(c, 1024), lockedWriter{&w.wmu, c}, ws.StateServerSide, maxFrame)
 	return w
 }
 
-// ReadMsg returns the next binary message. Like hbbs, it skips other data
-// messages; pings are answered, and a close frame is answered and ends the
-// connection.
+// ReadMsg returns the next binary message (see rendezvous.WSMessages: like
+// hbbs, it skips other data messages and answers pings and a close).
 func (w *wsConn) ReadMsg(d time.Duration) ([]byte, error) {
 	var deadline time.Time
 	if d > 0 {
 		deadline = time.Now().Add(d)
 	}
 	w.c.SetReadDeadline(deadline)
-	for {
-		h, err := w.rd.NextFrame()
-		if err != nil {
-			return nil, err
-		}
-		if h.OpCode.IsControl() {
-			if err := w.ctl(h, &w.rd); err != nil {
-				return nil, err
-			}
-			continue
-		}
-		if h.OpCode != ws.OpBinary {
-			if err := w.rd.Discard(); err != nil {
-				return nil, err
-			}
-			continue
-		}
-		return io.ReadAll(&w.rd)
-	}
+	return w.msgs.Next()
 }
 
 // WriteMsg sends b as one binary message, in one write.
 func (w *wsConn) WriteMsg(b []byte) error {
-	var buf bytes.Buffer
-	ws.WriteHeader(&buf, ws.Header{Fin: true, OpCode: ws.OpBinary, Length: int64(len(b))})
-	buf.Write(b)
+	frame := rendezvous.AppendWSMessages(nil, ws.StateServerSide, b)
 	w.wmu.Lock()
 	defer w.wmu.Unlock()
 	w.c.SetWriteDeadline(time.Now().Add(10 * time.Second))
-	_, err := w.c.Write(buf.Bytes())
+	_, err := w.c.Write(frame)
 	return err
 }
 

@@ -131,8 +131,14 @@ func decodeStd(data []byte, want int, what string) ([]byte, error) {
 	if len(s) == 0 {
 		return nil, &MalformedError{What: what, Reason: "empty"}
 	}
+	// As hbbs decodes (Rust base64 0.13): no line breaks inside (Go's
+	// decoder would skip them), and no set bits past the data in the last
+	// symbol (Strict), so a file rdctl accepts is one hbbs accepts.
+	if bytes.ContainsAny(s, "\r\n") {
+		return nil, &MalformedError{What: what, Reason: "line break inside the base64"}
+	}
 	raw := make([]byte, base64.StdEncoding.DecodedLen(len(s)))
-	n, err := base64.StdEncoding.Decode(raw, s)
+	n, err := base64.StdEncoding.Strict().Decode(raw, s)
 	if err != nil {
 		// The error from encoding/base64 names only an offset, never content.
 		return nil, &MalformedError{What: what, Reason: "not standard padded base64 (" + err.Error() + ")"}

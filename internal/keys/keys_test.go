@@ -91,6 +91,15 @@ func TestParseSecretToleratesTrailingNewline(t *testing.T) {
 	}
 }
 
+// nonCanonical re-spells a padded base64 string with a last data symbol
+// whose unused low bits are set: the same bytes to a lenient decoder, an
+// error to a strict one.
+func nonCanonical(b64 string) string {
+	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+	i := len(strings.TrimRight(b64, "=")) - 1
+	return b64[:i] + string(alphabet[strings.IndexByte(alphabet, b64[i])|1]) + b64[i+1:]
+}
+
 func TestParseSecretRejects(t *testing.T) {
 	raw, _ := base64.StdEncoding.DecodeString(vectorSecretFile)
 	cases := map[string]string{
@@ -101,6 +110,10 @@ func TestParseSecretRejects(t *testing.T) {
 		"unpadded":     strings.TrimRight(vectorSecretFile, "="),
 		"empty":        "",
 		"public key":   vectorPublicFile,
+		// hbbs (Rust base64 0.13) rejects both; Go's plain decoder would
+		// not. Found by FuzzParseSecret (testdata/fuzz).
+		"set bits past the data": nonCanonical(vectorSecretFile),
+		"newline inside":         vectorSecretFile[:40] + "\n" + vectorSecretFile[40:],
 	}
 	for name, in := range cases {
 		_, err := ParseSecret([]byte(in))

@@ -1,16 +1,16 @@
 package probe
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/url"
 
 	"github.com/gobwas/ws"
 	"github.com/gobwas/ws/wsutil"
+
+	"github.com/rdctl/rdctl/internal/rendezvous"
 )
 
 // wsClient is the client end of one WebSocket connection to hbbs (P+2) or
@@ -23,8 +23,7 @@ import (
 type wsClient struct {
 	conn net.Conn
 	stop func() bool
-	rd   wsutil.Reader
-	ctl  wsutil.FrameHandlerFunc
+	msgs *rendezvous.WSMessages
 }
 
 // wsDial dials addr (host:port), bound to ctx, and upgrades the connection
@@ -46,64 +45,25 @@ func wsDial(ctx context.Context, dial DialFunc, addr, host string) (*wsClient, e
 	if src == nil {
 		src = replyReader(c)
 	}
-	w.rd = wsutil.Reader{
-		Source:         src,
-		State:          ws.StateClientSide,
-		MaxFrameSize:   maxReply,
-		MaxMessageSize: maxReply,
-	}
-	w.ctl = wsutil.ControlFrameHandler(c, ws.StateClientSide)
-	w.rd.OnIntermediate = w.ctl
+	w.msgs = rendezvous.NewWSMessages(src, c, ws.StateClientSide, maxReply)
 	return w, nil
 }
 
-// WriteBinary sends each of msgs as one masked binary message, all in one
-// write (a frame written header and payload apart would cost two).
+// WriteBinary sends each of msgs as one binary message, all in one write.
 func (w *wsClient) WriteBinary(msgs ...[]byte) error {
-	var buf bytes.Buffer
-	for _, m := range msgs {
-		h := ws.Header{Fin: true, OpCode: ws.OpBinary, Masked: true, Mask: ws.NewMask(), Length: int64(len(m))}
-		if err := ws.WriteHeader(&buf, h); err != nil {
-			return err
-		}
-		start := buf.Len()
-		buf.Write(m)
-		ws.Cipher(buf.Bytes()[start:], h.Mask, 0)
-	}
-	_, err := w.conn.Write(buf.Bytes())
+	_, err := w.conn.Write(rendezvous.AppendWSMessages(nil, ws.StateClientSide, msgs...))
 	return err
 }
 
-// ReadBinary returns the next binary message. Text messages are skipped;
-// pings are answered; a close frame from the server is ErrClosed.
+// ReadBinary returns the next binary message (see WSMessages.Next); a
+// close frame from the server is ErrClosed.
 func (w *wsClient) ReadBinary() ([]byte, error) {
-	for {
-		h, err := w.rd.NextFrame()
-		if err != nil {
-			return nil, err
-		}
-		if h.OpCode.IsControl() {
-			if err := w.ctl(h, &w.rd); err != nil {
-				var closed wsutil.ClosedError
-				if errors.As(err, &closed) {
-					return nil, ErrClosed
-				}
-				return nil, err
-			}
-			continue
-		}
-		if h.OpCode != ws.OpBinary {
-			if err := w.rd.Discard(); err != nil {
-				return nil, err
-			}
-			continue
-		}
-		b, err := io.ReadAll(&w.rd)
-		if err != nil {
-			return nil, err
-		}
-		return b, nil
+	b, err := w.msgs.Next()
+	var closed wsutil.ClosedError
+	if errors.As(err, &closed) {
+		return nil, ErrClosed
 	}
+	return b, err
 }
 
 // Close drops the connection without a closing handshake, as hbbs and hbbr

@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"testing"
 
+	"github.com/gobwas/ws"
 	"google.golang.org/protobuf/encoding/protowire"
 )
 
@@ -113,4 +114,28 @@ func onlyModelledMembers(data []byte) bool {
 		data = data[n:]
 	}
 	return true
+}
+
+// FuzzWSMessages feeds arbitrary bytes to the WebSocket message reader as
+// both ends: it must return an error or a message within the limit, never
+// panic or allocate past it.
+func FuzzWSMessages(f *testing.F) {
+	f.Add(AppendWSMessages(nil, ws.StateServerSide, Marshal(&TestNatResponse{Port: 1})))
+	f.Add(AppendWSMessages(nil, ws.StateClientSide, []byte("x"), []byte("yz")))
+	f.Add([]byte{0x82, 0x7f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff})
+	f.Add([]byte{0x02, 0x01, 0x41, 0x80, 0x01, 0x42})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		for _, end := range []ws.State{ws.StateClientSide, ws.StateServerSide} {
+			m := NewWSMessages(bytes.NewReader(b), io.Discard, end, 256)
+			for range 8 {
+				msg, err := m.Next()
+				if err != nil {
+					break
+				}
+				if len(msg) > 256 {
+					t.Fatalf("a %d-byte message past the 256-byte limit", len(msg))
+				}
+			}
+		}
+	})
 }
