@@ -235,9 +235,11 @@ type Options struct {
 	// resolution); 0 means DefaultTimeout.
 	Timeout time.Duration
 	// Concurrency bounds the probes in flight across all targets; 0 means
-	// DefaultConcurrency. A target's probes run independently, so a
-	// black-holed target holds at most its probes' slots, each for at most
-	// Timeout.
+	// DefaultConcurrency. The relay probes' pairing across hbbr's two ports
+	// counts as two (it is split into its two probes at 1). A target's
+	// probes run independently, so a black-holed target holds at most its
+	// probes' slots, each for at most Timeout (the relay pair, two: see
+	// RelayAcross).
 	Concurrency int
 	// Probes selects the probes to run, in any order; nil means all.
 	Probes []Name
