@@ -112,7 +112,7 @@ type checkArgs struct {
 }
 
 // maxConcurrency keeps --concurrency below what file descriptor limits
-// allow (the relay probes hold up to three sockets).
+// allow (a relay probe holds two sockets).
 const maxConcurrency = 4096
 
 // The check --json contract (DESIGN.md): more fields may be added, none

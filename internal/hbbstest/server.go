@@ -44,8 +44,6 @@ type Server struct {
 	addrs Addrs
 	log   *logBuf
 
-	ctx       context.Context
-	cancel    context.CancelFunc
 	done      chan struct{}
 	closeOnce sync.Once
 	wg        sync.WaitGroup
@@ -142,7 +140,6 @@ func Start(ctx context.Context, kind Kind, opts Options) (*Server, error) {
 	if kind == HBBS {
 		s.relays = s.checkRelays(opts.Relays)
 	}
-	s.ctx, s.cancel = context.WithCancel(context.WithoutCancel(ctx))
 	if err := s.bind(); err != nil {
 		s.Close()
 		return nil, err
@@ -214,9 +211,6 @@ func (s *Server) AddPeer(id string, pk []byte) {
 func (s *Server) Close() error {
 	s.closeOnce.Do(func() {
 		close(s.done)
-		if s.cancel != nil {
-			s.cancel()
-		}
 		s.mu.Lock()
 		s.closing = true
 		ls := s.listeners

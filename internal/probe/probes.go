@@ -372,10 +372,7 @@ func RelayWSPair(ctx context.Context, dial DialFunc, addr, host, key string) err
 	}
 	defer b.Close()
 	payload := relayPayload()
-	if err := b.WriteBinary(req); err != nil {
-		return wsRelayErr(ctx, err)
-	}
-	if err := b.WriteBinary(payload); err != nil {
+	if err := b.WriteBinary(req, payload); err != nil {
 		return wsRelayErr(ctx, err)
 	}
 	var got []byte
@@ -425,9 +422,9 @@ func wsRelayErr(ctx context.Context, err error) error {
 // That is one connection per port, where a pair on each port takes two.
 // The two sides connect at once, so a dead host costs one timeout, not
 // two. A failure is a *SideError: Final when it is one side's verdict
-// (that side could not be reached, or, when both could not, Both is set
-// too); otherwise neither verdict is known and each side needs its own
-// probe.
+// (that side could not be reached; when neither could, Other holds the
+// other side's); otherwise neither verdict is known and each side needs its
+// own probe.
 func RelayAcross(ctx context.Context, dial DialFunc, tcpAddr, wsAddr, wsHost, key string) error {
 	req := &rendezvous.RequestRelay{UUID: randomToken("rdctl-"), LicenceKey: key}
 	type wsSide struct {

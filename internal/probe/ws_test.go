@@ -3,7 +3,6 @@ package probe
 import (
 	"context"
 	"errors"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -12,6 +11,7 @@ import (
 
 	"github.com/coder/websocket"
 
+	"github.com/rdctl/rdctl/internal/hbbstest"
 	"github.com/rdctl/rdctl/internal/rendezvous"
 )
 
@@ -95,26 +95,13 @@ func TestTestNatWSOversizedReply(t *testing.T) {
 }
 
 // A black-holed WebSocket port: the TCP connection is accepted, the
-// upgrade never answered.
+// upgrade never answered (the stand-in's muted listener).
 func TestTestNatWSNoAnswer(t *testing.T) {
 	t.Parallel()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			defer c.Close()
-		}
-	}()
+	s := startServer(t, hbbstest.Options{Mute: []hbbstest.Listener{hbbstest.RendezvousWS}}, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer cancel()
-	if err := TestNatWS(ctx, DirectDial, ln.Addr().String(), ""); !errors.Is(err, ErrNoAnswer) {
+	if err := TestNatWS(ctx, DirectDial, s.hbbs.Addrs().WS.String(), ""); !errors.Is(err, ErrNoAnswer) {
 		t.Errorf("%v, want %v", err, ErrNoAnswer)
 	}
 }
