@@ -1,7 +1,13 @@
-// Package plan is how rdctl's mutating commands change a system: they build
-// a Plan of Steps, then either print it (--dry-run) or apply it. Both paths
-// run the same steps, so "would …" output cannot drift from what apply does:
-// dry-run calls only [Step.Pending], which must not change anything.
+// Package plan is how every one of rdctl's mutating commands changes a
+// system: it builds a Plan of Steps from validated input, then either prints
+// it (--dry-run) or applies it under rdctl's lock. Both paths run the same
+// steps, so "would …" output cannot drift from what apply does: a dry run
+// calls only [Step.Pending], which must not change anything, and which
+// fails for a step that cannot be applied (nothing staged, no key), so a dry
+// run fails where the real run would.
+//
+// Both paths end in the same [Report] (action, target, before, after,
+// changed per step), which is what --json prints for every mutating command.
 //
 // A Plan can be run once ([ErrUsed] after that), like restic's prune plan.
 package plan
@@ -27,11 +33,20 @@ type Step interface {
 	Apply() (changed bool, err error)
 }
 
+// Detailer is implemented by steps that can say what their target holds
+// before and after the change (a key's fingerprint, a unit's state). Plan
+// calls it after Pending or Apply, so After may name what Apply produced.
+type Detailer interface {
+	Detail() (before, after string)
+}
+
 // Result is what happened to one step.
 type Result struct {
 	Action  string
 	Target  string
-	Changed bool // applied (or, in a dry run, would be applied)
+	Before  string // what the target held, where the step can say
+	After   string // what it holds (or, in a dry run, would hold)
+	Changed bool   // applied (or, in a dry run, would be applied)
 	DryRun  bool
 }
 
@@ -69,6 +84,9 @@ func (p *Plan) Run(dryRun bool) ([]Result, error) {
 		}
 		if err != nil {
 			return out, err
+		}
+		if d, ok := s.(Detailer); ok {
+			r.Before, r.After = d.Detail()
 		}
 		out = append(out, r)
 	}
