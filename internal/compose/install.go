@@ -57,7 +57,7 @@ func InstallPlan(ctx context.Context, o InstallOptions) (*plan.Plan, *keys.Ensur
 	if err != nil {
 		return nil, nil, err
 	}
-	rec, err := o.Record.Encode()
+	recStep, err := deploy.RecordStep(o.RecordPath, o.Record)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -67,6 +67,6 @@ func InstallPlan(ctx context.Context, o InstallOptions) (*plan.Plan, *keys.Ensur
 	ensure := &keys.EnsurePair{Dir: Under(root, s.DataDir()), Owner: o.KeyOwner}
 	p.Add(ensure)
 	p.Add(&plan.WriteFile{Path: Under(root, s.File()), Data: data, Options: safefs.FileOptions{Mode: 0o644}})
-	p.Add(&plan.WriteFile{Path: o.RecordPath, Data: rec, Options: safefs.FileOptions{Mode: 0o644}})
+	p.Add(recStep)
 	return &p, ensure, nil
 }

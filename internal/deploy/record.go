@@ -10,6 +10,7 @@ import (
 
 	"github.com/pelletier/go-toml/v2"
 
+	"github.com/rdctl/rdctl/internal/plan"
 	"github.com/rdctl/rdctl/internal/safefs"
 )
 
@@ -231,3 +232,21 @@ func (NoRuntime) Name() string                          { return "none" }
 func (NoRuntime) Stop(context.Context) error            { return nil }
 func (NoRuntime) Start(context.Context) error           { return nil }
 func (NoRuntime) Running(context.Context) (bool, error) { return false, nil }
+
+// RecordFileOptions is how the record is written: 0644, owned by whoever
+// runs rdctl (root on a live host). It holds no secrets.
+var RecordFileOptions = safefs.FileOptions{Mode: 0o644, UID: safefs.KeepOwner, GID: safefs.KeepOwner}
+
+// RecordStep is the one way rdctl writes a deployment record: validated,
+// encoded, and written atomically at path as a plan step (install, adopt
+// and upgrade all add it to their plans).
+func RecordStep(path string, r *Record) (*plan.WriteFile, error) {
+	if err := r.Validate(); err != nil {
+		return nil, err
+	}
+	data, err := r.Encode()
+	if err != nil {
+		return nil, err
+	}
+	return &plan.WriteFile{Path: path, Data: data, Options: RecordFileOptions}, nil
+}

@@ -70,10 +70,10 @@ func InstallPlan(o InstallOptions) (*plan.Plan, *keys.EnsurePair, error) {
 	}
 	p.Add(&plan.WriteFile{Path: Under(root, SysusersPath), Data: SysusersConf(spec.User, spec.WorkingDir),
 		Options: safefs.FileOptions{Mode: 0o644}})
-	rec, err := r.Encode()
+	recStep, err := deploy.RecordStep(o.RecordPath, r)
 	if err != nil {
 		return nil, nil, err
 	}
-	p.Add(&plan.WriteFile{Path: o.RecordPath, Data: rec, Options: safefs.FileOptions{Mode: 0o644}})
+	p.Add(recStep)
 	return &p, ensure, nil
 }
