@@ -64,14 +64,35 @@ func (e *env) loadRecord() (*deploy.Record, error) {
 	return r, err
 }
 
-// lock takes the lock every mutating command holds. It refuses to run a
-// live mutation as a non-root user, since it would fail half-way.
-func (e *env) lock() (unlock func(), err error) {
+// needRootError is a live mutation asked of a user who is not root: it
+// would fail half-way, so it is refused up front as bad usage (exit 2).
+type needRootError struct{}
+
+func (*needRootError) Error() string { return "this command changes the live system and needs root" }
+
+// requireRoot refuses a live mutation without root, at once.
+func (e *env) requireRoot() error {
 	if e.root == "" && os.Geteuid() != 0 {
-		return nil, withHints(errors.New("this command changes the system and needs root"),
-			"run it with sudo, or build an image tree with --root DIR")
+		return withHints(&needRootError{}, "run it as root (sudo rdctl ...), or build an image tree with --root DIR")
+	}
+	return nil
+}
+
+// lock takes the lock every mutating command holds, after requireRoot.
+func (e *env) lock() (unlock func(), err error) {
+	if err := e.requireRoot(); err != nil {
+		return nil, err
 	}
 	return safefs.Lock(e.under(safefs.DefaultLockPath), e.lockWait)
+}
+
+// commandLine renders an rdctl command line for a hint, with --root when
+// this run has one.
+func (e *env) commandLine(args string) string {
+	if e.root != "" {
+		return "rdctl --root " + e.root + " " + args
+	}
+	return "rdctl " + args
 }
 
 // printf writes human output to stdout unless --quiet.
@@ -114,7 +135,7 @@ Examples:
 Exit status:
   0  success
   1  the operation or a check failed
-  2  bad usage or bad input; nothing was changed
+  2  bad usage or bad input, or a live change asked without root; nothing was changed
   3  another rdctl holds the lock
 
 Diagnostics go to stderr as "rdctl: error: ...", "rdctl: warning: ..." and
@@ -224,11 +245,12 @@ func report(w io.Writer, err error) int {
 
 func exitCode(err error) int {
 	var (
-		usage *usageError
-		input *deploy.InputError
+		usage    *usageError
+		input    *deploy.InputError
+		needRoot *needRootError
 	)
 	switch {
-	case errors.As(err, &usage), errors.As(err, &input):
+	case errors.As(err, &usage), errors.As(err, &input), errors.As(err, &needRoot):
 		return exitUsage
 	case errors.Is(err, safefs.ErrLocked):
 		return exitLocked

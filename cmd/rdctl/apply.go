@@ -10,14 +10,21 @@ import (
 	"github.com/rdctl/rdctl/internal/rotate"
 )
 
-// newPlan starts the plan of a mutating command. Where rec names a working
-// directory, its first step finishes or rolls back a rotation killed
-// half-way, so that the command's own steps act on the key that stays; a
-// dry run shows that step when there is something to recover.
+// newPlan starts the plan of a mutating command. Where rec's working
+// directory holds an interrupted rotation, the first step finishes or rolls
+// it back, so that the command's own steps act on the key that stays; a dry
+// run shows that step. (A rotation can only be interrupted by a crash, and a
+// crashed rdctl holds no lock: the state this sees is the one the real run
+// finds under the lock, unless another rdctl crashes in between, and then
+// the next run recovers.)
 func (e *env) newPlan(ctx context.Context, rec *deploy.Record) *plan.Plan {
 	p := &plan.Plan{}
 	if rec != nil && rec.WorkingDir != "" {
-		p.Add(e.recoveryStep(ctx, rec))
+		if pending, err := rotate.NeedsResume(e.under(rec.WorkingDir)); pending || err != nil {
+			// An unreadable journal is added too: its step fails, in a dry
+			// run as in the real one.
+			p.Add(e.recoveryStep(ctx, rec))
+		}
 	}
 	return p
 }

@@ -2,13 +2,13 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
 	"github.com/urfave/cli/v3"
 
 	"github.com/rdctl/rdctl/internal/deploy"
-	"github.com/rdctl/rdctl/internal/keys"
 	"github.com/rdctl/rdctl/internal/plan"
 	"github.com/rdctl/rdctl/internal/systemd"
 )
@@ -118,77 +118,74 @@ func recordFromInstallFlags(cmd *cli.Command) (*deploy.Record, error) {
 }
 
 type installJSON struct {
-	Root        string     `json:"root"`
-	DryRun      bool       `json:"dry_run"`
-	Changed     bool       `json:"changed"`
-	Steps       []stepJSON `json:"steps"`
-	PublicKey   string     `json:"public_key,omitempty"`
-	Fingerprint string     `json:"fingerprint,omitempty"`
-	Record      string     `json:"record"`
-	Started     bool       `json:"started"`
-	ServingMS   int64      `json:"serving_ms,omitempty"`
+	plan.Report
+	Root        string `json:"root"`
+	PublicKey   string `json:"public_key,omitempty"`
+	Fingerprint string `json:"fingerprint,omitempty"`
+	Record      string `json:"record"`
+	Started     bool   `json:"started"`
+	ServingMS   int64  `json:"serving_ms,omitempty"`
 }
 
-type stepJSON struct {
-	Action  string `json:"action"`
-	Target  string `json:"target"`
-	Changed bool   `json:"changed"`
+// loadBinaries validates --binaries, --arch and --sha256 into the release
+// to install, or nil.
+func loadBinaries(cmd *cli.Command) (*systemd.Binaries, error) {
+	src := cmd.String("binaries")
+	if src == "" {
+		if cmd.String("sha256") != "" {
+			return nil, usageErrorf("--sha256 pins the --binaries file; give --binaries too")
+		}
+		return nil, nil
+	}
+	var mismatch *systemd.HashMismatchError
+	if err := systemd.CheckSHA256(src, cmd.String("sha256")); errors.As(err, &mismatch) {
+		return nil, withHints(err, "check the download; RustDesk publishes no checksums, so pin the hash of a copy you trust")
+	} else if err != nil {
+		return nil, err
+	}
+	b, err := systemd.LoadBinaries(src, cmd.String("arch"))
+	if err != nil {
+		return nil, withHints(err, "pass a release zip such as rustdesk-server-linux-amd64.zip, or a directory holding hbbs and hbbr")
+	}
+	return b, nil
 }
 
 func runInstallSystemd(ctx context.Context, e *env, cmd *cli.Command, rec *deploy.Record) error {
 	start := time.Now()
-	var bins *systemd.Binaries
-	if src := cmd.String("binaries"); src != "" {
-		if err := checkSHA256(src, cmd.String("sha256")); err != nil {
-			return err
-		}
-		b, err := systemd.LoadBinaries(src, cmd.String("arch"))
-		if err != nil {
-			return withHints(err, "pass a release zip such as rustdesk-server-linux-amd64.zip, or a directory holding hbbs and hbbr")
-		}
-		bins = b
-	} else if cmd.String("sha256") != "" {
-		return usageErrorf("--sha256 pins the --binaries file; give --binaries too")
-	}
-	// In an image the files belong to root; systemd hands the state
-	// directory to the service user when the unit first starts. On a live
-	// host they belong to the service user from the start.
-	keyOwner := keys.Owner{UID: 0, GID: 0}
-	var live *liveInstall
-	if e.root == "" {
-		var err error
-		if live, err = prepareLive(ctx, e, rec, bins); err != nil {
-			return err
-		}
-		keyOwner = live.owner
-	}
-	p, ensure, err := systemd.InstallPlan(systemd.InstallOptions{
-		Root: e.root, Record: rec, RecordPath: e.recordPath(), Binaries: bins, KeyOwner: keyOwner,
-	})
+	bins, err := loadBinaries(cmd)
 	if err != nil {
 		return err
 	}
-	if !e.dryRun {
-		unlock, err := e.beginMutation(ctx, rec)
-		if err != nil {
+	opts := systemd.InstallOptions{Root: e.root, Record: rec, RecordPath: e.recordPath(), Binaries: bins, KeyOwner: currentOwner()}
+	if e.root == "" {
+		// A live install: root, a server version that has the flags asked
+		// for, and the service user made in the plan, from the same
+		// sysusers.d entry an image gets.
+		if err := e.requireRoot(); err != nil {
 			return err
 		}
-		defer unlock()
+		if err := checkServerVersion(ctx, rec, bins); err != nil {
+			return err
+		}
+		opts.CreateUser = ctx
 	}
-	results, err := p.Run(e.dryRun)
-	out := installJSON{Root: e.root, DryRun: e.dryRun, Changed: plan.Changed(results) > 0, Record: e.recordPath()}
-	for _, r := range results {
-		out.Steps = append(out.Steps, stepJSON{Action: r.Action, Target: r.Target, Changed: r.Changed})
-	}
+	ip, ensure, err := systemd.InstallPlan(opts)
 	if err != nil {
-		e.printResults(results)
+		return err
+	}
+	p := e.newPlan(ctx, rec)
+	p.Add(ip.Steps()...)
+	if e.root == "" {
+		p.Add(activateStep(ctx, e, rec, ip, cmd.Bool("no-start")))
+	}
+	rep, err := e.execute(p)
+	out := installJSON{Report: rep, Root: e.root, Record: e.recordPath()}
+	if err != nil {
+		e.printReport(rep)
 		return withHints(err, "nothing after the failing step was changed; fix it and run the same command again")
 	}
-	if live != nil && !e.dryRun {
-		if err := live.activate(ctx, e, cmd.Bool("no-start"), out.Changed); err != nil {
-			return err
-		}
-		out.Started = !cmd.Bool("no-start")
+	if e.root == "" && !e.dryRun && !cmd.Bool("no-start") {
+		out.Started = true
 		out.ServingMS = time.Since(start).Milliseconds()
 	}
 	if !e.dryRun {
@@ -197,10 +194,9 @@ func runInstallSystemd(ctx context.Context, e *env, cmd *cli.Command, rec *deplo
 	if e.json {
 		return writeJSON(e.stdout, out)
 	}
-	e.printResults(results)
+	e.printReport(rep)
 	switch {
 	case e.dryRun:
-		e.printf("dry run: %d of %d steps would change something; nothing was written\n", plan.Changed(results), len(results))
 	case !out.Changed && e.root != "":
 		e.printf("unchanged: the image tree at %s is already as requested\n", e.root)
 	case !out.Changed:
@@ -216,34 +212,13 @@ func runInstallSystemd(ctx context.Context, e *env, cmd *cli.Command, rec *deplo
 	if out.PublicKey != "" {
 		e.printf("public key:  %s\nfingerprint: %s\n", out.PublicKey, out.Fingerprint)
 		if ensure.Generated {
-			if e.root != "" {
-				e.hintf("give clients this key: rdctl --root %s export --format toml", e.root)
-			} else {
-				e.hintf("give clients this key: rdctl export --format toml")
-			}
+			e.hintf("give clients this key: %s", e.commandLine("export --format toml"))
 		}
 	}
 	if bins == nil && !e.dryRun && e.root != "" {
 		e.warnf("no --binaries given: put hbbs and hbbr in %s before booting the image", e.under(rec.BinDir))
 	}
 	return nil
-}
-
-// printResults prints one line per step: what changed, what would, and
-// (with -v) what was already right.
-func (e *env) printResults(rs []plan.Result) {
-	for _, r := range rs {
-		switch {
-		case r.Changed && r.DryRun:
-			e.printf("would %s %s\n", r.Action, r.Target)
-		case r.Changed:
-			e.printf("%s %s\n", pastTense(r.Action), r.Target)
-		default:
-			if e.verbose {
-				e.printf("unchanged %s\n", r.Target)
-			}
-		}
-	}
 }
 
 func pastTense(action string) string {
@@ -258,6 +233,10 @@ func pastTense(action string) string {
 		return "generated a key pair in"
 	case "keep the key and repair files in":
 		return "kept the key and repaired files in"
+	case "create the system user":
+		return "created the system user"
+	case "finish or roll back the interrupted rotation in":
+		return "finished or rolled back the interrupted rotation in"
 	}
 	return fmt.Sprintf("%s:", action)
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"time"
 
 	"github.com/urfave/cli/v3"
@@ -125,62 +124,41 @@ type installComposeJSON struct {
 func runInstallCompose(ctx context.Context, e *env, cmd *cli.Command, spec compose.Spec, rec *deploy.Record) error {
 	start := time.Now()
 	live := e.root == ""
-	if live && os.Geteuid() != 0 {
-		return withHints(errors.New("a live install changes the system and needs root"),
-			"run it with sudo, or build an image tree with --root DIR")
+	if live {
+		if err := e.requireRoot(); err != nil {
+			return err
+		}
 	}
 	if err := e.checkRecordedStack(rec); err != nil {
 		return err
 	}
 	// The classic image runs hbbs as root; the s6 image chowns the keys to
-	// root. In an image tree they are root's as well.
-	p, ensure, err := compose.InstallPlan(ctx, compose.InstallOptions{
-		Root: e.root, Spec: spec, Record: rec, RecordPath: e.recordPath(), KeyOwner: keys.Owner{UID: 0, GID: 0},
+	// root. An image tree built without root is the caller's until the
+	// target host takes it over.
+	ip, ensure, err := compose.InstallPlan(ctx, compose.InstallOptions{
+		Root: e.root, Spec: spec, Record: rec, RecordPath: e.recordPath(), KeyOwner: currentOwner(),
 	})
 	if err != nil {
 		return err
 	}
-	if !e.dryRun {
-		unlock, err := e.beginMutation(ctx, rec)
-		if err != nil {
-			return err
-		}
-		defer unlock()
+	p := e.newPlan(ctx, rec)
+	p.Add(ip.Steps()...)
+	upCmd := fmt.Sprintf("docker compose -f %s -p %s up -d", spec.File(), spec.Project)
+	var up composeUp
+	if live && !cmd.Bool("no-start") {
+		p.Add(composeUpStep(ctx, e, spec, rec, p, ensure, &up))
 	}
-	results, err := p.Run(e.dryRun)
+	rep, err := e.execute(p)
 	out := installComposeJSON{
-		installJSON: installJSON{Root: e.root, DryRun: e.dryRun, Changed: plan.Changed(results) > 0, Record: e.recordPath()},
+		installJSON: installJSON{Report: rep, Root: e.root, Record: e.recordPath()},
 		ComposeFile: compose.Under(e.root, spec.File()), Project: spec.Project, Image: string(spec.Image),
-		Network: spec.Network, MountTarget: spec.MountTarget(),
-	}
-	for _, r := range results {
-		out.Steps = append(out.Steps, stepJSON{Action: r.Action, Target: r.Target, Changed: r.Changed})
+		Network: spec.Network, MountTarget: spec.MountTarget(), APIVersion: up.api,
 	}
 	if err != nil {
-		e.printResults(results)
+		e.printReport(rep)
 		return withHints(err, "nothing after the failing step was changed; fix it and run the same command again")
 	}
-	upCmd := fmt.Sprintf("docker compose -f %s -p %s up -d", spec.File(), spec.Project)
-	startedNow := false
-	if live && !cmd.Bool("no-start") {
-		if e.dryRun {
-			if !e.json {
-				e.printResults(results)
-				e.printf("would run %s and wait for hbbs to answer\n", upCmd)
-				e.printf("dry run: %d of %d steps would change something; nothing was written\n", plan.Changed(results), len(results))
-			}
-			if e.json {
-				return writeJSON(e.stdout, out)
-			}
-			return nil
-		}
-		api, started, err := bringUpCompose(ctx, e, spec, rec, out.Changed, ensure.Generated)
-		if err != nil {
-			e.printResults(results)
-			return err
-		}
-		startedNow = started
-		out.APIVersion = api
+	if up.ran {
 		out.Started = true
 		out.ServingMS = time.Since(start).Milliseconds()
 	}
@@ -190,15 +168,18 @@ func runInstallCompose(ctx context.Context, e *env, cmd *cli.Command, spec compo
 	if e.json {
 		return writeJSON(e.stdout, out)
 	}
-	e.printResults(results)
+	e.printReport(rep)
+	filesChanged := rep.Changed
+	if up.ran {
+		filesChanged = up.filesChanged
+	}
 	switch {
 	case e.dryRun:
-		e.printf("dry run: %d of %d steps would change something; nothing was written\n", plan.Changed(results), len(results))
-	case !out.Changed && e.root != "":
+	case !filesChanged && e.root != "":
 		e.printf("unchanged: the image tree at %s is already as requested\n", e.root)
-	case !out.Changed && !startedNow:
+	case !filesChanged && !up.started:
 		e.printf("unchanged: the compose stack %s is installed and running as requested\n", spec.Project)
-	case !out.Changed:
+	case !filesChanged:
 		e.printf("unchanged: the files of the compose stack %s are as requested; started it\n", spec.Project)
 	case e.root != "":
 		e.printf("installed the compose stack into %s\n", e.root)
@@ -206,7 +187,7 @@ func runInstallCompose(ctx context.Context, e *env, cmd *cli.Command, spec compo
 		e.printf("installed the compose stack %s (%s)\n", spec.Project, spec.File())
 	}
 	if out.Started {
-		if startedNow {
+		if up.started {
 			e.printf("serving: both containers running and hbbs answering, %d ms after rdctl started\n", out.ServingMS)
 		}
 	} else if live && !e.dryRun {
@@ -216,17 +197,46 @@ func runInstallCompose(ctx context.Context, e *env, cmd *cli.Command, spec compo
 	if out.PublicKey != "" {
 		e.printf("public key:  %s\nfingerprint: %s\n", out.PublicKey, out.Fingerprint)
 		if ensure.Generated {
-			if e.root != "" {
-				e.hintf("give clients this key: rdctl --root %s export --format toml", e.root)
-			} else {
-				e.hintf("give clients this key: rdctl export --format toml")
-			}
+			e.hintf("give clients this key: %s", e.commandLine("export --format toml"))
 		}
 	}
 	if e.root != "" && !e.dryRun {
 		e.hintf("on the target, start it with: %s", upCmd)
 	}
 	return nil
+}
+
+// composeUp is what bringing the stack up did.
+type composeUp struct {
+	ran          bool   // the step ran (a real run)
+	filesChanged bool   // the steps before it changed the stack's files
+	started      bool   // it started or recreated containers
+	api          string // the Engine API version in use
+}
+
+// composeUpStep is the last step of a live compose install: bring the stack
+// up when the plan changed its files or it does not run, and wait until
+// hbbs answers.
+func composeUpStep(ctx context.Context, e *env, spec compose.Spec, rec *deploy.Record, p *plan.Plan, ensure *keys.EnsurePair, up *composeUp) plan.Step {
+	step := &plan.Func{Verb: "bring up", Object: "the compose stack " + spec.Project}
+	step.Check = func() (bool, error) {
+		if p.ChangedSoFar() {
+			return true, nil
+		}
+		rt, err := composeRuntime(rec)
+		if err != nil {
+			return false, err
+		}
+		running, err := rt.Running(ctx)
+		return !running, err
+	}
+	step.Do = func() (bool, error) {
+		changed := p.ChangedSoFar()
+		api, started, err := bringUpCompose(ctx, e, spec, rec, changed, ensure.Generated)
+		*up = composeUp{ran: true, filesChanged: changed, started: started, api: api}
+		return started, err
+	}
+	return step
 }
 
 // checkRecordedStack refuses to replace a record of another deployment: a

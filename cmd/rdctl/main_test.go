@@ -6,7 +6,6 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"fmt"
-	"github.com/rdctl/rdctl/internal/golden"
 	"io"
 	"io/fs"
 	"os"
@@ -15,6 +14,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/rdctl/rdctl/internal/golden"
 
 	"github.com/rogpeppe/go-internal/testscript"
 

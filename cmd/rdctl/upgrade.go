@@ -49,10 +49,10 @@ Examples:
 }
 
 type upgradeJSON struct {
+	plan.Report
 	*compose.UpgradeResult
 	RolledBack bool  `json:"rolled_back"`
 	MS         int64 `json:"ms"`
-	DryRun     bool  `json:"dry_run,omitempty"`
 }
 
 // upgradeFaultEnv names the step ("written", "recreated", "verified") at
@@ -77,52 +77,44 @@ func runUpgrade(ctx context.Context, e *env, cmd *cli.Command) error {
 	if err != nil {
 		return err
 	}
-	if e.root != "" {
-		return upgradeImageTree(ctx, e, rec, spec, image)
-	}
-	if e.dryRun {
-		e.printf("would use %s (pulling it if it is not present locally)\n", image)
-		e.printf("would rewrite %s for it and recreate the containers of %s\n", spec.File(), spec.Project)
-		e.printf("would check that hbbs still serves the live key, and roll back to %s otherwise\n", spec.Image)
-		e.printf("dry run: nothing was changed\n")
-		return nil
-	}
-	unlock, err := e.beginMutation(ctx, rec)
-	if err != nil {
-		return err
-	}
-	defer unlock()
-	st, err := inspectDir(rec.WorkingDir)
-	if err != nil {
-		return err
-	}
-	if !st.Valid {
-		return withHints(fmt.Errorf("the key in %s is not valid: %v", rec.WorkingDir, st.SecretErr), "rdctl key show")
-	}
-	live := st.Pair.PublicBase64()
-	rt, err := composeRuntime(rec)
-	if err != nil {
-		return err
-	}
-	addr := localRendezvous(rec)
-	o := compose.UpgradeOptions{
-		Spec: spec, Image: image, Pull: !cmd.Bool("no-pull"), Runtime: rt,
-		Verify: func(ctx context.Context) error { return waitKey(ctx, addr, live, 15*time.Second) },
-	}
-	if point := os.Getenv(upgradeFaultEnv); point != "" {
-		o.Hook = func(p string) {
-			if p == point {
-				syscall.Kill(os.Getpid(), syscall.SIGKILL)
-			}
+	if e.root == "" {
+		if err := e.requireRoot(); err != nil {
+			return err
 		}
 	}
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
-	defer cancel()
-	res, err := compose.Upgrade(ctx, o)
+	next := spec
+	next.Image = image
+	nextRec := *rec
+	nextRec.Compose = next.Record()
+	// The record names the new image only once it serves: its step comes
+	// after the upgrade's.
+	recStep, err := deploy.RecordStep(e.recordPath(), &nextRec)
+	if err != nil {
+		return err
+	}
+	p := e.newPlan(ctx, rec)
+	res := &compose.UpgradeResult{OldImage: string(spec.Image), NewImage: string(image), MountTarget: next.MountTarget()}
+	if e.root != "" {
+		// An image tree: rewrite compose.yaml and the record.
+		data, err := compose.Render(ctx, next)
+		if err != nil {
+			return err
+		}
+		p.Add(&plan.WriteFile{Path: e.under(next.File()), Data: data, Options: safefs.CallerOwned(0o644)})
+	} else {
+		p.Add(upgradeStep(ctx, e, rec, spec, image, !cmd.Bool("no-pull"), &res))
+	}
+	p.Add(recStep)
+	rep, err := e.execute(p)
+	if e.root != "" {
+		res.Unchanged = !rep.Changed
+	}
+	out := upgradeJSON{Report: rep, UpgradeResult: res, MS: time.Since(start).Milliseconds()}
 	var rb *compose.UpgradeRolledBackError
 	if errors.As(err, &rb) {
 		if e.json {
-			writeJSON(e.stdout, upgradeJSON{UpgradeResult: res, RolledBack: true, MS: time.Since(start).Milliseconds()})
+			out.RolledBack = true
+			writeJSON(e.stdout, out)
 		}
 		if rb.RestoreErr != nil {
 			return withHints(err, "see the stack: docker compose -f "+spec.File()+" -p "+spec.Project+" ps -a")
@@ -134,81 +126,86 @@ func runUpgrade(ctx context.Context, e *env, cmd *cli.Command) error {
 		return withHints(err, "load it first (docker load -i FILE), or check the name and tag")
 	}
 	if err != nil {
-		return err
-	}
-	// The record names the new image only now that it serves.
-	rec.Compose = res.Spec.Record()
-	if err := writeRecord(e, rec); err != nil {
+		e.printReport(rep)
 		return err
 	}
 	if e.json {
-		return writeJSON(e.stdout, upgradeJSON{UpgradeResult: res, MS: time.Since(start).Milliseconds()})
+		return writeJSON(e.stdout, out)
 	}
 	if res.Pulled {
 		e.printf("pulled %s\n", res.NewImage)
 	}
-	if res.Unchanged {
+	e.printReport(rep)
+	switch {
+	case e.dryRun:
+	case e.root != "" && res.Unchanged:
+		e.printf("unchanged: the image tree at %s already names %s\n", e.root, image)
+	case e.root != "":
+		e.printf("the image tree at %s now names %s\n", e.root, image)
+	case res.Unchanged:
 		e.printf("unchanged: the stack %s already runs %s\n", spec.Project, res.NewImage)
-	} else {
+	default:
 		e.printf("upgraded the stack %s: %s -> %s (%d ms)\n", spec.Project, res.OldImage, res.NewImage, time.Since(start).Milliseconds())
 	}
 	if res.Verified {
-		e.printf("verified: hbbs serves the key %s\n", fingerprintOf(live))
+		e.printf("verified: hbbs serves the live key\n")
 	}
 	return nil
 }
 
-// upgradeImageTree rewrites compose.yaml and the record in an image tree.
-func upgradeImageTree(ctx context.Context, e *env, rec *deploy.Record, spec compose.Spec, image deploy.ImageRef) error {
-	next := spec
-	next.Image = image
-	data, err := compose.Render(ctx, next)
-	if err != nil {
-		return err
-	}
-	rec.Compose = next.Record()
-	enc, err := rec.Encode()
-	if err != nil {
-		return err
-	}
-	var p plan.Plan
-	p.Add(&plan.WriteFile{Path: e.under(next.File()), Data: data, Options: safefs.FileOptions{Mode: 0o644}})
-	p.Add(&plan.WriteFile{Path: e.recordPath(), Data: enc, Options: safefs.FileOptions{Mode: 0o644}})
-	if !e.dryRun {
-		unlock, err := e.lock()
+// upgradeStep is compose.Upgrade as a plan step: the stack moves to image
+// and hbbs must still serve the live key, or the old image comes back. Its
+// check refuses, in a dry run too, a working directory without a valid key.
+func upgradeStep(ctx context.Context, e *env, rec *deploy.Record, spec compose.Spec, image deploy.ImageRef, pull bool, res **compose.UpgradeResult) plan.Step {
+	liveKey := func() (string, error) {
+		st, err := inspectDir(rec.WorkingDir)
 		if err != nil {
-			return err
+			return "", err
 		}
-		defer unlock()
+		if !st.Valid {
+			return "", withHints(fmt.Errorf("the key in %s is not valid: %v", rec.WorkingDir, st.SecretErr), "rdctl key show")
+		}
+		return st.Pair.PublicBase64(), nil
 	}
-	results, err := p.Run(e.dryRun)
-	if e.json && err == nil {
-		return writeJSON(e.stdout, upgradeJSON{UpgradeResult: &compose.UpgradeResult{OldImage: string(spec.Image), NewImage: string(image),
-			Unchanged: plan.Changed(results) == 0, MountTarget: next.MountTarget()}, DryRun: e.dryRun})
+	return &plan.Func{
+		Verb: "upgrade the compose stack " + spec.Project + " to", Object: string(image),
+		From: string(spec.Image), To: string(image),
+		Check: func() (bool, error) {
+			if _, err := liveKey(); err != nil {
+				return false, err
+			}
+			return true, nil
+		},
+		Do: func() (bool, error) {
+			live, err := liveKey()
+			if err != nil {
+				return false, err
+			}
+			rt, err := composeRuntime(rec)
+			if err != nil {
+				return false, err
+			}
+			addr := localRendezvous(rec)
+			o := compose.UpgradeOptions{
+				Spec: spec, Image: image, Pull: pull, Runtime: rt,
+				Verify: func(ctx context.Context) error { return waitKey(ctx, addr, live, 15*time.Second) },
+			}
+			if point := os.Getenv(upgradeFaultEnv); point != "" {
+				o.Hook = func(p string) {
+					if p == point {
+						syscall.Kill(os.Getpid(), syscall.SIGKILL)
+					}
+				}
+			}
+			ctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
+			defer cancel()
+			r, err := compose.Upgrade(ctx, o)
+			if r != nil {
+				*res = r
+			}
+			return r != nil && !r.Unchanged, err
+		},
 	}
-	e.printResults(results)
-	if err != nil {
-		return err
-	}
-	switch {
-	case e.dryRun:
-		e.printf("dry run: %d of %d steps would change something; nothing was written\n", plan.Changed(results), len(results))
-	case plan.Changed(results) == 0:
-		e.printf("unchanged: the image tree at %s already names %s\n", e.root, image)
-	default:
-		e.printf("the image tree at %s now names %s\n", e.root, image)
-	}
-	return nil
-}
-
-// writeRecord replaces the deployment record atomically.
-func writeRecord(e *env, rec *deploy.Record) error {
-	data, err := rec.Encode()
-	if err != nil {
-		return err
-	}
-	_, err = (&plan.WriteFile{Path: e.recordPath(), Data: data, Options: safefs.FileOptions{Mode: 0o644}}).Apply()
-	return err
 }
 
 // waitKey waits until hbbs at addr accepts key (probe.Key), retrying while

@@ -66,7 +66,7 @@ func InstallPlan(ctx context.Context, o InstallOptions) (*plan.Plan, *keys.Ensur
 	p.Add(&plan.Mkdir{Path: Under(root, s.DataDir()), Mode: 0o700, UID: o.KeyOwner.UID, GID: o.KeyOwner.GID})
 	ensure := &keys.EnsurePair{Dir: Under(root, s.DataDir()), Owner: o.KeyOwner}
 	p.Add(ensure)
-	p.Add(&plan.WriteFile{Path: Under(root, s.File()), Data: data, Options: safefs.FileOptions{Mode: 0o644}})
+	p.Add(&plan.WriteFile{Path: Under(root, s.File()), Data: data, Options: safefs.CallerOwned(0o644)})
 	p.Add(recStep)
 	return &p, ensure, nil
 }

@@ -123,7 +123,7 @@ func Upgrade(ctx context.Context, o UpgradeOptions) (*UpgradeResult, error) {
 		}
 	}
 
-	if _, err := safefs.WriteFile(file, data, safefs.FileOptions{Mode: 0o644}); err != nil {
+	if _, err := safefs.WriteFile(file, data, safefs.CallerOwned(0o644)); err != nil {
 		return nil, err
 	}
 	hook("written")
@@ -139,7 +139,7 @@ func Upgrade(ctx context.Context, o UpgradeOptions) (*UpgradeResult, error) {
 	// Roll back: the previous file, recreated, serving again.
 	ctx = context.WithoutCancel(ctx)
 	rb := &UpgradeRolledBackError{Cause: err, Image: string(o.Spec.Image)}
-	if _, werr := safefs.WriteFile(file, old, safefs.FileOptions{Mode: 0o644}); werr != nil {
+	if _, werr := safefs.WriteFile(file, old, safefs.CallerOwned(0o644)); werr != nil {
 		rb.RestoreErr = werr
 		return res, rb
 	}

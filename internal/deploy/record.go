@@ -235,7 +235,7 @@ func (NoRuntime) Running(context.Context) (bool, error) { return false, nil }
 
 // RecordFileOptions is how the record is written: 0644, owned by whoever
 // runs rdctl (root on a live host). It holds no secrets.
-var RecordFileOptions = safefs.FileOptions{Mode: 0o644, UID: safefs.KeepOwner, GID: safefs.KeepOwner}
+var RecordFileOptions = safefs.CallerOwned(0o644)
 
 // RecordStep is the one way rdctl writes a deployment record: validated,
 // encoded, and written atomically at path as a plan step (install, adopt

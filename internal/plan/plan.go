@@ -55,8 +55,9 @@ var ErrUsed = errors.New("plan already run")
 
 // Plan is an ordered list of steps. The zero value is an empty plan.
 type Plan struct {
-	steps []Step
-	used  bool
+	steps   []Step
+	used    bool
+	results []Result // of the run in progress, for ChangedSoFar
 }
 
 // Add appends steps.
@@ -73,7 +74,7 @@ func (p *Plan) Run(dryRun bool) ([]Result, error) {
 		return nil, ErrUsed
 	}
 	p.used = true
-	var out []Result
+	p.results = nil
 	for _, s := range p.steps {
 		r := Result{Action: s.Action(), Target: s.Target(), DryRun: dryRun}
 		var err error
@@ -83,15 +84,20 @@ func (p *Plan) Run(dryRun bool) ([]Result, error) {
 			r.Changed, err = s.Apply()
 		}
 		if err != nil {
-			return out, err
+			return p.results, err
 		}
 		if d, ok := s.(Detailer); ok {
 			r.Before, r.After = d.Detail()
 		}
-		out = append(out, r)
+		p.results = append(p.results, r)
 	}
-	return out, nil
+	return p.results, nil
 }
+
+// ChangedSoFar reports whether a step run before the current one changed
+// (or, in a dry run, would change) something. A later step uses it to act
+// only on a change: a restart after new unit files, say.
+func (p *Plan) ChangedSoFar() bool { return Changed(p.results) > 0 }
 
 // Changed counts the results that changed something.
 func Changed(rs []Result) int {

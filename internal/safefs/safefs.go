@@ -54,6 +54,16 @@ type FileOptions struct {
 	UID, GID int
 }
 
+// CallerOwned is how rdctl writes system files (units, the record, the
+// compose file, binaries): owned by whoever runs rdctl. That is root on a
+// live host, and the caller in an image tree built without root, where
+// systemd-sysusers and StateDirectory= settle ownership at boot. A new file
+// is always a fresh temporary renamed into place, so it cannot inherit an
+// owner from what it replaces.
+func CallerOwned(mode fs.FileMode) FileOptions {
+	return FileOptions{Mode: mode, UID: KeepOwner, GID: KeepOwner}
+}
+
 func (o FileOptions) mode() fs.FileMode {
 	if o.Mode == 0 {
 		return 0o600

@@ -1,6 +1,7 @@
 package systemd
 
 import (
+	"context"
 	"path"
 	"path/filepath"
 
@@ -27,10 +28,14 @@ type InstallOptions struct {
 	RecordPath string
 	// Binaries to install into Record.BinDir, or nil to leave them.
 	Binaries *Binaries
-	// KeyOwner owns the working directory and the key files: root in an
-	// image (systemd hands StateDirectory= to the service user at first
-	// start), the service user on a live host.
+	// KeyOwner owns the working directory and the key files: whoever
+	// builds an image (systemd hands StateDirectory= to the service user
+	// at first start), the service user on a live host.
 	KeyOwner keys.Owner
+	// CreateUser (live installs) adds the step that creates the service
+	// user, right after the sysusers.d entry it is made from; KeyOwner is
+	// then taken from that user.
+	CreateUser context.Context
 }
 
 // Under resolves an absolute path under root.
@@ -49,18 +54,26 @@ func InstallPlan(o InstallOptions) (*plan.Plan, *keys.EnsurePair, error) {
 	r, root := o.Record, o.Root
 	spec := SpecFromRecord(r)
 	var p plan.Plan
-	p.Add(&plan.Mkdir{Path: Under(root, spec.WorkingDir), Mode: 0o700, UID: o.KeyOwner.UID, GID: o.KeyOwner.GID})
+	sysusers := &plan.WriteFile{Path: Under(root, SysusersPath), Data: SysusersConf(spec.User, spec.WorkingDir),
+		Options: safefs.CallerOwned(0o644)}
+	workDir := &plan.Mkdir{Path: Under(root, spec.WorkingDir), Mode: 0o700, UID: o.KeyOwner.UID, GID: o.KeyOwner.GID}
 	ensure := &keys.EnsurePair{Dir: Under(root, spec.WorkingDir), Owner: o.KeyOwner}
-	p.Add(ensure)
+	if o.CreateUser != nil {
+		p.Add(sysusers, &ServiceUser{Ctx: o.CreateUser, Name: spec.User, Home: spec.WorkingDir, OnOwner: func(owner keys.Owner) {
+			workDir.UID, workDir.GID = owner.UID, owner.GID
+			ensure.Owner = owner
+		}})
+	}
+	p.Add(workDir, ensure)
 	if b := o.Binaries; b != nil {
 		bins := map[string][]byte{"hbbs": b.HBBS, "hbbr": b.HBBR, "rustdesk-utils": b.Utils}
 		for _, name := range b.Names() {
 			p.Add(&plan.WriteFile{Path: Under(root, path.Join(spec.BinDir, name)), Data: bins[name],
-				Options: safefs.FileOptions{Mode: 0o755}})
+				Options: safefs.CallerOwned(0o755)})
 		}
 	}
 	unitFile := func(name string, data []byte) {
-		p.Add(&plan.WriteFile{Path: Under(root, path.Join(UnitDir, name)), Data: data, Options: safefs.FileOptions{Mode: 0o644}})
+		p.Add(&plan.WriteFile{Path: Under(root, path.Join(UnitDir, name)), Data: data, Options: safefs.CallerOwned(0o644)})
 	}
 	unitFile(r.HBBSUnit, HBBS(spec))
 	unitFile(r.HBBRUnit, HBBR(spec))
@@ -68,8 +81,9 @@ func InstallPlan(o InstallOptions) (*plan.Plan, *keys.EnsurePair, error) {
 		// The link `systemctl --root DIR enable` makes: absolute, as seen from inside the root.
 		p.Add(&plan.Symlink{Path: Under(root, path.Join(WantsDir, u)), LinkTarget: path.Join(UnitDir, u)})
 	}
-	p.Add(&plan.WriteFile{Path: Under(root, SysusersPath), Data: SysusersConf(spec.User, spec.WorkingDir),
-		Options: safefs.FileOptions{Mode: 0o644}})
+	if o.CreateUser == nil {
+		p.Add(sysusers)
+	}
 	recStep, err := deploy.RecordStep(o.RecordPath, r)
 	if err != nil {
 		return nil, nil, err
