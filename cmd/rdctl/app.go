@@ -12,6 +12,7 @@ import (
 	"github.com/urfave/cli/v3"
 
 	"github.com/rdctl/rdctl/internal/deploy"
+	"github.com/rdctl/rdctl/internal/keys"
 	"github.com/rdctl/rdctl/internal/safefs"
 )
 
@@ -224,11 +225,12 @@ func report(w io.Writer, err error) int {
 
 func exitCode(err error) int {
 	var (
-		usage *usageError
-		input *deploy.InputError
+		usage  *usageError
+		input  *deploy.InputError
+		keyArg *keys.ArgError
 	)
 	switch {
-	case errors.As(err, &usage), errors.As(err, &input):
+	case errors.As(err, &usage), errors.As(err, &input), errors.As(err, &keyArg):
 		return exitUsage
 	case errors.Is(err, safefs.ErrLocked):
 		return exitLocked

@@ -316,7 +316,7 @@ func TestCheckRejectsSecretKey(t *testing.T) {
 		t.Fatal(err)
 	}
 	code, stdout, stderr := rdctl(t, "check", "127.0.0.1:2", "--key", string(secret))
-	if code != exitUsage || !strings.Contains(stderr, "--key got a secret key") {
+	if code != exitUsage || !strings.Contains(stderr, "--key: that is a secret key") {
 		t.Errorf("exit %d: %s", code, stderr)
 	}
 	if strings.Contains(stdout+stderr, string(secret[:40])) {

@@ -374,7 +374,7 @@ func FuzzExportValues(f *testing.F) {
 				return
 			}
 		}
-		if key, _, err = parseExportKey(key); err != nil {
+		if key, _, err = keys.ParsePublicArg("--key", key); err != nil {
 			return
 		}
 		host, relayOut := clientEndpoints(idHP, relayHP)
