@@ -40,8 +40,9 @@ const (
 )
 
 // shorts maps short options to long names: the union of hbbs's and hbbr's
-// (hbbr has only -p, -k and, in newer releases, -M; -b is hbbs HEAD's).
-// --mask has no short form.
+// across releases (hbbr takes a few of them; one a server lacks makes it
+// refuse to start, which is not this reader's to judge). --mask has no
+// short form.
 var shorts = map[rune]string{
 	'c': Config, 'b': Bind, 'p': Port, 's': Serial, 'R': RendezvousServers,
 	'u': SoftwareURL, 'r': RelayServers, 'M': RMem, 'k': Key,
