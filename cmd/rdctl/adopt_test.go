@@ -32,7 +32,7 @@ func TestAdoptNeverPrintsASecretFromUnitsOrEnv(t *testing.T) {
 	write("lib/systemd/system/rustdesk-hbbr.service", "[Service]\nExecStart=/usr/bin/hbbr\nWorkingDirectory=/var/lib/rustdesk-server\nUser=rustdesk\n", 0o644)
 	write("var/lib/rustdesk-server/.env", "KEY="+secret+"\n", 0o644)
 	for _, args := range [][]string{{"--dry-run", "adopt"}, {"--dry-run", "--json", "adopt"}, {"adopt"}, {"doctor"}, {"--json", "doctor"}, {"status"}} {
-		_, out, errOut := opsRun(t, append([]string{"--root", root}, args...)...)
+		_, out, errOut := runInProcess(t, append([]string{"--root", root}, args...)...)
 		for _, form := range secretForms(p) {
 			if strings.Contains(out+errOut, string(form)) {
 				t.Fatalf("%v printed the secret key", args)
@@ -42,7 +42,7 @@ func TestAdoptNeverPrintsASecretFromUnitsOrEnv(t *testing.T) {
 			t.Errorf("%v: the exposed secret is not reported:\n%s", args, out)
 		}
 	}
-	_, out, _ := opsRun(t, "--root", root, "--dry-run", "adopt", "--force")
+	_, out, _ := runInProcess(t, "--root", root, "--dry-run", "adopt", "--force")
 	for _, want := range []string{"hbbs takes its secret key from -k, not from id_ed25519",
 		"can be read by other users in the command line", "can be read by other users in /var/lib/rustdesk-server/.env (mode 0644)"} {
 		if !strings.Contains(out, want) {
@@ -60,11 +60,11 @@ func TestAdoptComposeNoEngine(t *testing.T) {
 	}
 	t.Setenv("DOCKER_HOST", "unix://"+filepath.Join(t.TempDir(), "no-docker.sock"))
 	rec := filepath.Join(t.TempDir(), "rdctl.toml")
-	code, out, errOut := opsRun(t, "--config", rec, "--lock-wait", "0s", "adopt", "--id-host", "rd.example.com")
+	code, out, errOut := runInProcess(t, "--config", rec, "--lock-wait", "0s", "adopt", "--id-host", "rd.example.com")
 	if code != 1 || !strings.Contains(errOut, "found no hbbs/hbbr install in this host") || !strings.Contains(errOut, "compose projects") || out != "" {
 		t.Errorf("fallthrough: exit %d\nstdout: %s\nstderr: %s", code, out, errOut)
 	}
-	code, out, errOut = opsRun(t, "--config", rec, "adopt", "--backend", "compose", "--id-host", "rd.example.com")
+	code, out, errOut = runInProcess(t, "--config", rec, "adopt", "--backend", "compose", "--id-host", "rd.example.com")
 	if code != 1 || !strings.Contains(errOut, "cannot reach the Docker engine") || out != "" {
 		t.Errorf("--backend compose: exit %d\nstdout: %s\nstderr: %s", code, out, errOut)
 	}
@@ -80,7 +80,7 @@ func TestAdoptComposeFlags(t *testing.T) {
 		{"adopt", "--project", "rd", "--origin", "debian"},
 		{"--root", t.TempDir(), "adopt", "--backend", "compose"},
 	} {
-		if code, _, errOut := opsRun(t, append([]string{"--config", filepath.Join(t.TempDir(), "r.toml")}, args...)...); code != 2 {
+		if code, _, errOut := runInProcess(t, append([]string{"--config", filepath.Join(t.TempDir(), "r.toml")}, args...)...); code != 2 {
 			t.Errorf("%v: exit %d, want 2: %s", args, code, errOut)
 		}
 	}

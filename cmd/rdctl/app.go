@@ -12,6 +12,7 @@ import (
 	"github.com/urfave/cli/v3"
 
 	"github.com/rdctl/rdctl/internal/deploy"
+	"github.com/rdctl/rdctl/internal/keys"
 	"github.com/rdctl/rdctl/internal/safefs"
 )
 
@@ -247,10 +248,11 @@ func exitCode(err error) int {
 	var (
 		usage    *usageError
 		input    *deploy.InputError
+		keyArg   *keys.ArgError
 		needRoot *needRootError
 	)
 	switch {
-	case errors.As(err, &usage), errors.As(err, &input), errors.As(err, &needRoot):
+	case errors.As(err, &usage), errors.As(err, &input), errors.As(err, &keyArg), errors.As(err, &needRoot):
 		return exitUsage
 	case errors.Is(err, safefs.ErrLocked):
 		return exitLocked

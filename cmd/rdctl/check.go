@@ -167,7 +167,7 @@ func runCheck(ctx context.Context, e *env, a checkArgs) error {
 		return err
 	}
 	if a.keySet {
-		if opts.Key, err = parseExpectedKey(a.key); err != nil {
+		if opts.Key, _, err = keys.ParsePublicArg("--key", a.key); err != nil {
 			return err
 		}
 	}
@@ -384,20 +384,6 @@ func recordTarget(rec *deploy.Record) (probe.Target, error) {
 		}
 	}
 	return t, nil
-}
-
-// parseExpectedKey accepts a public key as clients are given it. A secret
-// key is refused without echoing it: it must never be on a command line,
-// let alone sent to a server.
-func parseExpectedKey(s string) (string, error) {
-	if _, err := keys.ParseSecret([]byte(s)); err == nil {
-		return "", withHints(usageErrorf("--key got a secret key; it takes the public key, and the secret must never be on a command line"),
-			"print the public key with: rdctl key show")
-	}
-	if _, err := keys.ParsePublic([]byte(s)); err != nil {
-		return "", withHints(usageErrorf("--key: %v", err), "print the public key with: rdctl key show")
-	}
-	return strings.TrimSpace(s), nil
 }
 
 // recordKey is the public key hbbs serves: derived from id_ed25519 in the

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -36,14 +35,6 @@ func startStandins(t *testing.T, dir string, hs hbbstest.Options, hr *hbbstest.O
 	hs.Dir = dir
 	p := hbbstest.StartPair(t, hs, hr)
 	return &standins{hbbs: p.HBBS, hbbr: p.HBBR, target: fmt.Sprintf("%s:%d", p.Bind, p.Port), bind: p.Bind, port: p.Port}
-}
-
-// rdctl runs the CLI in-process and returns its exit code and output.
-func rdctl(t *testing.T, args ...string) (code int, stdout, stderr string) {
-	t.Helper()
-	var out, errOut bytes.Buffer
-	code = run(context.Background(), append([]string{"rdctl"}, args...), &out, &errOut)
-	return code, out.String(), errOut.String()
 }
 
 // decodeCheck decodes check --json output, failing on any field outside
@@ -95,7 +86,7 @@ func probeNamed(t *testing.T, tr checkTargetJSON, name string) checkProbeJSON {
 func TestCheckAllOKJSON(t *testing.T) {
 	t.Parallel()
 	s := startStandins(t, "", hbbstest.Options{}, &hbbstest.Options{})
-	code, stdout, stderr := rdctl(t, "--json", "check", s.target, "--key", s.hbbs.Key())
+	code, stdout, stderr := runInProcess(t, "--json", "check", s.target, "--key", s.hbbs.Key())
 	if code != 0 {
 		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
 	}
@@ -132,7 +123,7 @@ func TestCheckWrongKeyExit1(t *testing.T) {
 	t.Parallel()
 	s := startStandins(t, "", hbbstest.Options{}, &hbbstest.Options{})
 	other := startStandins(t, "", hbbstest.Options{}, nil) // only for a second valid key
-	code, stdout, stderr := rdctl(t, "check", s.target, "--key", other.hbbs.Key())
+	code, stdout, stderr := runInProcess(t, "check", s.target, "--key", other.hbbs.Key())
 	if code != 1 {
 		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
 	}
@@ -151,7 +142,7 @@ func TestCheckWrongKeyExit1(t *testing.T) {
 		t.Errorf("stderr: %s", stderr)
 	}
 
-	code, stdout, _ = rdctl(t, "--json", "check", s.target, "--key", other.hbbs.Key())
+	code, stdout, _ = runInProcess(t, "--json", "check", s.target, "--key", other.hbbs.Key())
 	out := decodeCheck(t, stdout)
 	if code != 1 || out.OK || out.Targets[0].KeyStatus != "mismatch" {
 		t.Errorf("exit %d: %s", code, stdout)
@@ -161,7 +152,7 @@ func TestCheckWrongKeyExit1(t *testing.T) {
 func TestCheckRelayDown(t *testing.T) {
 	t.Parallel()
 	s := startStandins(t, "", hbbstest.Options{}, &hbbstest.Options{Skip: []hbbstest.Listener{hbbstest.Relay}})
-	code, stdout, stderr := rdctl(t, "check", s.target, "--key", s.hbbs.Key())
+	code, stdout, stderr := runInProcess(t, "check", s.target, "--key", s.hbbs.Key())
 	if code != 1 {
 		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
 	}
@@ -183,7 +174,7 @@ func TestCheckUDPMuted(t *testing.T) {
 	t.Parallel()
 	s := startStandins(t, "", hbbstest.Options{Mute: []hbbstest.Listener{hbbstest.RendezvousUDP}}, &hbbstest.Options{})
 	start := time.Now()
-	code, stdout, _ := rdctl(t, "--json", "check", s.target, "--key", s.hbbs.Key(), "--timeout", "500ms")
+	code, stdout, _ := runInProcess(t, "--json", "check", s.target, "--key", s.hbbs.Key(), "--timeout", "500ms")
 	if elapsed := time.Since(start); elapsed > 2*time.Second {
 		t.Errorf("took %s with --timeout 500ms", elapsed)
 	}
@@ -205,7 +196,7 @@ func TestCheckStrictUnenforced(t *testing.T) {
 		{nil, "match"},
 		{[]string{"--strict"}, "unenforced"},
 	} {
-		code, stdout, stderr := rdctl(t, append([]string{"--json", "check", s.target, "--key", pub}, tc.args...)...)
+		code, stdout, stderr := runInProcess(t, append([]string{"--json", "check", s.target, "--key", pub}, tc.args...)...)
 		out := decodeCheck(t, stdout)
 		if code != 0 || out.Targets[0].KeyStatus != tc.want {
 			t.Errorf("%v: exit %d, key %s\n%s", tc.args, code, out.Targets[0].KeyStatus, stderr)
@@ -217,7 +208,7 @@ func TestCheckLoopbackConsoleNote(t *testing.T) {
 	t.Parallel()
 	c := hbbstest.LoopbackConsole
 	s := startStandins(t, "", hbbstest.Options{ConsoleRule: c}, &hbbstest.Options{ConsoleRule: c})
-	code, stdout, _ := rdctl(t, "--json", "check", s.target, "--key", s.hbbs.Key())
+	code, stdout, _ := runInProcess(t, "--json", "check", s.target, "--key", s.hbbs.Key())
 	out := decodeCheck(t, stdout)
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, stdout)
@@ -247,7 +238,7 @@ func TestCheckFromRecord(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		code, _, stderr := rdctl(t, "-q", "install", "systemd", "--root", root, "--no-start",
+		code, _, stderr := runInProcess(t, "-q", "install", "systemd", "--root", root, "--no-start",
 			"--relay", fmt.Sprintf("%s:%d", host, p+1), "--id-host", fmt.Sprintf("%s:%d", host, p))
 		if code != 0 {
 			t.Fatalf("install: exit %d: %s", code, stderr)
@@ -269,7 +260,7 @@ func TestCheckFromRecord(t *testing.T) {
 		t.Fatalf("could not start the stand-ins: %v", lastErr)
 	}
 
-	code, stdout, stderr := rdctl(t, "--root", root, "--json", "check")
+	code, stdout, stderr := runInProcess(t, "--root", root, "--json", "check")
 	if code != 0 {
 		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
 	}
@@ -277,7 +268,7 @@ func TestCheckFromRecord(t *testing.T) {
 	if tr := out.Targets[0]; tr.Target != fmt.Sprintf("%s:%d", host, port) || tr.KeyStatus != "match" {
 		t.Errorf("%+v", tr)
 	}
-	code, stdout, _ = rdctl(t, "--root", root, "check")
+	code, stdout, _ = runInProcess(t, "--root", root, "check")
 	pub, _ := os.ReadFile(filepath.Join(wd, keys.PublicFile))
 	if code != 0 || !strings.Contains(stdout, "expected key: "+string(pub)+" (id_ed25519 in "+wd+")") {
 		t.Errorf("exit %d:\n%s", code, stdout)
@@ -290,7 +281,7 @@ func TestCheckTargetsFile(t *testing.T) {
 	file := filepath.Join(t.TempDir(), "fleet.txt")
 	// 127.0.0.1:2 has nothing listening: P-1 = 1 ... R+2 = 5.
 	writeFile(t, file, []byte("# fleet\n\n"+s.target+"  # the live one\n127.0.0.1:2\n"+s.target+"\n"))
-	code, stdout, stderr := rdctl(t, "--json", "check", "--targets-file", file, "--key", s.hbbs.Key(), "--concurrency", "3")
+	code, stdout, stderr := runInProcess(t, "--json", "check", "--targets-file", file, "--key", s.hbbs.Key(), "--concurrency", "3")
 	out := decodeCheck(t, stdout)
 	if code != 1 || out.OK || len(out.Targets) != 2 {
 		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
@@ -308,15 +299,15 @@ func TestCheckTargetsFile(t *testing.T) {
 func TestCheckRejectsSecretKey(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	if code, _, stderr := rdctl(t, "-q", "key", "gen", "--dir", dir); code != 0 {
+	if code, _, stderr := runInProcess(t, "-q", "key", "gen", "--dir", dir); code != 0 {
 		t.Fatal(stderr)
 	}
 	secret, err := os.ReadFile(filepath.Join(dir, keys.SecretFile))
 	if err != nil {
 		t.Fatal(err)
 	}
-	code, stdout, stderr := rdctl(t, "check", "127.0.0.1:2", "--key", string(secret))
-	if code != exitUsage || !strings.Contains(stderr, "--key got a secret key") {
+	code, stdout, stderr := runInProcess(t, "check", "127.0.0.1:2", "--key", string(secret))
+	if code != exitUsage || !strings.Contains(stderr, "--key: that is a secret key") {
 		t.Errorf("exit %d: %s", code, stderr)
 	}
 	if strings.Contains(stdout+stderr, string(secret[:40])) {

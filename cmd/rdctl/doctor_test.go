@@ -45,7 +45,7 @@ func TestDoctorFixJSON(t *testing.T) {
 	os.Chmod(filepath.Join(wd, "staged"), 0o750)
 	os.Chmod(wd, 0o770)
 
-	code, out, _ := opsRun(t, "--root", root, "--json", "doctor")
+	code, out, _ := runInProcess(t, "--root", root, "--json", "doctor")
 	d := decodeDoctor(t, out)
 	if code != 1 || d.OK || d.Problems != 4 || len(d.Fixed) != 0 {
 		t.Fatalf("before: exit %d, %+v", code, d)
@@ -58,7 +58,7 @@ func TestDoctorFixJSON(t *testing.T) {
 			t.Errorf("%s: severity %q", c.ID, c.Severity)
 		}
 	}
-	code, out, errOut := opsRun(t, "--root", root, "--json", "doctor", "--fix")
+	code, out, errOut := runInProcess(t, "--root", root, "--json", "doctor", "--fix")
 	d = decodeDoctor(t, out)
 	if code != 0 || !d.OK || d.Problems != 0 || len(d.Fixed) != 4 {
 		t.Fatalf("after --fix: exit %d, %+v %s", code, d, errOut)

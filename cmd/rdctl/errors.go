@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"regexp"
 
+	"github.com/rdctl/rdctl/internal/keys"
 	"github.com/rdctl/rdctl/internal/safefs"
 )
 
@@ -49,6 +50,10 @@ func hintsOf(err error) []string {
 	var locked *safefs.LockedError
 	if errors.As(err, &locked) {
 		hs = append(hs, "wait for the other rdctl to finish, or pass --lock-wait 30s")
+	}
+	var keyArg *keys.ArgError
+	if errors.As(err, &keyArg) {
+		hs = append(hs, "print the public key with: rdctl key show")
 	}
 	return hs
 }

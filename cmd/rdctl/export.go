@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/ed25519"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -313,7 +311,7 @@ func (e *env) exportSource(cmd *cli.Command) (exportSource, error) {
 		api = &v
 	}
 	if cmd.IsSet("key") {
-		k, pub, err := parseExportKey(cmd.String("key"))
+		k, pub, err := keys.ParsePublicArg("--key", cmd.String("key"))
 		if err != nil {
 			return exportSource{}, err
 		}
@@ -452,32 +450,6 @@ func (e *env) exportKey(wd string, staged bool) (key, fingerprint string, err er
 		e.warnf("%s does not agree with %s; exporting the key hbbs serves, derived from the secret", keys.PublicFile, keys.SecretFile)
 	}
 	return st.Pair.PublicBase64(), st.Pair.Fingerprint(), nil
-}
-
-// parseExportKey validates --key: the public key exactly as hbbs writes
-// id_ed25519.pub, 44 characters of padded standard base64 of 32 bytes. hbbs
-// compares the string byte for byte, so nothing is normalised. A secret key
-// given by mistake is refused without being echoed.
-func parseExportKey(s string) (string, ed25519.PublicKey, error) {
-	if raw, err := base64.StdEncoding.DecodeString(strings.TrimSpace(s)); err == nil && len(raw) == ed25519.PrivateKeySize {
-		return "", nil, withHints(usageErrorf("invalid --key: that is a secret key (64 bytes), not the public key"),
-			"give the public key (rdctl key show prints it), and keep the secret off command lines")
-	}
-	bad := func(reason string) error { return &deploy.InputError{Field: "--key", Value: s, Reason: reason} }
-	if strings.TrimSpace(s) != s || strings.ContainsAny(s, " \t\r\n") {
-		return "", nil, bad("contains whitespace")
-	}
-	if len(s) != 44 {
-		return "", nil, bad(fmt.Sprintf("%d characters, want 44 (standard base64 of 32 bytes, with padding, as in id_ed25519.pub)", len(s)))
-	}
-	raw, err := base64.StdEncoding.Strict().DecodeString(s)
-	if err != nil {
-		return "", nil, bad("not standard padded base64 (hbbs compares the exact string, so URL-safe and other spellings fail)")
-	}
-	if len(raw) != ed25519.PublicKeySize {
-		return "", nil, bad(fmt.Sprintf("decodes to %d bytes, want %d", len(raw), ed25519.PublicKeySize))
-	}
-	return s, ed25519.PublicKey(raw), nil
 }
 
 // parseExportAPI validates an API server URL: http:// or https://, a host

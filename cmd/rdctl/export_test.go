@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"errors"
 	"fmt"
 	"image/png"
@@ -22,13 +21,6 @@ import (
 	"github.com/rdctl/rdctl/internal/rotate"
 	"github.com/rdctl/rdctl/internal/safefs"
 )
-
-// runRdctl runs rdctl in-process and returns its exit code and output.
-func runRdctl(args ...string) (code int, stdout, stderr string) {
-	var out, errOut bytes.Buffer
-	code = run(context.Background(), append([]string{"rdctl"}, args...), &out, &errOut)
-	return code, out.String(), errOut.String()
-}
 
 // containsSecret reports whether data holds any encoding of any of the
 // secrets (see secretForms).
@@ -84,7 +76,7 @@ var exportTreeFormats = map[string]clientconf.Format{
 func TestExportEveryFormatHasNoSecret(t *testing.T) {
 	root, wd := installTree(t)
 	live := livePub(t, wd)
-	if code, _, stderr := runRdctl("-q", "--root", root, "rotate", "--stage"); code != 0 {
+	if code, _, stderr := runInProcess(t, "-q", "--root", root, "rotate", "--stage"); code != 0 {
 		t.Fatal(stderr)
 	}
 	next, err := rotate.Staged(wd)
@@ -118,7 +110,7 @@ func TestExportEveryFormatHasNoSecret(t *testing.T) {
 		for _, f := range formats {
 			name := strings.ReplaceAll(f, ".", "_") + map[bool]string{true: "-staged", false: ""}[staged]
 			target := filepath.Join(out, name)
-			code, stdout, stderr := runRdctl(append(flags, "--format", f, "--out", target)...)
+			code, stdout, stderr := runInProcess(t, append(flags, "--format", f, "--out", target)...)
 			if code != 0 {
 				t.Fatalf("%s: exit %d: %s", name, code, stderr)
 			}
@@ -126,7 +118,7 @@ func TestExportEveryFormatHasNoSecret(t *testing.T) {
 				t.Errorf("%s: a secret appeared in rdctl's output", name)
 			}
 			if f != exportFormatAll && f != string(clientconf.FormatQR) {
-				code, stdout, stderr := runRdctl(append(flags, "--format", f)...)
+				code, stdout, stderr := runInProcess(t, append(flags, "--format", f)...)
 				if code != 0 {
 					t.Fatalf("%s to stdout: exit %d: %s", name, code, stderr)
 				}
@@ -235,7 +227,7 @@ func TestExportMismatchWritesNothing(t *testing.T) {
 		{"--format", "toml", "--out", filepath.Join(dir, "one.toml")},
 		{"--format", "toml"},
 	} {
-		code, stdout, stderr := runRdctl(append([]string{"--root", root, "export"}, args...)...)
+		code, stdout, stderr := runInProcess(t, append([]string{"--root", root, "export"}, args...)...)
 		if code != exitFailed {
 			t.Errorf("%v: exit %d, want %d", args, code, exitFailed)
 		}
@@ -262,7 +254,7 @@ func TestExportNeedsNoLock(t *testing.T) {
 	}
 	defer unlock()
 	before := treeListing(t, root)
-	code, _, stderr := runRdctl("--root", root, "--lock-wait", "0s", "export", "--format", "all", "--out", filepath.Join(t.TempDir(), "m"))
+	code, _, stderr := runInProcess(t, "--root", root, "--lock-wait", "0s", "export", "--format", "all", "--out", filepath.Join(t.TempDir(), "m"))
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
@@ -374,7 +366,7 @@ func FuzzExportValues(f *testing.F) {
 				return
 			}
 		}
-		if key, _, err = parseExportKey(key); err != nil {
+		if key, _, err = keys.ParsePublicArg("--key", key); err != nil {
 			return
 		}
 		host, relayOut := clientEndpoints(idHP, relayHP)

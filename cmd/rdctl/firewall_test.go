@@ -16,7 +16,7 @@ func TestFirewallPrintScriptIsThePackages(t *testing.T) {
 		if tailnet {
 			args = append(args, "--tailnet-only")
 		}
-		code, out, errOut := opsRun(t, args...)
+		code, out, errOut := runInProcess(t, args...)
 		if code != 0 || out != firewall.NFTScript(firewall.Options{TailnetOnly: tailnet}) {
 			t.Errorf("tailnet=%v: exit %d %s\n%s", tailnet, code, errOut, out)
 		}

@@ -25,6 +25,15 @@ import (
 
 var update = golden.Update
 
+// runInProcess runs rdctl in-process, as "rdctl ARGS...", and returns its
+// exit code and what it wrote to stdout and stderr.
+func runInProcess(t *testing.T, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	code = run(context.Background(), append([]string{"rdctl"}, args...), &out, &errOut)
+	return code, out.String(), errOut.String()
+}
+
 // outputLogEnv names a file every rdctl run in a script appends its stdout
 // and stderr to, so the script's end can check that no secret leaked.
 const outputLogEnv = "RDCTL_TEST_OUTPUT_LOG"

@@ -1,21 +1,11 @@
 package main
 
 import (
-	"bytes"
-	"context"
 	"encoding/json"
 	"slices"
 	"sort"
 	"testing"
 )
-
-// opsRun runs rdctl in-process and returns its exit code and output.
-func opsRun(t *testing.T, args ...string) (code int, stdout, stderr string) {
-	t.Helper()
-	var o, e bytes.Buffer
-	code = run(context.Background(), append([]string{"rdctl"}, args...), &o, &e)
-	return code, o.String(), e.String()
-}
 
 func keysOf(m map[string]any) []string {
 	var out []string
@@ -30,7 +20,7 @@ func keysOf(m map[string]any) []string {
 // fewer (ports only live).
 func TestStatusJSONContract(t *testing.T) {
 	root, _ := installTree(t)
-	code, out, errOut := opsRun(t, "--root", root, "--json", "status")
+	code, out, errOut := runInProcess(t, "--root", root, "--json", "status")
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}

@@ -17,16 +17,16 @@ func TestUninstallPurgeNeverLosesAKey(t *testing.T) {
 	var seen []string
 	seen = append(seen, livePub(t, wd))
 	for i := 0; i < 2; i++ {
-		if code, _, e := opsRun(t, "-q", "--root", root, "rotate"); code != 0 {
+		if code, _, e := runInProcess(t, "-q", "--root", root, "rotate"); code != 0 {
 			t.Fatal(e)
 		}
 		seen = append(seen, livePub(t, wd))
 	}
-	if code, _, e := opsRun(t, "-q", "--root", root, "rotate", "--stage"); code != 0 {
+	if code, _, e := runInProcess(t, "-q", "--root", root, "rotate", "--stage"); code != 0 {
 		t.Fatal(e)
 	}
 	staged, _ := rotate.Staged(wd)
-	code, out, errOut := opsRun(t, "--root", root, "uninstall", "--purge-keys", "--yes")
+	code, out, errOut := runInProcess(t, "--root", root, "uninstall", "--purge-keys", "--yes")
 	if code != 0 {
 		t.Fatalf("exit %d: %s %s", code, out, errOut)
 	}
@@ -66,7 +66,7 @@ func TestUninstallPurgeRefusesUnusableKey(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(wd, keys.SecretFile), bad, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	code, _, errOut := opsRun(t, "--root", root, "uninstall", "--purge-keys", "--yes")
+	code, _, errOut := runInProcess(t, "--root", root, "uninstall", "--purge-keys", "--yes")
 	if code != 1 || !strings.Contains(errOut, "backing up the key before uninstalling") {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
@@ -77,7 +77,7 @@ func TestUninstallPurgeRefusesUnusableKey(t *testing.T) {
 		t.Error("units removed although uninstall refused")
 	}
 	// without --purge-keys the files simply stay
-	code, _, errOut = opsRun(t, "--root", root, "uninstall")
+	code, _, errOut = runInProcess(t, "--root", root, "uninstall")
 	if code != 0 || !strings.Contains(errOut, "the key files stay as they are") {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/rdctl/rdctl/internal/deploy"
 	"github.com/rdctl/rdctl/internal/keys"
 	"github.com/rdctl/rdctl/internal/safefs"
+	"github.com/rdctl/rdctl/internal/serverargs"
 )
 
 // Origins a detected install can have.
@@ -87,7 +88,9 @@ type Service struct {
 	// "EnvironmentFile=", ".env" or "default".
 	KeySource string `json:"key_source"`
 
-	args serverArgs
+	// args is the command line; its key may be a secret: it is
+	// classified, never copied out.
+	args serverargs.Args
 	env  envVars // Environment= and EnvironmentFile=, process environment
 	dot  envVars // the working directory's .env
 	// exposed names the places where a secret key given directly can be
@@ -204,7 +207,7 @@ func loadService(root, name string) (*Service, error) {
 	}
 	if len(argv) > 0 {
 		s.Program = argv[0]
-		s.args = parseServerArgs(argv)
+		s.args = serverargs.Parse(argv)
 	}
 	if v, _ := u.Value("Service", "User"); v != "" && v != "0" {
 		s.User = v
@@ -247,9 +250,10 @@ func loadService(root, name string) (*Service, error) {
 	// Where the key setting comes from: the command line wins, then the
 	// process environment, then .env (dotenv never overrides the
 	// environment).
+	key, keySet := s.args.Key()
 	switch {
-	case s.args.keySet:
-		s.Key, s.KeySource = classifyKey(s.args.key), "-k"
+	case keySet:
+		s.Key, s.KeySource = classifyKey(key), "-k"
 		if s.Key == KeySecret {
 			s.exposed = append(s.exposed, "the command line (ExecStart= of "+u.Path+", and ps for every user)")
 		}
@@ -320,8 +324,8 @@ func (in *Install) analyse(root string) {
 		hbbr.Key = KeyNone
 	}
 	in.findRelay()
-	if hbbs.args.bindSet {
-		in.Bind = hbbs.args.bind
+	if bind, ok := hbbs.args.Bind(); ok {
+		in.Bind = bind
 	}
 	deny, _ := hbbs.Unit.Value("Service", "IPAddressDeny")
 	allow, _ := hbbs.Unit.Value("Service", "IPAddressAllow")
@@ -402,10 +406,10 @@ func (in *Install) analyse(root string) {
 // process environment, else in .env.
 func (in *Install) findRelay() {
 	s := in.HBBS
-	var v string
+	v, relaySet := s.args.Relay()
 	switch {
-	case s.args.relaySet:
-		v, in.RelaySource = s.args.relay, "-r"
+	case relaySet:
+		in.RelaySource = "-r"
 	case s.env["RELAY-SERVERS"] != "":
 		v, in.RelaySource = s.env["RELAY-SERVERS"], "Environment="
 	case s.dot["RELAY-SERVERS"] != "":

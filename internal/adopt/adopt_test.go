@@ -365,29 +365,6 @@ func TestUnitSymlinkStaysInRoot(t *testing.T) {
 	}
 }
 
-func TestParseServerArgs(t *testing.T) {
-	for _, tc := range []struct {
-		argv         []string
-		relay, key   string
-		bind         string
-		relaySet, ks bool
-	}{
-		{argv: []string{"hbbs"}},
-		{argv: []string{"hbbs", "-r", "a.example", "-k", "_"}, relay: "a.example", key: "_", relaySet: true, ks: true},
-		{argv: []string{"hbbs", "-ra.example", "-k_"}, relay: "a.example", key: "_", relaySet: true, ks: true},
-		{argv: []string{"hbbs", "-r=a.example"}, relay: "a.example", relaySet: true},
-		{argv: []string{"hbbs", "--relay-servers", "a.example:1", "--key=-", "--bind=::1"}, relay: "a.example:1", key: "-", bind: "::1", relaySet: true, ks: true},
-		{argv: []string{"hbbs", "-p", "21116", "-M", "0", "--mask", "10.0.0.0/8", "-r", "x"}, relay: "x", relaySet: true},
-		{argv: []string{"hbbs", "-k"}}, // a dangling flag sets nothing
-		{argv: []string{"hbbs", "-V", "-k", ""}, ks: true},
-	} {
-		a := parseServerArgs(tc.argv)
-		if a.relay != tc.relay || a.key != tc.key || a.bind != tc.bind || a.relaySet != tc.relaySet || a.keySet != tc.ks {
-			t.Errorf("%q: got %+v", tc.argv, a)
-		}
-	}
-}
-
 func TestClassifyKey(t *testing.T) {
 	p, _ := keys.Generate(nil)
 	for v, want := range map[string]KeyKind{

@@ -48,24 +48,6 @@ func FuzzParseEnvFile(f *testing.F) {
 	})
 }
 
-// FuzzParseServerArgs: never panics; a -k given as its own word is
-// always seen.
-func FuzzParseServerArgs(f *testing.F) {
-	for _, s := range []string{"hbbs -r a -k _", "hbbs --key=- -ra", "hbbr -k", "hbbs -- -k x", "hbbs -"} {
-		f.Add(s, "v")
-	}
-	f.Fuzz(func(t *testing.T, cmdline, key string) {
-		argv := append(strings.Fields(cmdline), "-k", key)
-		a := parseServerArgs(append([]string{"hbbs"}, argv...))
-		_ = classifyKey(a.key)
-		// With nothing else on the line, -k VALUE is always read.
-		b := parseServerArgs([]string{"hbbs", "-k", key})
-		if !b.keySet || b.key != key {
-			t.Fatalf("-k %q read as %+v", key, b)
-		}
-	})
-}
-
 // FuzzLoadUnitData: the unit parser never panics on any file.
 func FuzzParseUnit(f *testing.F) {
 	f.Add([]byte(debianHBBS))

@@ -12,6 +12,7 @@ import (
 	"github.com/moby/moby/client"
 
 	"github.com/rdctl/rdctl/internal/keys"
+	"github.com/rdctl/rdctl/internal/serverargs"
 )
 
 // Detected is a running compose project that runs RustDesk's server: what
@@ -99,16 +100,17 @@ func (e *Engine) Detect(ctx context.Context) ([]Detected, error) {
 			args = s6Args(envOf(ins))
 		}
 		for _, srv := range runs {
-			opts := parseServerArgs(args)
+			opts := serverargs.Parse(args)
 			switch srv {
 			case "hbbs":
 				d.Image, d.Network, d.WorkingDir = st.Image, st.NetworkMode, st.WorkingDir
-				d.Relay, d.HBBSKey = opts["relay-servers"], opts["key"]
+				d.Relay, _ = opts.Relay()
+				d.HBBSKey, _ = opts.Key()
 				if st.KeyMount != nil {
 					d.DataDir, d.MountTarget = st.KeyDir, st.KeyMount.Destination
 				}
 			case "hbbr":
-				d.HBBRKey = opts["key"]
+				d.HBBRKey, _ = opts.Key()
 			}
 		}
 	}
@@ -169,63 +171,6 @@ func s6Args(env []string) []string {
 		args = append(args, "-k", "_")
 	}
 	return args
-}
-
-// longNames maps the short options of hbbs/hbbr that take a value to their
-// long names (clap 2 arg spec, rustdesk-server.md §2).
-var longNames = map[string]string{
-	"c": "config", "p": "port", "s": "serial", "R": "rendezvous-servers", "u": "software-url",
-	"r": "relay-servers", "M": "rmem", "k": "key", "b": "bind",
-}
-
-// parseServerArgs reads the valued options of an hbbs/hbbr command line
-// (argv[0] first) into a map by long name: "-r X", "-rX", "-r=X",
-// "--relay-servers X" and "--relay-servers=X" all give relay-servers=X. The
-// last occurrence wins; flags it does not know are skipped.
-func parseServerArgs(argv []string) map[string]string {
-	out := map[string]string{}
-	if len(argv) == 0 {
-		return out
-	}
-	known := map[string]bool{}
-	for _, l := range longNames {
-		known[l] = true
-	}
-	args := argv[1:]
-	for i := 0; i < len(args); i++ {
-		a := args[i]
-		var name, val string
-		hasVal := false
-		switch {
-		case a == "--":
-			return out
-		case strings.HasPrefix(a, "--"):
-			name, val, hasVal = strings.Cut(a[2:], "=")
-			if !known[name] {
-				continue
-			}
-		case strings.HasPrefix(a, "-") && len(a) >= 2:
-			l, ok := longNames[a[1:2]]
-			if !ok {
-				continue
-			}
-			name = l
-			if rest := a[2:]; rest != "" {
-				val, hasVal = strings.TrimPrefix(rest, "="), true
-			}
-		default:
-			continue
-		}
-		if !hasVal {
-			if i+1 >= len(args) {
-				continue
-			}
-			i++
-			val = args[i]
-		}
-		out[name] = val
-	}
-	return out
 }
 
 // warnings are the risks in d, in rdctl's message grammar (lower case, no
