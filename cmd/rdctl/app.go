@@ -13,6 +13,7 @@ import (
 
 	"github.com/rdctl/rdctl/internal/deploy"
 	"github.com/rdctl/rdctl/internal/keys"
+	"github.com/rdctl/rdctl/internal/rotate"
 	"github.com/rdctl/rdctl/internal/safefs"
 )
 
@@ -37,6 +38,10 @@ type env struct {
 	verbose    bool
 	lockWait   time.Duration
 	tsSocket   string // --tailscale-socket: tailscaled's LocalAPI socket
+
+	// recovered is what the recovery step of this run's plan did, if it
+	// ran (see newPlan).
+	recovered *rotate.Recovery
 }
 
 // under resolves an absolute system path under --root.

@@ -48,6 +48,7 @@ func (e *env) recoveryStep(ctx context.Context, rec *deploy.Record) plan.Step {
 				return false, withHints(fmt.Errorf("an interrupted rotation could not be finished or rolled back: %w", err), "rdctl rotate --resume")
 			}
 			e.reportRecovery(r)
+			e.recovered = r
 			return r != nil && r.Journal != nil, nil
 		},
 	}
@@ -64,6 +65,14 @@ func (e *env) execute(p *plan.Plan) (plan.Report, error) {
 		}
 		defer unlock()
 	}
+	rs, err := p.Run(e.dryRun)
+	return plan.NewReport(rs, e.dryRun), err
+}
+
+// executeLocal runs p like execute, for a plan that writes only where the
+// caller said (key gen --dir, export --out): no root and no lock, since
+// nothing of the server's is touched.
+func (e *env) executeLocal(p *plan.Plan) (plan.Report, error) {
 	rs, err := p.Run(e.dryRun)
 	return plan.NewReport(rs, e.dryRun), err
 }

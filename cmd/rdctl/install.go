@@ -233,6 +233,16 @@ func pastTense(action string) string {
 		return "generated a key pair in"
 	case "keep the key and repair files in":
 		return "kept the key and repaired files in"
+	case "rotate the key in":
+		return "rotated the key in"
+	case "switch to the staged key in":
+		return "switched to the staged key in"
+	case "restore the key from":
+		return "restored the key from"
+	case "stage the next key in":
+		return "staged the next key in"
+	case "export the client configuration to":
+		return "exported the client configuration to"
 	case "create the system user":
 		return "created the system user"
 	case "finish or roll back the interrupted rotation in":

@@ -5,10 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"os"
 
 	"github.com/urfave/cli/v3"
 
 	"github.com/rdctl/rdctl/internal/keys"
+	"github.com/rdctl/rdctl/internal/plan"
 	"github.com/rdctl/rdctl/internal/safefs"
 )
 
@@ -164,7 +166,13 @@ func runKeyShow(e *env, dir string) error {
 	return nil
 }
 
+type keyGenJSON struct {
+	plan.Report
+	*keyShowJSON
+}
+
 func runKeyGen(e *env, dir string) error {
+	named := dir != ""
 	dir, err := e.keyDir(dir)
 	if err != nil {
 		return err
@@ -175,36 +183,55 @@ func runKeyGen(e *env, dir string) error {
 	} else if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return err
 	}
-	if e.dryRun {
-		e.printf("would generate a key pair in %s\n", dir)
-		return nil
-	}
-	unlock, err := e.lock()
-	if err != nil {
-		return err
-	}
-	defer unlock()
-	d, err := safefs.MkdirAll(dir, 0o700)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
+	var p plan.Plan
+	p.Add(&plan.Func{Verb: "create directory", Object: dir,
+		Check: func() (bool, error) {
+			_, err := os.Lstat(dir)
+			return errors.Is(err, fs.ErrNotExist), nil
+		},
+		Do: func() (bool, error) {
+			_, err := os.Lstat(dir)
+			if !errors.Is(err, fs.ErrNotExist) {
+				return false, nil
+			}
+			d, err := safefs.MkdirAll(dir, 0o700)
+			if err == nil {
+				d.Close()
+			}
+			return true, err
+		}})
+	// A directory named with --dir is the caller's: no lock, no root. The
+	// record's working directory is the server's: both.
 	step := &keys.EnsurePair{Dir: dir, Owner: currentOwner()}
-	if _, err := step.Apply(); err != nil {
-		return err
+	p.Add(step)
+	execute := e.execute
+	if named {
+		execute = e.executeLocal
 	}
-	st, err := keys.Inspect(d)
+	rep, err := execute(&p)
 	if err != nil {
 		return err
 	}
-	if !step.Generated {
-		return fmt.Errorf("a secret key appeared in %q while generating; left it alone", dir)
+	out := keyGenJSON{Report: rep}
+	if !e.dryRun {
+		st, err := inspectDir(dir)
+		if err != nil {
+			return err
+		}
+		if !step.Generated {
+			return fmt.Errorf("a secret key appeared in %q while generating; left it alone", dir)
+		}
+		out.keyShowJSON = &keyShowJSON{Dir: dir, PublicKey: st.Pair.PublicBase64(), Fingerprint: st.Pair.Fingerprint(),
+			Valid: st.Valid, PubFileMatches: st.PubMatches, SecretMode: fmt.Sprintf("%04o", st.SecretInfo.Mode.Perm())}
 	}
 	if e.json {
-		return writeJSON(e.stdout, keyShowJSON{Dir: dir, PublicKey: st.Pair.PublicBase64(), Fingerprint: st.Pair.Fingerprint(),
-			Valid: st.Valid, PubFileMatches: st.PubMatches, SecretMode: fmt.Sprintf("%04o", st.SecretInfo.Mode.Perm())})
+		return writeJSON(e.stdout, out)
 	}
-	e.printf("generated a key pair in %s\npublic key:  %s\nfingerprint: %s\n", dir, st.Pair.PublicBase64(), st.Pair.Fingerprint())
+	if e.dryRun {
+		e.printReport(rep)
+		return nil
+	}
+	e.printf("generated a key pair in %s\npublic key:  %s\nfingerprint: %s\n", dir, out.PublicKey, out.Fingerprint)
 	return nil
 }
 

@@ -10,6 +10,8 @@ import (
 	"github.com/urfave/cli/v3"
 
 	"github.com/rdctl/rdctl/internal/deploy"
+	"github.com/rdctl/rdctl/internal/keys"
+	"github.com/rdctl/rdctl/internal/plan"
 	"github.com/rdctl/rdctl/internal/rotate"
 )
 
@@ -82,11 +84,22 @@ func (e *env) rotateOptions(ctx context.Context, rec *deploy.Record, verify bool
 }
 
 type rotateJSON struct {
+	plan.Report
 	*rotate.Result
 	Exported  []exportFile `json:"exported,omitempty"`
 	Staged    bool         `json:"staged,omitempty"`
 	Resumed   string       `json:"resumed,omitempty"`
 	PublicKey string       `json:"public_key,omitempty"`
+}
+
+// rotateRun is what the steps of a rotate plan did, for the report.
+type rotateRun struct {
+	op        string // rotate.OpRotate, OpCommit, OpRestore; "stage", "resume"
+	res       *rotate.Result
+	recovered *rotate.Recovery
+	staged    keys.Pair
+	created   bool // --stage made a new pair
+	exported  []exportFile
 }
 
 func runRotate(ctx context.Context, e *env, cmd *cli.Command) error {
@@ -105,102 +118,165 @@ func runRotate(ctx context.Context, e *env, cmd *cli.Command) error {
 			return err
 		}
 	}
-	if e.dryRun {
-		return e.rotateDryRun(o, cmd)
-	}
-	unlock, err := e.lock()
-	if err != nil {
-		return err
-	}
-	defer unlock()
-
-	switch {
-	case cmd.Bool("resume"):
-		recov, err := rotate.Resume(ctx, o)
-		if err != nil {
+	if e.root == "" {
+		if err := e.requireRoot(); err != nil {
 			return err
 		}
-		e.reportRecovery(recov)
-		if e.json {
-			out := rotateJSON{Result: &rotate.Result{Op: "resume", Recovered: recov}}
-			if recov != nil {
-				out.Resumed = recov.Action
-			}
-			return writeJSON(e.stdout, out)
+	}
+	run := &rotateRun{op: rotate.OpRotate}
+	switch {
+	case cmd.Bool("resume"):
+		run.op = "resume"
+	case cmd.Bool("stage"):
+		run.op = "stage"
+	case cmd.Bool("commit"):
+		run.op = rotate.OpCommit
+	case cmd.String("restore") != "":
+		run.op = rotate.OpRestore
+	}
+	p := e.newPlan(ctx, rec)
+	switch run.op {
+	case "resume":
+		if len(p.Steps()) == 0 {
+			// --resume reports the recovery step even when there is
+			// nothing to recover: it is the whole command.
+			p.Add(e.recoveryStep(ctx, rec))
 		}
-		if recov == nil {
+	case "stage":
+		p.Add(stageStep(o, run))
+	default:
+		p.Add(switchStep(ctx, o, run, cmd.String("restore")))
+	}
+	if exportDir != "" && run.op != "resume" {
+		p.Add(&plan.Func{Verb: "export the client configuration to", Object: exportDir,
+			Check: func() (bool, error) { return true, checkExportTarget(exportDir, true) },
+			Do: func() (bool, error) {
+				var err error
+				run.exported, err = e.exportRecordTree(rec, exportDir, run.op == "stage")
+				return true, err
+			}})
+	}
+	rep, err := e.execute(p)
+	var rb *rotate.RolledBackError
+	switch {
+	case errors.As(err, &rb):
+		return withHints(err, "the backup stays at "+rb.Backup, "see why with: rdctl status; retry with: rdctl rotate")
+	case errors.Is(err, rotate.ErrNothingStaged):
+		return withHints(err, "rdctl rotate --stage")
+	case err != nil && exportDir != "" && run.op == "stage" && run.staged.PublicBase64() != "":
+		return withHints(err, "the key is staged; export it again with: rdctl export --staged --format all --out "+exportDir)
+	case err != nil && exportDir != "" && run.res != nil:
+		return withHints(fmt.Errorf("the rotation succeeded, but exporting the client configuration failed: %w", err),
+			"export it again: rdctl export --format all --out "+exportDir)
+	case err != nil:
+		return err
+	}
+	return printRotate(e, o, rep, run, exportDir)
+}
+
+// stageStep is rotate.Stage as a plan step: a new pair in staged/, or
+// nothing where one is staged already.
+func stageStep(o rotate.Options, run *rotateRun) plan.Step {
+	return &plan.Func{Verb: "stage the next key in", Object: o.WorkingDir + "/staged",
+		Check: func() (bool, error) {
+			if _, err := rotate.Check(o.WorkingDir, rotate.OpRotate, ""); err != nil {
+				return false, err
+			}
+			p, err := rotate.Staged(o.WorkingDir)
+			return p.IsZero(), err
+		},
+		Do: func() (bool, error) {
+			var err error
+			run.staged, run.created, err = rotate.Stage(o)
+			return run.created, err
+		}}
+}
+
+// switchStep is the rotation transaction (rotate, commit or restore) as a
+// plan step. Its check is rotate.Check, so a dry run refuses what the
+// transaction would refuse.
+func switchStep(ctx context.Context, o rotate.Options, run *rotateRun, stamp string) plan.Step {
+	verb, target := "rotate the key in", o.WorkingDir
+	switch run.op {
+	case rotate.OpCommit:
+		verb = "switch to the staged key in"
+	case rotate.OpRestore:
+		verb, target = "restore the key from", o.WorkingDir+"/backups/"+stamp
+	}
+	step := &plan.Func{Verb: verb, Object: target}
+	step.Check = func() (bool, error) {
+		pv, err := rotate.Check(o.WorkingDir, run.op, stamp)
+		step.From, step.To = fingerprintOf(pv.Old), fingerprintOf(pv.Next)
+		if step.To == "" && err == nil {
+			step.To = "a new key"
+		}
+		return !pv.Unchanged, err
+	}
+	step.Do = func() (bool, error) {
+		var err error
+		switch run.op {
+		case rotate.OpCommit:
+			run.res, err = rotate.Commit(ctx, o)
+		case rotate.OpRestore:
+			run.res, err = rotate.Restore(ctx, o, stamp)
+		default:
+			run.res, err = rotate.Rotate(ctx, o)
+		}
+		if run.res == nil {
+			return false, err
+		}
+		step.From, step.To = fingerprintOf(run.res.OldPublicKey), fingerprintOf(run.res.NewPublicKey)
+		return !run.res.Unchanged, err
+	}
+	return step
+}
+
+func printRotate(e *env, o rotate.Options, rep plan.Report, run *rotateRun, exportDir string) error {
+	if run.res != nil {
+		e.reportRecovery(run.res.Recovered)
+	}
+	if e.json {
+		out := rotateJSON{Report: rep, Result: run.res, Exported: run.exported}
+		switch run.op {
+		case "resume":
+			out.Result = &rotate.Result{Op: "resume", Recovered: e.recovered}
+			if e.recovered != nil {
+				out.Resumed = e.recovered.Action
+			}
+		case "stage":
+			out.Staged = true
+			if !e.dryRun {
+				out.Result = &rotate.Result{Op: "stage", NewPublicKey: run.staged.PublicBase64()}
+			}
+		}
+		return writeJSON(e.stdout, out)
+	}
+	e.printReport(rep)
+	if e.dryRun {
+		return nil
+	}
+	switch run.op {
+	case "resume":
+		if !rep.Changed {
 			e.printf("unchanged: no interrupted rotation in %s\n", o.WorkingDir)
 		}
 		return nil
-	case cmd.Bool("stage"):
-		recov, err := rotate.Resume(ctx, o)
-		if err != nil {
-			return err
-		}
-		e.reportRecovery(recov)
-		p, created, err := rotate.Stage(o)
-		if err != nil {
-			return err
-		}
-		var exported []exportFile
+	case "stage":
 		if exportDir != "" {
-			if exported, err = e.exportRecordTree(rec, exportDir, true); err != nil {
-				return withHints(err, "the key is staged; export it again with: rdctl export --staged --format all --out "+exportDir)
-			}
+			e.printf("exported the staged key's client configuration to %s (%d files)\n", exportDir, len(run.exported))
 		}
-		if e.json {
-			return writeJSON(e.stdout, rotateJSON{Result: &rotate.Result{Op: "stage", NewPublicKey: p.PublicBase64()}, Staged: true, Exported: exported})
-		}
-		if exportDir != "" {
-			e.printf("exported the staged key's client configuration to %s (%d files)\n", exportDir, len(exported))
-		}
-		if created {
-			e.printf("staged the next key in %s/staged\n", o.WorkingDir)
-		} else {
+		if !run.created {
 			e.printf("unchanged: a key is already staged in %s/staged\n", o.WorkingDir)
 		}
-		e.printf("next public key: %s\nfingerprint:     %s\n", p.PublicBase64(), p.Fingerprint())
+		e.printf("next public key: %s\nfingerprint:     %s\n", run.staged.PublicBase64(), run.staged.Fingerprint())
 		e.hintf("build client media for it, then switch: rdctl rotate --commit")
 		return nil
 	}
-
-	var res *rotate.Result
-	switch {
-	case cmd.Bool("commit"):
-		res, err = rotate.Commit(ctx, o)
-	case cmd.String("restore") != "":
-		res, err = rotate.Restore(ctx, o, cmd.String("restore"))
-	default:
-		res, err = rotate.Rotate(ctx, o)
-	}
-	if res != nil {
-		e.reportRecovery(res.Recovered)
-	}
-	var rb *rotate.RolledBackError
-	if errors.As(err, &rb) {
-		return withHints(err, "the backup stays at "+rb.Backup, "see why with: rdctl status; retry with: rdctl rotate")
-	}
-	if errors.Is(err, rotate.ErrNothingStaged) {
-		return withHints(err, "rdctl rotate --stage")
-	}
-	if err != nil {
-		return err
-	}
-	var exported []exportFile
-	if exportDir != "" {
-		if exported, err = e.exportRecordTree(rec, exportDir, false); err != nil {
-			return withHints(fmt.Errorf("the rotation succeeded, but exporting the client configuration failed: %w", err),
-				"export it again: rdctl export --format all --out "+exportDir)
-		}
-	}
-	if e.json {
-		return writeJSON(e.stdout, rotateJSON{Result: res, Exported: exported})
-	}
+	res := run.res
 	if res.Unchanged {
 		e.printf("unchanged: that key is already live in %s\n", o.WorkingDir)
 		return nil
 	}
-	e.printf("rotated the key in %s\n", o.WorkingDir)
 	e.printf("old public key: %s\nnew public key: %s\nfingerprint:    %s\nbackup:         %s\n", res.OldPublicKey, res.NewPublicKey, fingerprintOf(res.NewPublicKey), res.Backup)
 	switch {
 	case res.Verified:
@@ -211,24 +287,10 @@ func runRotate(ctx context.Context, e *env, cmd *cli.Command) error {
 	e.printf("outage: %.1f ms of renames and fsync\n", res.OutageMS)
 	e.warnf("clients keep the old key and see \"Key mismatch\" until they get the new configuration")
 	if exportDir != "" {
-		e.printf("exported the new key's client configuration to %s (%d files)\n", exportDir, len(exported))
+		e.printf("exported the new key's client configuration to %s (%d files)\n", exportDir, len(run.exported))
 	} else {
 		e.hintf("export it for clients: rdctl export --format all --out DIR")
 	}
-	return nil
-}
-
-func (e *env) rotateDryRun(o rotate.Options, cmd *cli.Command) error {
-	switch {
-	case cmd.Bool("resume"):
-		e.printf("would finish or roll back an interrupted rotation in %s, if there is one\n", o.WorkingDir)
-	case cmd.Bool("stage"):
-		e.printf("would generate the next key pair into %s/staged\n", o.WorkingDir)
-	default:
-		e.printf("would back up the key in %s to %s/backups/<stamp>/\n", o.WorkingDir, o.WorkingDir)
-		e.printf("would write the new key next to the live one, stop %s, rename it into place, start, verify\n", o.Runtime.Name())
-	}
-	e.printf("dry run: nothing was changed\n")
 	return nil
 }
 

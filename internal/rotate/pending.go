@@ -2,7 +2,10 @@ package rotate
 
 import (
 	"errors"
+	"fmt"
 	"io/fs"
+
+	"github.com/rdctl/rdctl/internal/keys"
 
 	"github.com/rdctl/rdctl/internal/safefs"
 )
@@ -30,4 +33,67 @@ func NeedsResume(workingDir string) (bool, error) {
 		}
 	}
 	return false, nil
+}
+
+// Preview is what a transaction would do, read without changing anything.
+type Preview struct {
+	// Old is the live public key.
+	Old string
+	// Next is the public key it would switch to; "" for a key that is
+	// generated only when the transaction runs.
+	Next string
+	// Unchanged: Next is already live; the transaction would change
+	// nothing.
+	Unchanged bool
+}
+
+// Ops of [Check], as [Result.Op] names them.
+const (
+	OpRotate  = "rotate"
+	OpCommit  = "commit"
+	OpRestore = "restore"
+)
+
+// Check reads what op (with stamp, for a restore) would do in workingDir.
+// It fails where the transaction would fail before changing anything: no
+// valid live key ([NotRotatableError]), nothing staged ([ErrNothingStaged]),
+// a missing or unreadable backup. A dry run builds on it, so it refuses
+// exactly what the real run refuses.
+func Check(workingDir, op, stamp string) (Preview, error) {
+	d, err := safefs.OpenDir(workingDir)
+	if err != nil {
+		return Preview{}, err
+	}
+	defer d.Close()
+	st, err := keys.Inspect(d)
+	if err != nil {
+		return Preview{}, err
+	}
+	if !st.SecretPresent {
+		return Preview{}, &NotRotatableError{Dir: workingDir, Err: errors.New("there is no id_ed25519")}
+	}
+	if !st.Valid {
+		return Preview{}, &NotRotatableError{Dir: workingDir, Err: st.SecretErr}
+	}
+	pv := Preview{Old: st.Pair.PublicBase64()}
+	var next keys.Pair
+	switch op {
+	case OpRotate:
+		return pv, nil
+	case OpCommit:
+		if next, err = readStaged(d); err == nil && next.IsZero() {
+			err = ErrNothingStaged
+		}
+	case OpRestore:
+		if err = checkStamp(stamp); err == nil {
+			next, err = readBackup(d, stamp)
+		}
+	default:
+		return Preview{}, fmt.Errorf("unknown transaction %q", op)
+	}
+	if err != nil {
+		return Preview{}, err
+	}
+	pv.Next, pv.Unchanged = next.PublicBase64(), next.Equal(st.Pair)
+	return pv, nil
 }
