@@ -82,8 +82,11 @@ func (e *env) executeLocal(p *plan.Plan) (plan.Report, error) {
 func (e *env) printReport(r plan.Report) {
 	for _, s := range r.Steps {
 		detail := ""
-		if s.Before != "" || s.After != "" {
-			detail = fmt.Sprintf(" (%s -> %s)", orNone(s.Before), orNone(s.After))
+		switch {
+		case s.Before != "" && s.After != "":
+			detail = fmt.Sprintf(" (%s -> %s)", s.Before, s.After)
+		case s.After != "":
+			detail = " to " + s.After
 		}
 		switch {
 		case s.Changed && r.DryRun:

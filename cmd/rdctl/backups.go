@@ -7,6 +7,7 @@ import (
 
 	"github.com/urfave/cli/v3"
 
+	"github.com/rdctl/rdctl/internal/plan"
 	"github.com/rdctl/rdctl/internal/rotate"
 )
 
@@ -85,33 +86,36 @@ Examples:
 					if err != nil {
 						return err
 					}
+					if err := e.requireRoot(); err != nil {
+						return err
+					}
 					dir := e.under(rec.WorkingDir)
-					if e.dryRun {
-						all, err := rotate.ListBackups(dir)
-						if err != nil {
-							return err
-						}
-						for i := 0; i < len(all)-keep; i++ {
-							e.printf("would remove %s\n", all[i].Path)
-						}
-						return nil
-					}
-					// An interrupted rotation may still need its backup:
-					// finish or roll it back before pruning.
-					unlock, err := e.beginMutation(ctx, rec)
+					all, err := rotate.ListBackups(dir)
 					if err != nil {
 						return err
 					}
-					defer unlock()
-					removed, err := rotate.Prune(dir, keep)
-					for _, r := range removed {
-						e.printf("removed %s\n", r)
+					// The first step finishes or rolls back an interrupted
+					// rotation, which may still need its backup, before
+					// anything is pruned.
+					p := e.newPlan(ctx, rec)
+					for i := 0; i < len(all)-int(keep); i++ {
+						stamp, target := all[i].Stamp, all[i].Path
+						p.Add(&plan.Func{Verb: "remove", Object: target, From: all[i].Fingerprint,
+							Do: func() (bool, error) { return rotate.RemoveBackup(dir, stamp) }})
 					}
+					rep, err := e.execute(p)
+					if e.json && err == nil {
+						return writeJSON(e.stdout, rep)
+					}
+					e.printReport(rep)
 					if err != nil {
 						return err
 					}
-					if len(removed) == 0 {
+					if !rep.Changed && !e.dryRun {
 						e.printf("unchanged: %d or fewer backups\n", keep)
+					}
+					if e.dryRun {
+						return nil
 					}
 					e.warnf("on SSDs and copy-on-write filesystems the overwrite before unlinking is not a guarantee that the old key bytes are gone")
 					return nil

@@ -233,6 +233,16 @@ func pastTense(action string) string {
 		return "generated a key pair in"
 	case "keep the key and repair files in":
 		return "kept the key and repaired files in"
+	case "back up the key in":
+		return "backed up the key in"
+	case "remove":
+		return "removed"
+	case "stop and disable":
+		return "stopped and disabled"
+	case "reload":
+		return "reloaded"
+	case "delete the key pair in":
+		return "deleted the key pair in"
 	case "rotate the key in":
 		return "rotated the key in"
 	case "switch to the staged key in":

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"os"
 	"path"
 	"path/filepath"
 	"strings"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/rdctl/rdctl/internal/adopt"
 	"github.com/rdctl/rdctl/internal/deploy"
+	"github.com/rdctl/rdctl/internal/plan"
 	"github.com/rdctl/rdctl/internal/rotate"
 	"github.com/rdctl/rdctl/internal/safefs"
 	"github.com/rdctl/rdctl/internal/systemd"
@@ -56,8 +58,8 @@ Examples:
 }
 
 type uninstallJSON struct {
-	Root          string   `json:"root,omitempty"`
-	DryRun        bool     `json:"dry_run"`
+	plan.Report
+	Root          string   `json:"root"`
 	Backup        string   `json:"backup,omitempty"`
 	Stopped       []string `json:"stopped"`
 	Disabled      []string `json:"disabled"`
@@ -80,10 +82,12 @@ func runUninstall(ctx context.Context, e *env, cmd *cli.Command) error {
 	if purge != yes {
 		return usageErrorf("--purge-keys deletes the server's secret key and needs both flags: --purge-keys --yes")
 	}
+	out := uninstallJSON{Root: e.root, Stopped: []string{}, Disabled: []string{}, Removed: []string{}, Kept: []string{}}
 	rec, err := e.loadRecord()
 	if errors.Is(err, deploy.ErrNoRecord) {
 		if e.json {
-			return writeJSON(e.stdout, uninstallJSON{Root: e.root, DryRun: e.dryRun, Stopped: []string{}, Disabled: []string{}, Removed: []string{}, Kept: []string{}})
+			out.Report = plan.NewReport(nil, e.dryRun)
+			return writeJSON(e.stdout, out)
 		}
 		e.printf("unchanged: nothing to uninstall (no deployment record at %s)\n", e.recordPath())
 		return nil
@@ -95,106 +99,107 @@ func runUninstall(ctx context.Context, e *env, cmd *cli.Command) error {
 		return withHints(fmt.Errorf("uninstalling a %s deployment is not available in this version of rdctl", rec.Backend),
 			"stop it with docker compose down in "+composeDirOf(rec)+"; the data directory holds the keys")
 	}
+	if err := e.requireRoot(); err != nil {
+		return err
+	}
 	units := []string{rec.HBBSUnit, rec.HBBRUnit}
 	files, leftUnits := uninstallFiles(e, units)
 	wd := e.under(rec.WorkingDir)
-	out := uninstallJSON{Root: e.root, DryRun: e.dryRun, Stopped: []string{}, Disabled: []string{}, Removed: []string{}, Kept: []string{}}
 
-	if e.dryRun {
-		e.printf("would back up the key in %s to %s/backups/<stamp>-uninstall/\n", wd, wd)
-		if e.root == "" {
-			e.printf("would stop and disable %s\n", strings.Join(units, " and "))
-		}
-		for _, f := range files {
-			e.printf("would remove %s\n", f.path)
-		}
-		if e.root == "" {
-			e.printf("would reload systemd\n")
-		}
-		if purge {
-			e.printf("would delete %s and %s (overwritten first); the backups stay\n", path.Join(wd, "id_ed25519"), path.Join(wd, "id_ed25519.pub"))
-		} else {
-			e.printf("would keep %s with the key pair, the database and the backups\n", wd)
-		}
-		e.printf("would remove the deployment record %s\ndry run: nothing was changed\n", e.recordPath())
-		return nil
-	}
-
-	unlock, err := e.beginMutation(ctx, rec)
-	if err != nil {
-		return err
-	}
-	defer unlock()
-
+	p := e.newPlan(ctx, rec)
 	// 1. The backup, before anything stops.
 	var stamp string
-	switch b, _, err := rotate.BackupNow(wd, e.backupOwner(), "uninstall"); {
-	case err == nil:
-		out.Backup, stamp = b, filepath.Base(b)
-		e.printf("backed up the key to %s\n", b)
-	case errors.Is(err, fs.ErrNotExist):
-		e.warnf("the working directory %s does not exist: no key to back up", wd)
-	case errors.Is(err, rotate.ErrNoLiveKey) && !purge:
-		e.warnf("%v; the key files stay as they are", err)
-	default:
-		return withHints(fmt.Errorf("backing up the key before uninstalling: %w", err), "nothing was changed")
+	backup := &plan.Func{Verb: "back up the key in", Object: wd, To: wd + "/backups/<stamp>-uninstall/"}
+	backup.Check = func() (bool, error) {
+		st, err := inspectDir(wd)
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			return false, nil
+		case err != nil:
+			return false, err
+		case !st.Valid && purge:
+			return false, fmt.Errorf("backing up the key before uninstalling: %w in %q", rotate.ErrNoLiveKey, wd)
+		}
+		return st.Valid, nil
 	}
-
+	backup.Do = func() (bool, error) {
+		switch b, _, err := rotate.BackupNow(wd, e.backupOwner(), "uninstall"); {
+		case err == nil:
+			out.Backup, stamp = b, filepath.Base(b)
+			backup.To = b
+			return true, nil
+		case errors.Is(err, fs.ErrNotExist):
+			e.warnf("the working directory %s does not exist: no key to back up", wd)
+		case errors.Is(err, rotate.ErrNoLiveKey) && !purge:
+			e.warnf("%v; the key files stay as they are", err)
+		default:
+			return false, withHints(fmt.Errorf("backing up the key before uninstalling: %w", err), "nothing was changed")
+		}
+		return false, nil
+	}
+	p.Add(backup)
 	// 2. Live: stop and disable.
 	if e.root == "" {
-		if err := uninstallStop(ctx, e, units, &out); err != nil {
-			return err
-		}
+		p.Add(&plan.Func{Verb: "stop and disable", Object: strings.Join(units, " and "),
+			Do: func() (bool, error) { return true, uninstallStop(ctx, e, units, &out) }})
 	}
 	// 3. The files rdctl wrote.
 	for _, f := range files {
-		if err := removeFile(f.path); err != nil {
-			return err
-		}
-		out.Removed = append(out.Removed, f.path)
-		e.printf("removed %s\n", f.path)
+		p.Add(removeStep(f.path, &out.Removed))
 	}
 	if e.root == "" {
-		if err := uninstallReload(ctx); err != nil {
-			return err
-		}
-		e.printf("reloaded systemd\n")
+		p.Add(&plan.Func{Verb: "reload", Object: "systemd", Do: func() (bool, error) { return true, uninstallReload(ctx) }})
+	}
+	// 4. The keys stay, or go after the verified backup.
+	if purge {
+		p.Add(&plan.Func{Verb: "delete the key pair in", Object: wd,
+			Do: func() (bool, error) {
+				if stamp == "" {
+					return false, nil
+				}
+				removed, err := rotate.PurgeKeys(wd, stamp)
+				out.Removed = append(out.Removed, removed...)
+				if err != nil {
+					return len(removed) > 0, withHints(err, "the units are gone; the record stays so you can run rdctl uninstall --purge-keys --yes again")
+				}
+				out.PurgedKeys = true
+				return true, nil
+			}})
+	}
+	// 5. The record, last: until here a failed run can be run again.
+	p.Add(removeStep(e.recordPath(), &out.Removed))
+	rep, err := e.execute(p)
+	out.Report = rep
+	if err != nil {
+		e.printReport(rep)
+		return err
 	}
 	out.Kept = append(out.Kept, leftUnits...)
-	// 4. The keys stay, or go after the verified backup.
 	keptWD := false
-	if purge && stamp != "" {
-		removed, err := rotate.PurgeKeys(wd, stamp)
-		out.Removed = append(out.Removed, removed...)
-		for _, r := range removed {
-			e.printf("removed %s (overwritten first)\n", r)
-		}
-		if err != nil {
-			return withHints(err, "the units are gone; the record stays so you can run rdctl uninstall --purge-keys --yes again")
-		}
-		out.PurgedKeys = true
+	if out.PurgedKeys {
 		out.Kept = append(out.Kept, path.Join(wd, "backups"))
 	} else if d, err := safefs.OpenDir(wd); err == nil {
 		d.Close()
 		out.Kept = append(out.Kept, wd)
 		keptWD = true
 	}
-	// 5. The record, last: until here a failed run can be run again.
-	if err := removeFile(e.recordPath()); err != nil {
-		return err
-	}
-	out.RecordRemoved = true
-	out.Removed = append(out.Removed, e.recordPath())
+	out.RecordRemoved = !e.dryRun
 	if e.json {
 		return writeJSON(e.stdout, out)
 	}
-	e.printf("removed the deployment record %s\n", e.recordPath())
+	e.printReport(rep)
 	switch {
+	case e.dryRun && !purge:
+		e.printf("would keep %s with the key pair, the database and the backups\n", wd)
+	case e.dryRun:
 	case out.PurgedKeys:
 		e.printf("deleted the key pair; the backups in %s/backups still hold it and every earlier key\n", wd)
 		e.warnf("on SSDs and copy-on-write filesystems the overwrite before unlinking is not a guarantee that the old key bytes are gone")
 	case keptWD:
 		e.printf("kept %s: the key pair, the database and the backups (a reinstall serves the same key)\n", wd)
+	}
+	if e.dryRun {
+		return nil
 	}
 	for _, u := range leftUnits {
 		e.printf("left %s in place: rdctl did not write it\n", u)
@@ -206,6 +211,29 @@ func runUninstall(ctx context.Context, e *env, cmd *cli.Command) error {
 		e.hintf("the installer script's units and binaries stay in /etc/systemd/system and /opt/rustdesk")
 	}
 	return nil
+}
+
+// removeStep removes one file (a symlink itself, never its target) and
+// syncs its directory, noting it in removed. A missing file is no change.
+func removeStep(p string, removed *[]string) plan.Step {
+	exists := func() (bool, error) {
+		_, err := os.Lstat(p)
+		if errors.Is(err, fs.ErrNotExist) {
+			return false, nil
+		}
+		return err == nil, err
+	}
+	return &plan.Func{Verb: "remove", Object: p, Check: exists,
+		Do: func() (bool, error) {
+			if ok, err := exists(); !ok || err != nil {
+				return false, err
+			}
+			if err := removeFile(p); err != nil {
+				return false, err
+			}
+			*removed = append(*removed, p)
+			return true, nil
+		}}
 }
 
 // uninstallFiles lists what uninstall removes under the root: the record's

@@ -97,3 +97,31 @@ func Check(workingDir, op, stamp string) (Preview, error) {
 	pv.Next, pv.Unchanged = next.PublicBase64(), next.Equal(st.Pair)
 	return pv, nil
 }
+
+// RemoveBackup shreds one backup (see [Prune]) and syncs backups/. A
+// backup that is gone already is no change.
+func RemoveBackup(workingDir, stamp string) (removed bool, err error) {
+	if err := checkStamp(stamp); err != nil {
+		return false, err
+	}
+	d, err := safefs.OpenDir(workingDir)
+	if err != nil {
+		return false, err
+	}
+	defer d.Close()
+	b, err := d.Sub(backupsDir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	defer b.Close()
+	if ok, err := b.Exists(stamp); err != nil || !ok {
+		return false, err
+	}
+	if err := shredDir(b, stamp); err != nil {
+		return false, err
+	}
+	return true, b.Sync()
+}
