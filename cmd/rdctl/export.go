@@ -134,6 +134,13 @@ func (e *env) stagedHint(cfg export.Config) {
 // nor the lock (exportHelp says so), and rotate --export runs it under the
 // lock rotate already holds.
 func runExportPlan(steps []plan.Step, dryRun bool) (plan.Report, error) {
+	// A real run asks every step first, so that what a dry run refuses (a
+	// symlinked directory in the tree) fails before the first file is written.
+	for i := 0; !dryRun && i < len(steps); i++ {
+		if _, err := steps[i].Pending(); err != nil {
+			return plan.NewReport(nil, false), err
+		}
+	}
 	var p plan.Plan
 	p.Add(steps...)
 	rs, err := p.Run(dryRun)
