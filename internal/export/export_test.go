@@ -109,4 +109,3 @@ func TestParseAPI(t *testing.T) {
 		}
 	}
 }
-
