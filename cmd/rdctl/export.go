@@ -97,7 +97,9 @@ func runExport(e *env, cmd *cli.Command) error {
 		e.stagedHint(cfg)
 		return nil
 	}
-	if doc.Report, err = runExportPlan(o.Steps, e.dryRun); err != nil {
+	// Not e.execute: export writes only the operator's own files, so it takes
+	// no lock and needs no root (exportHelp says so).
+	if doc.Report, err = export.Run(o.Steps, e.dryRun); err != nil {
 		return err
 	}
 	export.SetChanged(o.Files, doc.Report)
@@ -126,25 +128,6 @@ func (e *env) stagedHint(cfg export.Config) {
 	if cfg.Staged {
 		e.hintf("this is the staged key; switch the server to it when clients have it: rdctl rotate --commit")
 	}
-}
-
-// runExportPlan runs an export's steps, or with dryRun only asks what they
-// would do. Unlike e.execute it takes no lock: export writes only the
-// operator's own files and reads the server's, so it needs neither root
-// nor the lock (exportHelp says so), and rotate --export runs it under the
-// lock rotate already holds.
-func runExportPlan(steps []plan.Step, dryRun bool) (plan.Report, error) {
-	// A real run asks every step first, so that what a dry run refuses (a
-	// symlinked directory in the tree) fails before the first file is written.
-	for i := 0; !dryRun && i < len(steps); i++ {
-		if _, err := steps[i].Pending(); err != nil {
-			return plan.NewReport(nil, false), err
-		}
-	}
-	var p plan.Plan
-	p.Add(steps...)
-	rs, err := p.Run(dryRun)
-	return plan.NewReport(rs, dryRun), err
 }
 
 // checkExportTarget refuses an --out that rdctl would not replace: a
@@ -265,7 +248,7 @@ func (e *env) exportRecordTree(rec *deploy.Record, dir string, staged bool) ([]e
 	if err != nil {
 		return nil, err
 	}
-	rep, err := runExportPlan(o.Steps, e.dryRun)
+	rep, err := export.Run(o.Steps, e.dryRun) // under the lock rotate holds
 	export.SetChanged(o.Files, rep)
 	return o.Files, err
 }
@@ -320,6 +303,7 @@ func exportError(err error) error {
 	return err
 }
 
+// exportTargetError says why --out is refused, in the words of the flag.
 func exportTargetError(te *export.TargetError) error {
 	out := te.Path
 	switch te.Problem {

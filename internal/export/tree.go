@@ -272,3 +272,20 @@ func (c Config) Build(format, out string) (Output, error) {
 	o.Steps = []plan.Step{step}
 	return o, nil
 }
+
+// Run runs an export's steps, or with dryRun only asks each what it would
+// do, and reports as every mutating command does. A real run asks every
+// step first, so that what a dry run refuses (a symlinked directory in the
+// tree) fails before the first file is written. It takes no lock: the
+// caller decides (export writes only the operator's own files).
+func Run(steps []plan.Step, dryRun bool) (plan.Report, error) {
+	for i := 0; !dryRun && i < len(steps); i++ {
+		if _, err := steps[i].Pending(); err != nil {
+			return plan.NewReport(nil, false), err
+		}
+	}
+	var p plan.Plan
+	p.Add(steps...)
+	rs, err := p.Run(dryRun)
+	return plan.NewReport(rs, dryRun), err
+}

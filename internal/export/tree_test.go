@@ -182,16 +182,14 @@ func snapshot(t *testing.T, root string) map[string]string {
 	return m
 }
 
-// runPlan runs steps as rdctl does and returns the report.
+// runPlan runs steps as rdctl export does and returns the report.
 func runPlan(t *testing.T, steps []plan.Step, dry bool) plan.Report {
 	t.Helper()
-	var p plan.Plan
-	p.Add(steps...)
-	rs, err := p.Run(dry)
+	r, err := Run(steps, dry)
 	if err != nil {
 		t.Fatalf("dry=%v: %v", dry, err)
 	}
-	return plan.NewReport(rs, dry)
+	return r
 }
 
 // TestTreePlan: a dry run changes nothing and lists the same steps as the
@@ -271,7 +269,7 @@ func TestTreePlan(t *testing.T) {
 
 // TestTreePlanRefusesSymlinks: the target and the tree's own directories
 // are never followed through a symlink; a symlinked subdirectory fails the
-// dry run as it fails the real run, and nothing is written where it points.
+// dry run as it fails the real run, and the real run writes nothing at all.
 func TestTreePlanRefusesSymlinks(t *testing.T) {
 	cfg, err := treeCases(t)[0].src.Config()
 	if err != nil {
@@ -293,14 +291,17 @@ func TestTreePlanRefusesSymlinks(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		var p plan.Plan
-		p.Add(o.Steps...)
-		if _, err := p.Run(dry); err == nil {
+		if _, err := Run(o.Steps, dry); err == nil {
 			t.Errorf("dry=%v: a symlinked linux/ was accepted", dry)
 		}
 	}
 	if ents, _ := os.ReadDir(elsewhere); len(ents) != 0 {
 		t.Errorf("written through the symlink: %v", ents)
+	}
+	// Run asks every step before applying any: windows/, which comes
+	// before linux/, was not made either.
+	if ents, _ := os.ReadDir(media); len(ents) != 1 {
+		t.Errorf("a refused tree was half written: %v", ents)
 	}
 }
 
