@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
 	"image/png"
 	"io/fs"
@@ -17,6 +16,7 @@ import (
 
 	"github.com/rdctl/rdctl/internal/clientconf"
 	"github.com/rdctl/rdctl/internal/deploy"
+	"github.com/rdctl/rdctl/internal/export"
 	"github.com/rdctl/rdctl/internal/keys"
 	"github.com/rdctl/rdctl/internal/rotate"
 	"github.com/rdctl/rdctl/internal/safefs"
@@ -213,9 +213,9 @@ func checkExported(t *testing.T, name string, f clientconf.Format, data []byte, 
 // and that nothing at all is written, also for the tree.
 func TestExportMismatchWritesNothing(t *testing.T) {
 	root, _ := installTree(t)
-	saved := renderClientConf
-	defer func() { renderClientConf = saved }()
-	renderClientConf = func(f clientconf.Format, s clientconf.Server, o clientconf.Options) ([]byte, error) {
+	saved := export.ClientConfRender
+	defer func() { export.ClientConfRender = saved }()
+	export.ClientConfRender = func(f clientconf.Format, s clientconf.Server, o clientconf.Options) ([]byte, error) {
 		if f == clientconf.FormatQR || f == clientconf.FormatTOML {
 			return nil, &clientconf.MismatchError{Format: f, Want: s, Detail: "injected by the test"}
 		}
@@ -281,67 +281,10 @@ func treeListing(t *testing.T, root string) string {
 	return b.String()
 }
 
-func TestClientEndpoints(t *testing.T) {
-	hp := func(s string) deploy.HostPort {
-		t.Helper()
-		if s == "" {
-			return deploy.HostPort{}
-		}
-		v, err := deploy.ParseHostPort("test", s)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return v
-	}
-	for _, c := range []struct{ id, relay, host, relayOut string }{
-		{"rd.example.com", "", "rd.example.com", ""},
-		{"rd.example.com", "rd.example.com:21117", "rd.example.com", ""},
-		{"rd.example.com:21116", "rd.example.com", "rd.example.com", ""},
-		{"RD.example.com", "rd.EXAMPLE.com:21117", "RD.example.com", ""},
-		{"rd.example.com", "relay.example.com:21117", "rd.example.com", "relay.example.com"},
-		{"rd.example.com", "rd.example.com:31117", "rd.example.com", "rd.example.com:31117"},
-		// a non-default ID port: the client would derive the next port up
-		{"rd.example.com:31116", "rd.example.com:21117", "rd.example.com:31116", "rd.example.com"},
-		{"rd.example.com:31116", "rd.example.com:31117", "rd.example.com:31116", "rd.example.com:31117"},
-		{"203.0.113.10", "203.0.113.10:21117", "203.0.113.10", ""},
-		{"2001:db8::1", "[2001:db8::1]:21117", "[2001:db8::1]", ""},
-		{"[2001:db8::1]:21116", "[2001:db8::2]:21117", "[2001:db8::1]", "[2001:db8::2]"},
-		{"[2001:db8::1]:1234", "", "[2001:db8::1]:1234", ""},
-	} {
-		host, relay := clientEndpoints(hp(c.id), hp(c.relay))
-		if host != c.host || relay != c.relayOut {
-			t.Errorf("clientEndpoints(%q, %q) = %q, %q; want %q, %q", c.id, c.relay, host, relay, c.host, c.relayOut)
-		}
-	}
-}
-
-func TestParseExportAPI(t *testing.T) {
-	for in, want := range map[string]string{
-		"https://rd.example.com":        "https://rd.example.com",
-		"https://rd.example.com/":       "https://rd.example.com",
-		"http://203.0.113.10:21114":     "http://203.0.113.10:21114",
-		"https://[2001:db8::1]:21114/":  "https://[2001:db8::1]:21114",
-		"https://rd.example.com/api/v1": "https://rd.example.com/api/v1",
-	} {
-		if got, err := parseExportAPI("--api", in); err != nil || got != want {
-			t.Errorf("%q: %q, %v; want %q", in, got, err, want)
-		}
-	}
-	for _, in := range []string{"", "rd.example.com", "ftp://rd.example.com", "HTTPS://rd.example.com", "https://",
-		"https://u@rd.example.com", "https://rd.example.com/?q", "https://rd.example.com/#f", "https://rd example.com",
-		"https://rd.example.com/'", "https://rd.example.com/\\", "https://rd.example.com\n", "https://rdé.example.com",
-		"https://rd.example.com:0", "https://rd.example.com:99999", "https://rd;x.example.com"} {
-		_, err := parseExportAPI("--api", in)
-		var ie *deploy.InputError
-		if !errors.As(err, &ie) {
-			t.Errorf("%q: accepted or not an input error: %v", in, err)
-		}
-	}
-}
-
 // FuzzExportValues holds the flag parsers to clientconf's rules: whatever
 // --id-host, --relay, --api and --key accept must make a valid client
-// configuration whose config string decodes back to it exactly.
+// configuration (export.Source.Config) whose config string decodes back to
+// it exactly.
 func FuzzExportValues(f *testing.F) {
 	const k = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="
 	f.Add("rd.example.com", "", "", k)
@@ -362,18 +305,19 @@ func FuzzExportValues(f *testing.F) {
 			}
 		}
 		if api != "" {
-			if api, err = parseExportAPI("--api", api); err != nil {
+			if api, err = export.ParseAPI("--api", api); err != nil {
 				return
 			}
 		}
 		if key, _, err = keys.ParsePublicArg("--key", key); err != nil {
 			return
 		}
-		host, relayOut := clientEndpoints(idHP, relayHP)
-		s := clientconf.Server{Host: host, Relay: relayOut, API: api, Key: key}
-		if err := s.Validate(); err != nil {
-			t.Fatalf("flags accepted %q %q %q but clientconf rejects %+v: %v", id, relay, api, s, err)
+		src := export.Source{Endpoints: export.Endpoints{ID: idHP, Relay: relayHP, API: api}, PublicKey: export.PublicKey{Key: key}}
+		cfg, err := src.Config()
+		if err != nil {
+			t.Fatalf("flags accepted %q %q %q but clientconf rejects %+v: %v", id, relay, api, src, err)
 		}
+		s := cfg.Server
 		str, err := clientconf.Render(clientconf.FormatString, s, clientconf.Options{})
 		if err != nil {
 			t.Fatalf("%+v: %v", s, err)

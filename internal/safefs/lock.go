@@ -7,16 +7,15 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/rogpeppe/go-internal/lockedfile"
+	"golang.org/x/sys/unix"
 )
 
 // DefaultLockPath is where the lock lives on a live system; with --root it
 // is resolved under the root.
 const DefaultLockPath = "/run/lock/rdctl.lock"
 
-// minLockWait is how long Lock waits even when told not to wait: an
-// uncontended lock is taken in microseconds, but by another goroutine.
-const minLockWait = 50 * time.Millisecond
+// lockPoll is how often Lock retries a held lock while it waits.
+const lockPoll = 10 * time.Millisecond
 
 // LockedError reports that another rdctl holds the lock. rdctl exits 3 on it.
 type LockedError struct {
@@ -34,41 +33,37 @@ var ErrLocked = errors.New("locked")
 func (e *LockedError) Is(target error) bool { return target == ErrLocked }
 
 // Lock takes the exclusive lock at path (a dedicated file that is never
-// renamed over), waiting at most wait for a holder to let go (at least
-// minLockWait, the time an uncontended flock needs). It returns the
-// function that releases it. The lock is an flock(2) through go-internal's
-// lockedfile, so it is released by the kernel when the process dies, even on
-// SIGKILL: there are no stale locks to clean up.
+// renamed over), waiting at most wait for a holder to let go. It returns the
+// function that releases it. The lock is an flock(2) on that file, tried
+// without blocking and retried every lockPoll until wait is over, so an
+// uncontended lock is taken at once however busy the machine is. The kernel
+// releases it when the process dies, even on SIGKILL: there are no stale
+// locks to clean up.
 func Lock(path string, wait time.Duration) (unlock func(), err error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return nil, &PathError{Op: "create lock directory", Path: filepath.Dir(path), Err: err}
 	}
-	// lockedfile has no try-lock: wait for it in a goroutine and give up after
-	// wait. A goroutine that gets the lock after we gave up releases it at once.
-	type result struct {
-		unlock func()
-		err    error
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o644)
+	if err != nil {
+		return nil, &PathError{Op: "open lock", Path: path, Err: err}
 	}
-	got := make(chan result, 1)
-	mu := lockedfile.MutexAt(path)
-	go func() {
-		u, err := mu.Lock()
-		got <- result{u, err}
-	}()
-	timer := time.NewTimer(max(wait, minLockWait))
-	defer timer.Stop()
-	select {
-	case r := <-got:
-		if r.err != nil {
-			return nil, &PathError{Op: "lock", Path: path, Err: r.err}
+	deadline := time.Now().Add(wait)
+	for {
+		err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
+		if err == nil {
+			return func() {
+				unix.Flock(int(f.Fd()), unix.LOCK_UN)
+				f.Close()
+			}, nil
 		}
-		return r.unlock, nil
-	case <-timer.C:
-		go func() {
-			if r := <-got; r.err == nil {
-				r.unlock()
-			}
-		}()
-		return nil, &LockedError{Path: path}
+		if !errors.Is(err, unix.EWOULDBLOCK) && !errors.Is(err, unix.EINTR) {
+			f.Close()
+			return nil, &PathError{Op: "lock", Path: path, Err: err}
+		}
+		if !time.Now().Before(deadline) {
+			f.Close()
+			return nil, &LockedError{Path: path}
+		}
+		time.Sleep(min(lockPoll, time.Until(deadline)+time.Millisecond))
 	}
 }

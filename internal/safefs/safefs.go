@@ -102,6 +102,11 @@ func OpenDir(path string) (*Dir, error) {
 // MkdirAll creates path and any missing parents with mode perm (parents get
 // 0755), then opens it. An existing directory keeps its mode.
 func MkdirAll(path string, perm fs.FileMode) (*Dir, error) {
+	// "." and "/" (the directory of a bare file name, of a file at the root)
+	// always exist and name no entry in a parent that could be created.
+	if b := filepath.Base(path); b == "." || b == ".." || b == string(filepath.Separator) {
+		return OpenDir(path)
+	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return nil, &PathError{Op: "create directory", Path: filepath.Dir(path), Err: err}
 	}

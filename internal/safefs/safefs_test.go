@@ -190,3 +190,31 @@ func TestLockExcludes(t *testing.T) {
 	}
 	unlock2()
 }
+
+// TestMkdirAllCurrentAndRoot: the directory of a bare file name is ".", of
+// a file at the root "/"; both name no entry to create, only to open (a
+// file written to the current directory used to fail with `invalid file
+// name "."`).
+func TestMkdirAllCurrentAndRoot(t *testing.T) {
+	dir := t.TempDir()
+	t.Chdir(dir)
+	for _, p := range []string{".", "/", filepath.Dir("file")} {
+		d, err := MkdirAll(p, 0o755)
+		if err != nil {
+			t.Errorf("MkdirAll(%q): %v", p, err)
+			continue
+		}
+		d.Close()
+	}
+	d, err := MkdirAll(".", 0o755)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	if _, err := d.WriteFile("f", []byte("x"), self()); err != nil {
+		t.Fatal(err)
+	}
+	if data, err := os.ReadFile(filepath.Join(dir, "f")); err != nil || string(data) != "x" {
+		t.Fatalf("%q, %v", data, err)
+	}
+}

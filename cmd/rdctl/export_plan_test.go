@@ -1,0 +1,175 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"reflect"
+	"testing"
+)
+
+// fsSnapshot records every path under root with its mode and, for regular
+// files, contents and for symlinks, target: byte for byte, mode for mode.
+func fsSnapshot(t *testing.T, root string) map[string]string {
+	t.Helper()
+	m := map[string]string{}
+	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		fi, err := d.Info()
+		if err != nil {
+			return err
+		}
+		v := fi.Mode().String()
+		switch {
+		case fi.Mode().IsRegular():
+			data, err := os.ReadFile(p)
+			if err != nil {
+				return err
+			}
+			v += " " + string(data)
+		case fi.Mode()&fs.ModeSymlink != 0:
+			target, _ := os.Readlink(p)
+			v += " -> " + target
+		}
+		m[p] = v
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+// exportRun runs rdctl in-process with --json and decodes its document.
+func exportRun(t *testing.T, args ...string) exportJSON {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	if code := run(context.Background(), append([]string{"rdctl"}, args...), &out, &errOut); code != 0 {
+		t.Fatalf("%v: exit %d: %s", args, code, errOut.String())
+	}
+	var doc exportJSON
+	dec := json.NewDecoder(&out)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&doc); err != nil {
+		t.Fatalf("%v: not one JSON document: %v\n%s", args, err, out.String())
+	}
+	return doc
+}
+
+type actionTarget struct{ action, target string }
+
+func stepList(doc exportJSON) []actionTarget {
+	var l []actionTarget
+	for _, s := range doc.Steps {
+		l = append(l, actionTarget{s.Action, s.Target})
+	}
+	return l
+}
+
+// TestExportDryRunIsTheRealPlan: --dry-run --json export on a prepared
+// image tree prints JSON with the steps and leaves every byte and mode as
+// it was; the real run then reports the same steps, in the same order, and
+// did what the dry run said it would. Run twice, the second time over the
+// first run's output, where nothing is left to change.
+func TestExportDryRunIsTheRealPlan(t *testing.T) {
+	for _, c := range []struct {
+		name   string
+		format string
+		out    string // under the test's directory
+		steps  int
+	}{
+		{"tree", "all", "media", 14},
+		{"file", "toml", "RustDesk2.toml", 1},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			root, _ := installTree(t)
+			base := filepath.Dir(root) // holds the image tree and the output
+			args := []string{"--root", root, "export", "--format", c.format, "--out", filepath.Join(base, c.out)}
+			for pass := 1; pass <= 2; pass++ {
+				before := fsSnapshot(t, base)
+				dry := exportRun(t, append([]string{"--dry-run", "--json"}, args...)...)
+				if after := fsSnapshot(t, base); !reflect.DeepEqual(before, after) {
+					t.Fatalf("pass %d: the dry run changed the tree", pass)
+				}
+				if !dry.DryRun || len(dry.Steps) != c.steps || len(dry.Files) == 0 || dry.Key == "" {
+					t.Fatalf("pass %d: dry run: dry_run=%v, %d steps (want %d), %d files, key %q", pass, dry.DryRun, len(dry.Steps), c.steps, len(dry.Files), dry.Key)
+				}
+				real := exportRun(t, append([]string{"--json"}, args...)...)
+				if real.DryRun {
+					t.Error("the real run says dry_run")
+				}
+				if got, want := stepList(real), stepList(dry); !reflect.DeepEqual(got, want) {
+					t.Fatalf("pass %d: the real run's steps differ from the dry run's:\n%v\n%v", pass, got, want)
+				}
+				for i, s := range real.Steps {
+					if s.Changed != dry.Steps[i].Changed || s.Changed != (pass == 1) {
+						t.Errorf("pass %d: %s %s changed=%v, dry run said %v", pass, s.Action, s.Target, s.Changed, dry.Steps[i].Changed)
+					}
+				}
+				if real.Changed != (pass == 1) || !reflect.DeepEqual(real.Files, dry.Files) {
+					t.Errorf("pass %d: changed=%v, files %+v, dry run %+v", pass, real.Changed, real.Files, dry.Files)
+				}
+			}
+		})
+	}
+}
+
+// TestExportDryRunFailsLikeTheRealRun: a target export cannot use fails the
+// dry run with the same exit code and message as the real run, and neither
+// changes anything.
+func TestExportDryRunFailsLikeTheRealRun(t *testing.T) {
+	root, _ := installTree(t)
+	base := filepath.Dir(root)
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(os.WriteFile(filepath.Join(base, "target.toml"), []byte("x"), 0o644))
+	must(os.Symlink("target.toml", filepath.Join(base, "link.toml")))
+	must(os.Mkdir(filepath.Join(base, "dir"), 0o755))
+	must(os.Symlink("dir", filepath.Join(base, "linkdir")))
+	must(os.Mkdir(filepath.Join(base, "media"), 0o755))
+	must(os.Symlink(filepath.Join(base, "dir"), filepath.Join(base, "media", "linux")))
+	for _, c := range []struct {
+		format, out string
+		code        int
+	}{
+		{"toml", "link.toml", exitUsage},
+		{"all", "linkdir", exitUsage},
+		{"all", "target.toml", exitUsage},
+		{"toml", "dir", exitUsage},
+		{"toml", "nodir/x.toml", exitUsage},
+		{"all", "media", exitFailed}, // media/linux is a symlink: found by the plan's steps
+	} {
+		before := fsSnapshot(t, base)
+		var got [2]string
+		for i, dry := range []bool{true, false} {
+			args := []string{"--root", root, "export", "--format", c.format, "--out", filepath.Join(base, c.out)}
+			if dry {
+				args = append([]string{"--dry-run"}, args...)
+			}
+			code, stdout, stderr := runInProcess(t, args...)
+			if code != c.code {
+				t.Errorf("%s %s dry=%v: exit %d, want %d: %s", c.format, c.out, dry, code, c.code, stderr)
+			}
+			got[i] = fmt.Sprintf("exit %d: %s", code, stderr)
+			if c.code == exitUsage && stdout != "" {
+				t.Errorf("%s %s dry=%v: printed %q", c.format, c.out, dry, stdout)
+			}
+		}
+		if got[0] != got[1] {
+			t.Errorf("%s %s: the dry run and the real run fail differently:\n%s\n%s", c.format, c.out, got[0], got[1])
+		}
+		if after := fsSnapshot(t, base); !reflect.DeepEqual(before, after) {
+			t.Errorf("%s %s: something was written", c.format, c.out)
+		}
+	}
+}
