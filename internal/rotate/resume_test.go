@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"syscall"
 	"testing"
 
 	"github.com/rdctl/rdctl/internal/keys"
@@ -366,5 +367,38 @@ func TestResumeStartFails(t *testing.T) {
 				t.Error("services not running")
 			}
 		})
+	}
+}
+
+// With the secret gone, the key Resume puts back belongs to whoever owns
+// the other key files (the service user on a live host), not to root: hbbs
+// runs as that user and must be able to read it.
+func TestResumeNeitherKeyLiveKeepsOwner(t *testing.T) {
+	if os.Getuid() != 0 {
+		t.Skip("needs root to give the key files another owner")
+	}
+	const uid, gid = 4321, 4322
+	f := newFixture(t)
+	for _, n := range []string{keys.SecretFile, keys.PublicFile} {
+		if err := os.Lchown(filepath.Join(f.wd, n), uid, gid); err != nil {
+			t.Fatal(err)
+		}
+	}
+	crashedRotation(t, f, PointRenamedSecret)
+	if err := os.Remove(filepath.Join(f.wd, keys.SecretFile)); err != nil {
+		t.Fatal(err)
+	}
+	if rec, err := Resume(context.Background(), f.opts()); err != nil || rec == nil || rec.Action != "rolled back" {
+		t.Fatalf("Resume: %+v, %v; want rolled back", rec, err)
+	}
+	f.assertLive(t, f.old, "the backup put back")
+	for _, n := range []string{keys.SecretFile, keys.PublicFile} {
+		var st syscall.Stat_t
+		if err := syscall.Lstat(filepath.Join(f.wd, n), &st); err != nil {
+			t.Fatal(err)
+		}
+		if st.Uid != uid || st.Gid != gid {
+			t.Errorf("%s owned by %d:%d, want %d:%d", n, st.Uid, st.Gid, uid, gid)
+		}
 	}
 }
