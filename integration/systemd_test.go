@@ -27,7 +27,10 @@ var (
 // binaries builds rdctl and the stand-in server once per test binary.
 func binaries(t testing.TB) (rdctl, standin string) {
 	buildOnce.Do(func() {
-		rdctlBin = harness.BuildStatic(t, "./cmd/rdctl")
+		// The fault tag lets the crash tests kill rdctl at a named step
+		// (RDCTL_FAULT_KILL_AT, RDCTL_FAULT_KILL_UPGRADE_AT); release builds
+		// leave it out.
+		rdctlBin = harness.BuildStatic(t, "./cmd/rdctl", "-tags=rdctlfault")
 		standinBin = harness.BuildStatic(t, "./internal/hbbstest/standin")
 		// t.TempDir of the first caller goes away with it; keep copies.
 		dir, err := os.MkdirTemp("", "rdctl-it-bin-")

@@ -41,6 +41,7 @@ const outputLogEnv = "RDCTL_TEST_OUTPUT_LOG"
 func TestMain(m *testing.M) {
 	testscript.Main(m, map[string]func(){
 		"rdctl": func() {
+			installTestFaultHooks()
 			stdout, stderr := io.Writer(os.Stdout), io.Writer(os.Stderr)
 			if p := os.Getenv(outputLogEnv); p != "" {
 				if f, err := os.OpenFile(p, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600); err == nil {

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"syscall"
 
 	"github.com/urfave/cli/v3"
 
@@ -15,10 +14,12 @@ import (
 	"github.com/rdctl/rdctl/internal/rotate"
 )
 
-// faultKillEnv names the step at which rotate kills itself with SIGKILL.
-// It exists for the crash-matrix tests, which prove that the next run
-// recovers from a kill at every step boundary.
-const faultKillEnv = "RDCTL_FAULT_KILL_AT"
+// rotateFaultHook, when set, is called at every step boundary of a
+// rotation (rotate.Points). Production never sets it: only this package's
+// tests and binaries built with -tags rdctlfault (fault_rdctlfault.go) do,
+// to kill rdctl at a named step and prove that the next run recovers. The
+// shipped binary therefore reads no fault-injection environment variable.
+var rotateFaultHook func(point string)
 
 func rotateCommand(e *env) *cli.Command {
 	return &cli.Command{
@@ -73,13 +74,7 @@ func (e *env) rotateOptions(ctx context.Context, rec *deploy.Record, verify bool
 	if verify {
 		o.Verify = e.verifier(rec, rt)
 	}
-	if point := os.Getenv(faultKillEnv); point != "" {
-		o.Hook = func(p string) {
-			if p == point {
-				syscall.Kill(os.Getpid(), syscall.SIGKILL)
-			}
-		}
-	}
+	o.Hook = rotateFaultHook
 	return o, nil
 }
 

@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
-	"syscall"
 	"time"
 
 	"github.com/urfave/cli/v3"
@@ -55,9 +53,10 @@ type upgradeJSON struct {
 	MS         int64 `json:"ms"`
 }
 
-// upgradeFaultEnv names the step ("written", "recreated", "verified") at
-// which upgrade kills itself with SIGKILL, for crash tests.
-const upgradeFaultEnv = "RDCTL_FAULT_KILL_UPGRADE_AT"
+// upgradeFaultHook, when set, is called at each step of an upgrade
+// ("written", "recreated", "verified"). Like rotateFaultHook, production
+// never sets it; tests and -tags rdctlfault builds do, for crash tests.
+var upgradeFaultHook func(point string)
 
 func runUpgrade(ctx context.Context, e *env, cmd *cli.Command) error {
 	start := time.Now()
@@ -190,13 +189,7 @@ func upgradeStep(ctx context.Context, e *env, rec *deploy.Record, spec compose.S
 				Spec: spec, Image: image, Pull: pull, Runtime: rt,
 				Verify: func(ctx context.Context) error { return waitKey(ctx, addr, live, 15*time.Second) },
 			}
-			if point := os.Getenv(upgradeFaultEnv); point != "" {
-				o.Hook = func(p string) {
-					if p == point {
-						syscall.Kill(os.Getpid(), syscall.SIGKILL)
-					}
-				}
-			}
+			o.Hook = upgradeFaultHook
 			ctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
 			defer cancel()
 			r, err := compose.Upgrade(ctx, o)

@@ -342,7 +342,10 @@ func Resume(ctx context.Context, o Options) (*Recovery, error) {
 	if st.Valid {
 		live = st.Pair.PublicBase64()
 	}
-	owner := keys.Owner{UID: st.SecretInfo.UID, GID: st.SecretInfo.GID}
+	owner, err := liveOwner(d, st)
+	if err != nil {
+		return nil, err
+	}
 	switch live {
 	case j.NewPublicKey:
 		// The secret was switched: complete the .pub, then run the tail.
@@ -410,6 +413,23 @@ func Resume(ctx context.Context, o Options) (*Recovery, error) {
 		return nil, err
 	}
 	return rec, nil
+}
+
+// liveOwner is who the live key files belong to: the secret's owner, else
+// (the secret is gone or unreadable) the .pub's, as both are written with
+// one owner, else the directory's. Taking the zero Owner instead would put
+// a key back owned by root, which hbbs, running as the service user, could
+// not read.
+func liveOwner(d *safefs.Dir, st keys.State) (keys.Owner, error) {
+	// Inspect fills an Info only for a file it read; a zero Info (which
+	// IsRegular would accept) means there was none.
+	for _, i := range []safefs.Info{st.SecretInfo, st.PubInfo} {
+		if i != (safefs.Info{}) {
+			return keys.Owner{UID: i.UID, GID: i.GID}, nil
+		}
+	}
+	i, err := d.Stat()
+	return keys.Owner{UID: i.UID, GID: i.GID}, err
 }
 
 // removeLeftovers removes the new-key files and safefs temporaries, in the
