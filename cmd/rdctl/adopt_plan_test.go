@@ -74,13 +74,13 @@ func stepKeys(r plan.Report) [][2]string {
 // runPlanned runs a command as --dry-run --json, checks that it printed
 // a plan and changed nothing under root, then runs it for real and checks
 // that it reported the same steps. It returns both outputs.
-func runPlanned(t *testing.T, root string, wantCode int, args ...string) (dry, real string) {
+func runPlanned(t *testing.T, root string, wantDry, wantReal int, args ...string) (dry, real string) {
 	t.Helper()
 	before := adoptDoctorSnapshot(t, root)
 	var out, errOut bytes.Buffer
 	code := run(context.Background(), append([]string{"rdctl", "--dry-run", "--json"}, args...), &out, &errOut)
-	if code != wantCode {
-		t.Fatalf("dry run: exit %d, want %d\n%s%s", code, wantCode, out.String(), errOut.String())
+	if code != wantDry {
+		t.Fatalf("dry run: exit %d, want %d\n%s%s", code, wantDry, out.String(), errOut.String())
 	}
 	dr := planOf(t, out.String())
 	if !dr.DryRun || len(dr.Steps) == 0 || !dr.Changed {
@@ -103,8 +103,8 @@ func runPlanned(t *testing.T, root string, wantCode int, args ...string) (dry, r
 	out.Reset()
 	errOut.Reset()
 	code = run(context.Background(), append([]string{"rdctl", "--json"}, args...), &out, &errOut)
-	if code != wantCode {
-		t.Fatalf("real run: exit %d, want %d\n%s%s", code, wantCode, out.String(), errOut.String())
+	if code != wantReal {
+		t.Fatalf("real run: exit %d, want %d\n%s%s", code, wantReal, out.String(), errOut.String())
 	}
 	rr := planOf(t, out.String())
 	if rr.DryRun || !rr.Changed {
@@ -131,7 +131,7 @@ func TestAdoptPlan(t *testing.T) {
 		}
 	}
 	recPath := filepath.Join(root, "etc/rdctl/rdctl.toml")
-	dry, real := runPlanned(t, root, 0, "--root", root, "adopt")
+	dry, real := runPlanned(t, root, 0, 0, "--root", root, "adopt")
 	var d, r struct {
 		Written  bool   `json:"written"`
 		Record   string `json:"record"`
