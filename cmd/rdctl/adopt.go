@@ -199,38 +199,31 @@ func runAdopt(ctx context.Context, e *env, cmd *cli.Command) error {
 		_, err := adoptCompose(ctx, e, in, true)
 		return err
 	}
-	found, err := adopt.Detect(e.root)
-	if err != nil {
-		return err
-	}
+	inst, err := adopt.Find(e.root, in.origin)
 	// Nothing installed as systemd units on a live host: a compose stack
 	// is the other kind of install the guides describe.
-	if len(found) == 0 && e.root == "" && in.backend == "" && in.origin == "" {
+	fallback := e.root == "" && in.backend == "" && in.origin == ""
+	if errors.Is(err, adopt.ErrNoInstall) && fallback {
 		if done, err := adoptCompose(ctx, e, in, false); done || err != nil {
 			return err
 		}
 	}
-	found = adopt.SelectOrigin(found, in.origin)
+	var several *adopt.SeveralInstallsError
 	switch {
-	case len(found) == 0:
+	case errors.Is(err, adopt.ErrNoInstall):
 		where, looked := "this host", "rustdesk-hbbs.service, rustdesksignal.service and hbbs.service"
 		if e.root != "" {
 			where = e.root
 		}
-		if e.root == "" && in.backend == "" && in.origin == "" {
+		if fallback {
 			looked += ", and compose projects running a rustdesk image"
 		}
-		return withHints(fmt.Errorf("found no hbbs/hbbr install in %s (looked for %s)", where, looked),
-			"install one: rdctl install systemd --relay HOST")
-	case len(found) > 1:
-		var names []string
-		for _, f := range found {
-			names = append(names, fmt.Sprintf("%s (%s)", f.Origin, f.HBBS.Unit.Path))
-		}
-		return withHints(usageErrorf("found %d installs: %s", len(found), strings.Join(names, ", ")),
-			"choose one: rdctl adopt --origin "+found[0].Origin)
+		return withHints(fmt.Errorf("%w in %s (looked for %s)", err, where, looked), "install one: rdctl install systemd --relay HOST")
+	case errors.As(err, &several):
+		return withHints(&usageError{msg: err.Error()}, "choose one: rdctl adopt --origin "+several.Installs[0].Origin)
+	case err != nil:
+		return err
 	}
-	inst := found[0]
 	idHost, source, err := e.adoptIDHost(ctx, in.idHost, firstNonEmpty(in.relay, inst.Relay))
 	if err != nil {
 		return err
@@ -338,37 +331,24 @@ func printAdopt(e *env, out *adoptJSON, rec *deploy.Record) {
 func adoptCompose(ctx context.Context, e *env, in adoptInput, explicit bool) (bool, error) {
 	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	eng, err := compose.Connect(cctx)
-	if err != nil {
-		if !explicit && errors.Is(err, compose.ErrNoEngine) {
-			return false, nil
-		}
-		return true, withHints(err, "is Docker running? systemctl status docker")
-	}
-	defer eng.Close()
-	stacks, err := eng.Detect(cctx)
-	if err != nil {
-		return true, err
-	}
-	stacks = compose.SelectProject(stacks, in.project)
+	d, err := compose.FindStack(cctx, in.project)
+	var several *compose.SeveralStacksError
 	switch {
-	case len(stacks) == 0 && !explicit:
+	case !explicit && (errors.Is(err, compose.ErrNoEngine) || errors.Is(err, compose.ErrNoStack)):
 		return false, nil
-	case len(stacks) == 0 && in.project != "":
+	case errors.Is(err, compose.ErrNoEngine):
+		return true, withHints(err, "is Docker running? systemctl status docker")
+	case errors.Is(err, compose.ErrNoStack) && in.project != "":
 		return true, withHints(fmt.Errorf("no running compose project %q uses a rustdesk image or runs hbbs/hbbr", in.project),
 			"list the projects: docker compose ls")
-	case len(stacks) == 0:
-		return true, withHints(errors.New("found no running compose project that uses a rustdesk image or runs hbbs/hbbr"),
-			"start it first: docker compose up -d", "install one: rdctl install compose --relay HOST")
-	case len(stacks) > 1:
-		var names []string
-		for _, d := range stacks {
-			names = append(names, fmt.Sprintf("%s (%s)", d.Project, orNone(d.ProjectDir)))
-		}
-		return true, withHints(usageErrorf("found %d compose projects running RustDesk: %s", len(stacks), strings.Join(names, ", ")),
-			"choose one: rdctl adopt --project "+stacks[0].Project)
+	case errors.Is(err, compose.ErrNoStack):
+		return true, withHints(err, "start it first: docker compose up -d", "install one: rdctl install compose --relay HOST")
+	case errors.As(err, &several):
+		return true, withHints(&usageError{msg: err.Error()}, "choose one: rdctl adopt --project "+several.Stacks[0].Project)
+	case err != nil:
+		return true, err
 	}
-	return true, recordCompose(ctx, e, in, &stacks[0])
+	return true, recordCompose(ctx, e, in, d)
 }
 
 // recordCompose records the stack d unless its findings refuse it.

@@ -3,6 +3,7 @@ package adopt
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -78,4 +79,39 @@ func SelectOrigin(found []*Install, origin string) []*Install {
 		}
 	}
 	return keep
+}
+
+// ErrNoInstall means Find found no install (of the origin asked for).
+var ErrNoInstall = errors.New("found no hbbs/hbbr install")
+
+// SeveralInstallsError means several installs were found and no origin
+// chose one.
+type SeveralInstallsError struct {
+	Installs []*Install
+}
+
+func (e *SeveralInstallsError) Error() string {
+	var names []string
+	for _, in := range e.Installs {
+		names = append(names, fmt.Sprintf("%s (%s)", in.Origin, in.HBBS.Unit.Path))
+	}
+	return fmt.Sprintf("found %d installs: %s", len(e.Installs), strings.Join(names, ", "))
+}
+
+// Find is the install to adopt under root: the one of origin (see
+// SelectOrigin), or the only one when origin is empty. It fails with
+// ErrNoInstall or a *SeveralInstallsError.
+func Find(root, origin string) (*Install, error) {
+	found, err := Detect(root)
+	if err != nil {
+		return nil, err
+	}
+	found = SelectOrigin(found, origin)
+	switch len(found) {
+	case 0:
+		return nil, ErrNoInstall
+	case 1:
+		return found[0], nil
+	}
+	return nil, &SeveralInstallsError{Installs: found}
 }

@@ -1,8 +1,11 @@
 package compose
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"path"
+	"strings"
 
 	"github.com/rdctl/rdctl/internal/adopt"
 	"github.com/rdctl/rdctl/internal/deploy"
@@ -61,6 +64,51 @@ func (d *Detected) Record(relay string) (*deploy.Record, error) {
 		Relay: relay, WorkingDir: wd, HBBREnforcesKey: d.HBBRKey != "",
 		Compose: &deploy.ComposeRecord{Dir: d.ProjectDir, Image: d.Image, Network: network, Project: d.Project, MountTarget: target},
 	}, nil
+}
+
+// ErrNoStack means no running compose project (of the name asked for)
+// uses a RustDesk server image or runs hbbs/hbbr.
+var ErrNoStack = errors.New("found no running compose project that uses a rustdesk image or runs hbbs/hbbr")
+
+// SeveralStacksError means several such projects run and none was named.
+type SeveralStacksError struct {
+	Stacks []Detected
+}
+
+func (e *SeveralStacksError) Error() string {
+	var names []string
+	for _, d := range e.Stacks {
+		dir := d.ProjectDir
+		if dir == "" {
+			dir = "none"
+		}
+		names = append(names, fmt.Sprintf("%s (%s)", d.Project, dir))
+	}
+	return fmt.Sprintf("found %d compose projects running RustDesk: %s", len(e.Stacks), strings.Join(names, ", "))
+}
+
+// FindStack asks the engine for the stack to adopt: the running project
+// named project, or the only one running when project is empty. It fails
+// with ErrNoEngine (wrapped) when the engine cannot be reached, ErrNoStack
+// or a *SeveralStacksError.
+func FindStack(ctx context.Context, project string) (*Detected, error) {
+	eng, err := Connect(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer eng.Close()
+	stacks, err := eng.Detect(ctx)
+	if err != nil {
+		return nil, err
+	}
+	stacks = SelectProject(stacks, project)
+	switch len(stacks) {
+	case 0:
+		return nil, ErrNoStack
+	case 1:
+		return &stacks[0], nil
+	}
+	return nil, &SeveralStacksError{Stacks: stacks}
 }
 
 // SelectProject keeps the stacks of the named project; an empty name keeps
