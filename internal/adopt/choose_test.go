@@ -64,3 +64,36 @@ func TestSelectOrigin(t *testing.T) {
 		}
 	}
 }
+
+// Find picks the one install, the one of an origin, or says why not with
+// a typed error.
+func TestFind(t *testing.T) {
+	root := t.TempDir()
+	unit := func(rel, exec string) {
+		full := filepath.Join(root, rel)
+		os.MkdirAll(filepath.Dir(full), 0o755)
+		if err := os.WriteFile(full, []byte("[Service]\nExecStart="+exec+"\nWorkingDirectory=/opt/rustdesk\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := Find(root, ""); !errors.Is(err, ErrNoInstall) {
+		t.Errorf("nothing: %v", err)
+	}
+	unit("lib/systemd/system/rustdesk-hbbs.service", "/usr/bin/hbbs")
+	unit("lib/systemd/system/rustdesk-hbbr.service", "/usr/bin/hbbr")
+	if in, err := Find(root, ""); err != nil || in.Origin != OriginDebian {
+		t.Errorf("debian: %+v %v", in, err)
+	}
+	unit("etc/systemd/system/rustdesksignal.service", "/opt/rustdesk/hbbs")
+	unit("etc/systemd/system/rustdeskrelay.service", "/opt/rustdesk/hbbr")
+	var several *SeveralInstallsError
+	if _, err := Find(root, ""); !errors.As(err, &several) || len(several.Installs) != 2 {
+		t.Errorf("two: %v", err)
+	}
+	if in, err := Find(root, OriginInstallerScript); err != nil || in.Origin != OriginInstallerScript {
+		t.Errorf("--origin installer-script: %+v %v", in, err)
+	}
+	if _, err := Find(root, OriginRdctl); !errors.Is(err, ErrNoInstall) {
+		t.Errorf("--origin rdctl: %v", err)
+	}
+}

@@ -1,6 +1,8 @@
 package compose
 
 import (
+	"context"
+	"errors"
 	"strings"
 	"testing"
 
@@ -97,5 +99,31 @@ func TestWarningsAreTyped(t *testing.T) {
 				t.Errorf("got %v, want %v", got, tc.want)
 			}
 		})
+	}
+}
+
+// FindStack picks the one running stack, the named one, or says why not
+// with a typed error.
+func TestFindStack(t *testing.T) {
+	f := &fakeEngine{}
+	f.serve(t)
+	ctx := context.Background()
+	if _, err := FindStack(ctx, ""); !errors.Is(err, ErrNoStack) {
+		t.Errorf("no stacks: %v", err)
+	}
+	f.stack("one", t.TempDir())
+	if d, err := FindStack(ctx, ""); err != nil || d.Project != "one" {
+		t.Errorf("one stack: %+v %v", d, err)
+	}
+	f.stack("two", t.TempDir())
+	var several *SeveralStacksError
+	if _, err := FindStack(ctx, ""); !errors.As(err, &several) || len(several.Stacks) != 2 || !strings.Contains(err.Error(), "found 2 compose projects running RustDesk: one (") {
+		t.Errorf("two stacks: %v", err)
+	}
+	if d, err := FindStack(ctx, "two"); err != nil || d.Project != "two" {
+		t.Errorf("--project two: %+v %v", d, err)
+	}
+	if _, err := FindStack(ctx, "three"); !errors.Is(err, ErrNoStack) {
+		t.Errorf("--project three: %v", err)
 	}
 }
