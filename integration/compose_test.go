@@ -608,7 +608,7 @@ func TestCompose(t *testing.T) {
 		if w == nil {
 			t.Fatal("the ./data:/data stack was not detected")
 		}
-		if w.DataDir != "" || len(w.Warnings) != 1 || !strings.Contains(w.Warnings[0], "container layer") || w.Relay != "rd.example.com:21117" {
+		if w.DataDir != "" || len(w.Warnings) != 1 || !strings.Contains(w.Warnings[0].Message, "container layer") || w.Warnings[0].ID != "keys-in-container-layer" || w.Relay != "rd.example.com:21117" {
 			t.Errorf("./data:/data stack: %+v", w)
 		}
 		t.Logf("warning for ./data:/data: %s", w.Warnings)

@@ -4,10 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
-	"os/exec"
-	"path"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -16,7 +12,7 @@ import (
 	"github.com/rdctl/rdctl/internal/adopt"
 	"github.com/rdctl/rdctl/internal/compose"
 	"github.com/rdctl/rdctl/internal/deploy"
-	"github.com/rdctl/rdctl/internal/safefs"
+	"github.com/rdctl/rdctl/internal/plan"
 )
 
 func adoptCommand(e *env) *cli.Command {
@@ -55,10 +51,11 @@ the command line or in a unit file, keys where 'apt purge' deletes them
 (/var/lib/rustdesk-server). Those are reported, not changed: rdctl doctor shows
 them again and repairs modes and owners.
 
-Refuses when a record exists, unless --force. Takes the lock; --dry-run reports
-and writes nothing.
+Refuses when a record exists, unless --force. Writing the record is its plan's
+one step, taken under the lock; --dry-run reports and writes nothing.
 
-JSON (--json): record, written, dry_run, id_host_source, install {origin,
+JSON (--json): dry_run, changed, steps[] {action, target, changed} (the plan),
+record, written, id_host_source, install {origin,
 hbbs and hbbr {unit {name, path, drop_ins, masked, written_by_rdctl}, program,
 user, working_dir, key, key_source}, relay, relay_source, bind, tailnet_only,
 secret_present, secret_mode, public_key, fingerprint, findings[] {id,
@@ -85,6 +82,54 @@ Examples:
 	}
 }
 
+// adoptInput is adopt's validated flags.
+type adoptInput struct {
+	idHost                 deploy.HostPort
+	relay, origin, project string
+	backend                string // "" (systemd units, then compose stacks), systemd or compose
+	force                  bool
+}
+
+func adoptFlags(e *env, cmd *cli.Command) (adoptInput, error) {
+	in := adoptInput{relay: cmd.String("relay"), origin: cmd.String("origin"), backend: cmd.String("backend"),
+		project: cmd.String("project"), force: cmd.Bool("force")}
+	if s := cmd.String("id-host"); s != "" {
+		hp, err := deploy.ParseHostPort("--id-host", s)
+		if err != nil {
+			return in, err
+		}
+		in.idHost = hp
+	}
+	if in.relay != "" {
+		if _, err := deploy.ParseHostPort("--relay", in.relay); err != nil {
+			return in, err
+		}
+	}
+	switch in.origin {
+	case "", adopt.OriginDebian, adopt.OriginInstallerScript, adopt.OriginRdctl:
+	default:
+		return in, &deploy.InputError{Field: "--origin", Value: in.origin, Reason: "not debian, installer-script or rdctl"}
+	}
+	switch in.backend {
+	case "", deploy.BackendSystemd, deploy.BackendCompose:
+	default:
+		return in, &deploy.InputError{Field: "--backend", Value: in.backend, Reason: "not systemd or compose"}
+	}
+	if in.project != "" {
+		if in.backend == deploy.BackendSystemd {
+			return in, usageErrorf("--project names a compose project; it cannot be used with --backend systemd")
+		}
+		in.backend = deploy.BackendCompose
+	}
+	if in.backend == deploy.BackendCompose && in.origin != "" {
+		return in, usageErrorf("--origin chooses among systemd installs; it cannot be used with --backend compose")
+	}
+	if in.backend == deploy.BackendCompose && e.root != "" {
+		return in, usageErrorf("--backend compose asks the live Docker engine; it cannot be used with --root")
+	}
+	return in, nil
+}
+
 type adoptRecordJSON struct {
 	Backend         string `json:"backend"`
 	Origin          string `json:"origin"`
@@ -100,128 +145,100 @@ type adoptRecordJSON struct {
 	Compose *adoptComposeRecordJSON `json:"compose,omitempty"`
 }
 
+type adoptComposeRecordJSON struct {
+	Dir         string `json:"dir"`
+	Image       string `json:"image"`
+	Network     string `json:"network"`
+	Project     string `json:"project"`
+	MountTarget string `json:"mount_target"`
+}
+
+// adoptJSON is adopt's output: the plan's report (dry_run, changed, steps:
+// the record's write) and what was found and recorded.
 type adoptJSON struct {
+	plan.Report
 	Record       string            `json:"record"`
 	Written      bool              `json:"written"`
-	DryRun       bool              `json:"dry_run"`
 	IDHostSource string            `json:"id_host_source"`
 	Install      *adopt.Install    `json:"install,omitempty"`
 	Compose      *adoptComposeJSON `json:"compose,omitempty"`
 	Recorded     *adoptRecordJSON  `json:"recorded"`
 }
 
+// adoptComposeJSON is the compose part of adopt's JSON: the stack as the
+// engine shows it, what is unsafe about it, and whether adopt refused it.
+type adoptComposeJSON struct {
+	Stack    *compose.Detected `json:"stack"`
+	Findings []adopt.Finding   `json:"findings"`
+	// Refused is true when a finding with severity error stopped the
+	// record from being written (--force records it anyway).
+	Refused bool `json:"refused"`
+}
+
+func newAdoptJSON(e *env, rec *deploy.Record, source string) adoptJSON {
+	out := adoptJSON{Report: plan.NewReport(nil, e.dryRun), Record: e.recordPath(), IDHostSource: source, Recorded: &adoptRecordJSON{
+		Backend: rec.Backend, Origin: rec.Origin, IDHost: rec.IDHost, Relay: rec.Relay, WorkingDir: rec.WorkingDir, BinDir: rec.BinDir,
+		ServiceUser: rec.ServiceUser, HBBSUnit: rec.HBBSUnit, HBBRUnit: rec.HBBRUnit, HBBREnforcesKey: rec.HBBREnforcesKey}}
+	if c := rec.Compose; c != nil {
+		out.Recorded.Compose = &adoptComposeRecordJSON{Dir: c.Dir, Image: c.Image, Network: c.Network, Project: c.Project, MountTarget: c.MountTarget}
+	}
+	return out
+}
+
 func runAdopt(ctx context.Context, e *env, cmd *cli.Command) error {
-	// Validate the flags before looking at anything.
-	var idHost deploy.HostPort
-	if s := cmd.String("id-host"); s != "" {
-		hp, err := deploy.ParseHostPort("--id-host", s)
-		if err != nil {
-			return err
-		}
-		idHost = hp
+	in, err := adoptFlags(e, cmd)
+	if err != nil {
+		return err
 	}
-	relayFlag := cmd.String("relay")
-	if relayFlag != "" {
-		if _, err := deploy.ParseHostPort("--relay", relayFlag); err != nil {
-			return err
-		}
-	}
-	origin := cmd.String("origin")
-	if origin != "" && origin != adopt.OriginDebian && origin != adopt.OriginInstallerScript && origin != adopt.OriginRdctl {
-		return &deploy.InputError{Field: "--origin", Value: origin, Reason: "not debian, installer-script or rdctl"}
-	}
-
-	backend, project := cmd.String("backend"), cmd.String("project")
-	switch backend {
-	case "", deploy.BackendSystemd, deploy.BackendCompose:
-	default:
-		return &deploy.InputError{Field: "--backend", Value: backend, Reason: "not systemd or compose"}
-	}
-	if project != "" {
-		if backend == deploy.BackendSystemd {
-			return usageErrorf("--project names a compose project; it cannot be used with --backend systemd")
-		}
-		backend = deploy.BackendCompose
-	}
-	if backend == deploy.BackendCompose && origin != "" {
-		return usageErrorf("--origin chooses among systemd installs; it cannot be used with --backend compose")
-	}
-	if backend == deploy.BackendCompose && e.root != "" {
-		return usageErrorf("--backend compose asks the live Docker engine; it cannot be used with --root")
-	}
-
 	recPath := e.recordPath()
-	if _, err := deploy.LoadRecord(recPath); !errors.Is(err, deploy.ErrNoRecord) && !cmd.Bool("force") {
+	if _, err := deploy.LoadRecord(recPath); !errors.Is(err, deploy.ErrNoRecord) && !in.force {
 		return withHints(fmt.Errorf("a deployment record already exists at %s", recPath),
 			"see what it says: rdctl status", "replace it with: rdctl adopt --force")
 	}
-
-	if backend == deploy.BackendCompose {
-		_, err := adoptCompose(ctx, e, cmd, idHost, relayFlag, true)
+	if in.backend == deploy.BackendCompose {
+		_, err := adoptCompose(ctx, e, in, true)
 		return err
 	}
-	found, err := adopt.Detect(e.root)
-	if err != nil {
-		return err
-	}
+	inst, err := adopt.Find(e.root, in.origin)
 	// Nothing installed as systemd units on a live host: a compose stack
 	// is the other kind of install the guides describe.
-	if len(found) == 0 && e.root == "" && backend == "" && origin == "" {
-		if done, err := adoptCompose(ctx, e, cmd, idHost, relayFlag, false); done || err != nil {
+	fallback := e.root == "" && in.backend == "" && in.origin == ""
+	if errors.Is(err, adopt.ErrNoInstall) && fallback {
+		if done, err := adoptCompose(ctx, e, in, false); done || err != nil {
 			return err
 		}
 	}
-	if origin != "" {
-		var keep []*adopt.Install
-		for _, in := range found {
-			if in.Origin == origin || (origin == adopt.OriginRdctl && in.Origin == adopt.OriginCustom) {
-				keep = append(keep, in)
-			}
-		}
-		found = keep
-	}
+	var several *adopt.SeveralInstallsError
 	switch {
-	case len(found) == 0:
-		where := "this host"
+	case errors.Is(err, adopt.ErrNoInstall):
+		where, looked := "this host", "rustdesk-hbbs.service, rustdesksignal.service and hbbs.service"
 		if e.root != "" {
 			where = e.root
 		}
-		looked := "rustdesk-hbbs.service, rustdesksignal.service and hbbs.service"
-		if e.root == "" && backend == "" && origin == "" {
+		if fallback {
 			looked += ", and compose projects running a rustdesk image"
 		}
-		return withHints(fmt.Errorf("found no hbbs/hbbr install in %s (looked for %s)", where, looked),
-			"install one: rdctl install systemd --relay HOST")
-	case len(found) > 1:
-		var names []string
-		for _, in := range found {
-			names = append(names, fmt.Sprintf("%s (%s)", in.Origin, in.HBBS.Unit.Path))
-		}
-		return withHints(usageErrorf("found %d installs: %s", len(found), strings.Join(names, ", ")),
-			"choose one: rdctl adopt --origin "+found[0].Origin)
+		return withHints(fmt.Errorf("%w in %s (looked for %s)", err, where, looked), "install one: rdctl install systemd --relay HOST")
+	case errors.As(err, &several):
+		return withHints(&usageError{msg: err.Error()}, "choose one: rdctl adopt --origin "+several.Installs[0].Origin)
+	case err != nil:
+		return err
 	}
-	in := found[0]
-
-	idHost, source, err := adoptIDHost(ctx, e, idHost, firstNonEmpty(relayFlag, in.Relay))
+	idHost, source, err := e.adoptIDHost(ctx, in.idHost, firstNonEmpty(in.relay, inst.Relay))
 	if err != nil {
 		return err
 	}
-	rec, err := in.Record(adopt.RecordOptions{IDHost: idHost.String(), Relay: relayFlag})
+	rec, err := inst.Record(adopt.RecordOptions{IDHost: idHost.String(), Relay: in.relay})
 	if err != nil {
 		return err
 	}
-	out := adoptJSON{Record: recPath, DryRun: e.dryRun, IDHostSource: source, Install: in, Recorded: &adoptRecordJSON{
-		Backend: rec.Backend, Origin: rec.Origin, IDHost: rec.IDHost, Relay: rec.Relay, WorkingDir: rec.WorkingDir, BinDir: rec.BinDir,
-		ServiceUser: rec.ServiceUser, HBBSUnit: rec.HBBSUnit, HBBRUnit: rec.HBBRUnit, HBBREnforcesKey: rec.HBBREnforcesKey}}
-	if in.Findings == nil {
-		in.Findings = []adopt.Finding{}
+	out := newAdoptJSON(e, rec, source)
+	out.Install = inst
+	if inst.Findings == nil {
+		inst.Findings = []adopt.Finding{}
 	}
-
-	if !e.dryRun {
-		if err := writeAdoptedRecord(e, rec); err != nil {
-			return err
-		}
-		out.Written = true
+	if err := e.recordAdopted(ctx, &out, rec); err != nil {
+		return err
 	}
 	if e.json {
 		return writeJSON(e.stdout, out)
@@ -230,48 +247,29 @@ func runAdopt(ctx context.Context, e *env, cmd *cli.Command) error {
 	return nil
 }
 
-// adoptIDHost picks the ID server clients are given: --id-host, else the
-// relay's host, else this host's name (not "localhost"). source says which.
-func adoptIDHost(ctx context.Context, e *env, idHost deploy.HostPort, relay string) (deploy.HostPort, string, error) {
-	source := "--id-host"
-	if idHost.Host == "" {
-		switch {
-		case relay != "":
-			hp, _ := deploy.ParseHostPort("relay", relay)
-			idHost, source = deploy.HostPort{Host: hp.Host}, "relay"
-		default:
-			name, src := adoptHostname(ctx, e)
-			if hp, err := deploy.ParseHostPort("hostname", name); err == nil && name != "localhost" {
-				idHost, source = hp, src
-			}
-		}
+// adoptIDHost is adopt.IDHost with this host's name asked only when
+// needed; no usable name is a usage error (--id-host names it).
+func (e *env) adoptIDHost(ctx context.Context, given deploy.HostPort, relay string) (deploy.HostPort, string, error) {
+	hp, source, err := adopt.IDHost(given, relay, func() (string, string) { return adopt.Hostname(ctx, e.root) })
+	if errors.Is(err, adopt.ErrNoIDHost) {
+		return hp, source, withHints(&usageError{msg: err.Error()}, "name it: rdctl adopt --id-host HOST (or --relay HOST)")
 	}
-	if idHost.Host == "" {
-		return idHost, "", withHints(usageErrorf("cannot tell which host clients should use: hbbs advertises no relay and this host's name is unusable"),
-			"name it: rdctl adopt --id-host HOST (or --relay HOST)")
-	}
-	return idHost, source, nil
+	return hp, source, err
 }
 
-// writeAdoptedRecord writes rec to the record path (0644, its directory
-// made 0755 if missing) under rdctl's lock.
-func writeAdoptedRecord(e *env, rec *deploy.Record) error {
-	unlock, err := e.lock()
+// recordAdopted runs adopt's plan, the record's write (a dry run only
+// says it would), and puts its report in out.
+func (e *env) recordAdopted(ctx context.Context, out *adoptJSON, rec *deploy.Record) error {
+	step, err := deploy.RecordStep(out.Record, rec)
 	if err != nil {
 		return err
 	}
-	defer unlock()
-	data, err := rec.Encode()
-	if err != nil {
-		return err
-	}
-	recPath := e.recordPath()
-	d, err := safefs.MkdirAll(filepath.Dir(recPath), 0o755)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	_, err = d.WriteFile(filepath.Base(recPath), data, safefs.FileOptions{Mode: 0o644, UID: safefs.KeepOwner, GID: safefs.KeepOwner})
+	// No recovery step: adopt changes nothing but the record, and no
+	// record named the working directory before.
+	p := e.newPlan(ctx, nil)
+	p.Add(step)
+	out.Report, err = e.execute(p)
+	out.Written = err == nil && !out.DryRun
 	return err
 }
 
@@ -284,23 +282,24 @@ func firstNonEmpty(s ...string) string {
 	return ""
 }
 
-// adoptHostname is this host's name: `hostname -f` live, the image's
-// /etc/hostname under --root (nothing live is asked then).
-func adoptHostname(ctx context.Context, e *env) (name, source string) {
-	if e.root != "" {
-		data, err := os.ReadFile(e.under("/etc/hostname"))
-		if err != nil {
-			return "", ""
-		}
-		return strings.TrimSpace(string(data)), "/etc/hostname"
+// printFindings prints findings as adopt reports them: errors UNSAFE,
+// warnings unsafe, the rest notes.
+func printFindings(e *env, fs []adopt.Finding) {
+	for _, f := range fs {
+		label := map[adopt.Severity]string{adopt.SeverityError: "UNSAFE", adopt.SeverityWarning: "unsafe", adopt.SeverityInfo: "note"}[f.Severity]
+		e.printf("%s: %s\n", label, f.Message)
 	}
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-	defer cancel()
-	if out, err := exec.CommandContext(ctx, "hostname", "-f").Output(); err == nil {
-		return strings.TrimSpace(string(out)), "hostname -f"
+}
+
+// printRecorded says what became of the record: written, or in a dry run
+// that it would be.
+func printRecorded(e *env, out *adoptJSON) {
+	switch {
+	case out.Written:
+		e.printf("recorded it in %s\n", out.Record)
+	case out.DryRun && len(out.Steps) > 0: // a refused stack has no plan
+		e.printf("dry run: would record it in %s\n", out.Record)
 	}
-	n, _ := os.Hostname()
-	return n, "hostname"
 }
 
 func printAdopt(e *env, out *adoptJSON, rec *deploy.Record) {
@@ -317,40 +316,11 @@ func printAdopt(e *env, out *adoptJSON, rec *deploy.Record) {
 		relay += " (from " + in.RelaySource + ")"
 	}
 	e.printf("relay:       %s\nID server:   %s (from %s)\n", relay, rec.IDHost, out.IDHostSource)
-	for _, f := range in.Findings {
-		label := map[adopt.Severity]string{adopt.SeverityError: "UNSAFE", adopt.SeverityWarning: "unsafe", adopt.SeverityInfo: "note"}[f.Severity]
-		e.printf("%s: %s\n", label, f.Message)
-	}
-	switch {
-	case out.Written:
-		e.printf("recorded it in %s\n", out.Record)
-	default:
-		e.printf("dry run: would record it in %s\n", out.Record)
-	}
+	printFindings(e, in.Findings)
+	printRecorded(e, out)
 	if in.Problems() > 0 {
 		e.hintf("see them again and repair modes and owners: rdctl doctor, rdctl doctor --fix")
 	}
-}
-
-// originCompose is the record's origin for an adopted compose stack.
-const originCompose = "compose"
-
-// adoptComposeJSON is the compose part of adopt's JSON: the stack as the
-// engine shows it, what is unsafe about it, and whether adopt refused it.
-type adoptComposeJSON struct {
-	Stack    *compose.Detected `json:"stack"`
-	Findings []adopt.Finding   `json:"findings"`
-	// Refused is true when a finding with severity error stopped the
-	// record from being written (--force records it anyway).
-	Refused bool `json:"refused"`
-}
-
-type adoptComposeRecordJSON struct {
-	Dir         string `json:"dir"`
-	Image       string `json:"image"`
-	Network     string `json:"network"`
-	Project     string `json:"project"`
-	MountTarget string `json:"mount_target"`
 }
 
 // adoptCompose looks for running compose projects that use a RustDesk
@@ -358,81 +328,54 @@ type adoptComposeRecordJSON struct {
 // With explicit unset (the fallback after finding no systemd units) an
 // unreachable engine or no stack is not an error: it returns false and
 // the caller reports that nothing was found.
-func adoptCompose(ctx context.Context, e *env, cmd *cli.Command, idHost deploy.HostPort, relayFlag string, explicit bool) (bool, error) {
+func adoptCompose(ctx context.Context, e *env, in adoptInput, explicit bool) (bool, error) {
 	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	eng, err := compose.Connect(cctx)
-	if err != nil {
-		if !explicit && errors.Is(err, compose.ErrNoEngine) {
-			return false, nil
-		}
-		return true, withHints(err, "is Docker running? systemctl status docker")
-	}
-	defer eng.Close()
-	stacks, err := eng.Detect(cctx)
-	if err != nil {
-		return true, err
-	}
-	project := cmd.String("project")
-	if project != "" {
-		var keep []compose.Detected
-		for _, d := range stacks {
-			if d.Project == project {
-				keep = append(keep, d)
-			}
-		}
-		stacks = keep
-	}
+	d, err := compose.FindStack(cctx, in.project)
+	var several *compose.SeveralStacksError
 	switch {
-	case len(stacks) == 0 && !explicit:
+	case !explicit && (errors.Is(err, compose.ErrNoEngine) || errors.Is(err, compose.ErrNoStack)):
 		return false, nil
-	case len(stacks) == 0 && project != "":
-		return true, withHints(fmt.Errorf("no running compose project %q uses a rustdesk image or runs hbbs/hbbr", project),
+	case errors.Is(err, compose.ErrNoEngine):
+		return true, withHints(err, "is Docker running? systemctl status docker")
+	case errors.Is(err, compose.ErrNoStack) && in.project != "":
+		return true, withHints(fmt.Errorf("no running compose project %q uses a rustdesk image or runs hbbs/hbbr", in.project),
 			"list the projects: docker compose ls")
-	case len(stacks) == 0:
-		return true, withHints(errors.New("found no running compose project that uses a rustdesk image or runs hbbs/hbbr"),
-			"start it first: docker compose up -d", "install one: rdctl install compose --relay HOST")
-	case len(stacks) > 1:
-		var names []string
-		for _, d := range stacks {
-			names = append(names, fmt.Sprintf("%s (%s)", d.Project, orNone(d.ProjectDir)))
-		}
-		return true, withHints(usageErrorf("found %d compose projects running RustDesk: %s", len(stacks), strings.Join(names, ", ")),
-			"choose one: rdctl adopt --project "+stacks[0].Project)
+	case errors.Is(err, compose.ErrNoStack):
+		return true, withHints(err, "start it first: docker compose up -d", "install one: rdctl install compose --relay HOST")
+	case errors.As(err, &several):
+		return true, withHints(&usageError{msg: err.Error()}, "choose one: rdctl adopt --project "+several.Stacks[0].Project)
+	case err != nil:
+		return true, err
 	}
-	d := &stacks[0]
+	return true, recordCompose(ctx, e, in, d)
+}
 
-	findings := composeFindings(d)
-	refused := false
-	for _, f := range findings {
-		refused = refused || f.Severity == adopt.SeverityError
-	}
-	rec, err := composeAdoptRecord(d, relayFlag)
+// recordCompose records the stack d unless its findings refuse it.
+func recordCompose(ctx context.Context, e *env, in adoptInput, d *compose.Detected) error {
+	findings := d.Findings()
+	rec, err := d.Record(in.relay)
 	if err != nil {
-		return true, err
+		return err
 	}
-	hp, source, err := adoptIDHost(ctx, e, idHost, rec.Relay)
+	hp, source, err := e.adoptIDHost(ctx, in.idHost, rec.Relay)
 	if err != nil {
-		return true, err
+		return err
 	}
 	rec.IDHost = hp.String()
 	if err := rec.Validate(); err != nil {
-		return true, fmt.Errorf("cannot record compose project %s: %w", d.Project, err)
+		return fmt.Errorf("cannot record compose project %s: %w", d.Project, err)
 	}
-	out := adoptJSON{Record: e.recordPath(), DryRun: e.dryRun, IDHostSource: source,
-		Compose: &adoptComposeJSON{Stack: d, Findings: findings, Refused: refused && !cmd.Bool("force")},
-		Recorded: &adoptRecordJSON{Backend: rec.Backend, Origin: rec.Origin, IDHost: rec.IDHost, Relay: rec.Relay, WorkingDir: rec.WorkingDir,
-			HBBREnforcesKey: rec.HBBREnforcesKey, Compose: &adoptComposeRecordJSON{Dir: rec.Compose.Dir, Image: rec.Compose.Image,
-				Network: rec.Compose.Network, Project: rec.Compose.Project, MountTarget: rec.Compose.MountTarget}}}
-	if !out.Compose.Refused && !e.dryRun {
-		if err := writeAdoptedRecord(e, rec); err != nil {
-			return true, err
+	out := newAdoptJSON(e, rec, source)
+	out.Compose = &adoptComposeJSON{Stack: d, Findings: findings, Refused: adopt.HasError(findings) && !in.force}
+	if !out.Compose.Refused {
+		if err := e.recordAdopted(ctx, &out, rec); err != nil {
+			return err
 		}
-		out.Written = true
 	}
 	if e.json {
 		if err := writeJSON(e.stdout, out); err != nil {
-			return true, err
+			return err
 		}
 	} else {
 		printAdoptCompose(e, &out)
@@ -440,74 +383,12 @@ func adoptCompose(ctx context.Context, e *env, cmd *cli.Command, idHost deploy.H
 	if out.Compose.Refused {
 		mt := compose.MountTargetFor(d.Image)
 		err := fmt.Errorf("not recording compose project %s: its keys are not on the host, so a recreated container serves a new key", d.Project)
-		return true, withHints(err,
+		return withHints(err,
 			fmt.Sprintf("mount the data directory at %s (e.g. ./data:%s) in %s, copy the keys out of the running container first (docker compose cp hbbs:%s/id_ed25519 ./data/), then recreate it and run rdctl adopt",
 				mt, mt, orNone(strings.Join(d.ConfigFiles, ", ")), d.WorkingDir),
 			"record it as it is: rdctl adopt --force")
 	}
-	return true, nil
-}
-
-// composeFindings turns the stack's warnings into findings: keys in the
-// container layer (no mount covers hbbs's working directory) is an error,
-// the rest are warnings; hbbr without -k is a warning, as for units.
-func composeFindings(d *compose.Detected) []adopt.Finding {
-	out := []adopt.Finding{}
-	for i, w := range d.Warnings {
-		f := adopt.Finding{ID: "compose-stack", Severity: adopt.SeverityWarning, Message: w}
-		switch {
-		case i == 0 && d.DataDir == "":
-			// compose's warnings list the container-layer one first.
-			f.ID, f.Severity = "keys-in-container-layer", adopt.SeverityError
-		case strings.Contains(w, "after a rotation they disagree"):
-			f.ID = "split-working-dirs"
-		case d.DataDir != "" && !d.KeysPresent && strings.HasPrefix(w, "no "):
-			f.ID = "no-secret-key"
-		}
-		out = append(out, f)
-	}
-	hasHBBR := false
-	for _, s := range d.Services {
-		hasHBBR = hasHBBR || s.Service == compose.ServiceHBBR || (len(s.Command) > 0 && path.Base(s.Command[0]) == "hbbr")
-	}
-	if hasHBBR && d.HBBRKey == "" {
-		out = append(out, adopt.Finding{ID: "hbbr-enforces-key", Severity: adopt.SeverityWarning,
-			Message: "hbbr checks no key (no -k): anyone can relay through it; rdctl install compose runs it with -k _"})
-	}
-	return out
-}
-
-// composeAdoptRecord is the deployment record of a detected stack. Its
-// working directory is the host directory mounted over hbbs's working
-// directory; when there is none (keys in the container layer, recorded
-// only with --force) it is the source of hbbs's first mount, the directory
-// the stack meant to keep its data in. IDHost is left for the caller.
-func composeAdoptRecord(d *compose.Detected, relayFlag string) (*deploy.Record, error) {
-	wd, target := d.DataDir, d.MountTarget
-	if wd == "" {
-		for _, s := range d.Services {
-			if len(s.Mounts) > 0 && (s.Service == compose.ServiceHBBS || target == "") {
-				wd, target = s.Mounts[0].Source, s.Mounts[0].Destination
-			}
-		}
-	}
-	if wd == "" {
-		return nil, fmt.Errorf("compose project %s mounts no host directory: its keys live only in the container layer; rdctl has nothing to record", d.Project)
-	}
-	if d.ProjectDir == "" {
-		return nil, fmt.Errorf("compose project %s has no %s label: its directory is unknown", d.Project, compose.LabelWorkingDir)
-	}
-	// rdctl's record knows host and bridge networking; a project network
-	// ("<project>_default") is a bridge network.
-	network := compose.NetworkBridge
-	if d.Network == compose.NetworkHost {
-		network = compose.NetworkHost
-	}
-	return &deploy.Record{
-		Format: 1, Backend: deploy.BackendCompose, Origin: originCompose,
-		Relay: firstNonEmpty(relayFlag, d.Relay), WorkingDir: wd, HBBREnforcesKey: d.HBBRKey != "",
-		Compose: &deploy.ComposeRecord{Dir: d.ProjectDir, Image: d.Image, Network: network, Project: d.Project, MountTarget: target},
-	}, nil
+	return nil
 }
 
 func printAdoptCompose(e *env, out *adoptJSON) {
@@ -528,15 +409,6 @@ func printAdoptCompose(e *env, out *adoptJSON) {
 		e.printf(" (from %s)", out.IDHostSource)
 	}
 	e.printf("\n")
-	for _, f := range c.Findings {
-		label := map[adopt.Severity]string{adopt.SeverityError: "UNSAFE", adopt.SeverityWarning: "unsafe", adopt.SeverityInfo: "note"}[f.Severity]
-		e.printf("%s: %s\n", label, f.Message)
-	}
-	switch {
-	case out.Written:
-		e.printf("recorded it in %s\n", out.Record)
-	case c.Refused:
-	default:
-		e.printf("dry run: would record it in %s\n", out.Record)
-	}
+	printFindings(e, c.Findings)
+	printRecorded(e, out)
 }

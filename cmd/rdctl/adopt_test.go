@@ -7,8 +7,6 @@ import (
 	"testing"
 
 	"github.com/rdctl/rdctl/internal/adopt"
-	"github.com/rdctl/rdctl/internal/compose"
-	"github.com/rdctl/rdctl/internal/deploy"
 	"github.com/rdctl/rdctl/internal/keys"
 )
 
@@ -83,54 +81,5 @@ func TestAdoptComposeFlags(t *testing.T) {
 		if code, _, errOut := runInProcess(t, append([]string{"--config", filepath.Join(t.TempDir(), "r.toml")}, args...)...); code != 2 {
 			t.Errorf("%v: exit %d, want 2: %s", args, code, errOut)
 		}
-	}
-}
-
-// The guide's ./data:/data on the classic image: the error finding that
-// stops the record, and what --force records (the mount's host directory
-// and its real target, so doctor's data-mounted check fires on it).
-func TestComposeAdoptRecord(t *testing.T) {
-	m := compose.Mount{Type: "bind", Source: "/srv/rd/data", Destination: "/data", RW: true}
-	d := &compose.Detected{Project: "rd", ProjectDir: "/srv/rd", Image: "rustdesk/rustdesk-server:1.1.16", Network: "rd_default",
-		Relay: "rd.example.com:21117", WorkingDir: "/root",
-		Services: []compose.ServiceStatus{{Service: "hbbs", Command: []string{"hbbs", "-r", "rd.example.com:21117"}, Mounts: []compose.Mount{m}, WorkingDir: "/root"},
-			{Service: "hbbr", Command: []string{"hbbr"}, Mounts: []compose.Mount{m}, WorkingDir: "/root"}},
-		Warnings: []string{"the data is mounted at /data (/srv/rd/data:/data) but the classic image works in /root: the keys are in the container layer"}}
-	fs := composeFindings(d)
-	if len(fs) != 2 || fs[0].ID != "keys-in-container-layer" || fs[0].Severity != adopt.SeverityError ||
-		fs[1].ID != "hbbr-enforces-key" || fs[1].Severity != adopt.SeverityWarning {
-		t.Errorf("findings %+v", fs)
-	}
-	rec, err := composeAdoptRecord(d, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	rec.IDHost = "rd.example.com"
-	if err := rec.Validate(); err != nil {
-		t.Fatal(err)
-	}
-	want := deploy.ComposeRecord{Dir: "/srv/rd", Image: d.Image, Network: "bridge", Project: "rd", MountTarget: "/data"}
-	if rec.WorkingDir != "/srv/rd/data" || *rec.Compose != want || rec.Origin != "compose" || rec.Backend != "compose" ||
-		rec.Relay != "rd.example.com:21117" || rec.HBBREnforcesKey {
-		t.Errorf("record %+v %+v", rec, rec.Compose)
-	}
-
-	// The docs' stack: ./data:/root, host network, -k _ on hbbr.
-	m.Destination = "/root"
-	d = &compose.Detected{Project: "rd", ProjectDir: "/srv/rd", Image: "rustdesk/rustdesk-server:1.1.16", Network: "host",
-		WorkingDir: "/root", DataDir: "/srv/rd/data", MountTarget: "/root", KeysPresent: true, HBBRKey: "_",
-		Services: []compose.ServiceStatus{{Service: "hbbr", Command: []string{"hbbr", "-k", "_"}, Mounts: []compose.Mount{m}}}}
-	if fs := composeFindings(d); len(fs) != 0 {
-		t.Errorf("findings on a sound stack: %+v", fs)
-	}
-	if rec, err = composeAdoptRecord(d, "relay.example.com"); err != nil || rec.WorkingDir != "/srv/rd/data" || rec.Compose.Network != "host" ||
-		rec.Compose.MountTarget != "/root" || rec.Relay != "relay.example.com" || !rec.HBBREnforcesKey {
-		t.Errorf("record %+v (%v)", rec, err)
-	}
-
-	// No mount at all: nothing on the host to record, even with --force.
-	d.DataDir, d.Services = "", []compose.ServiceStatus{{Service: "hbbs"}}
-	if _, err := composeAdoptRecord(d, ""); err == nil || !strings.Contains(err.Error(), "mounts no host directory") {
-		t.Errorf("no mounts: %v", err)
 	}
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"text/tabwriter"
 
@@ -9,6 +10,7 @@ import (
 
 	"github.com/rdctl/rdctl/internal/deploy"
 	"github.com/rdctl/rdctl/internal/doctor"
+	"github.com/rdctl/rdctl/internal/plan"
 )
 
 func doctorCommand(e *env) *cli.Command {
@@ -41,14 +43,19 @@ func doctorCommand(e *env) *cli.Command {
 --fix repairs only what is safe: file modes and owners, a missing or disagreeing
 .pub rewritten from the secret, the mode and owner of backups/ and staged/. Each
 change goes through rdctl's atomic, no-follow file layer and is reported; the
-secret key's bytes are never changed. --fix takes the lock and needs root
-unless --root is given; --dry-run --fix says what it would repair.
+secret key's bytes are never changed. The repairs are a plan of "fix" steps
+(after finishing an interrupted rotation), each looking at the files again
+before it changes them; it stops at the first that fails. --fix takes the lock
+and needs root unless --root is given; --dry-run --fix says what it would
+repair and changes nothing.
 
 Exits 0 when no check fails with an error or a warning (after fixing, with
 --fix), 1 otherwise.
 
 JSON (--json): ok, problems, root, fixed[] with id, change, error; checks[] with
-id, ok, severity (error|warning|info), message, fixable, skipped.
+id, ok, severity (error|warning|info), message, fixable, skipped. With --fix
+also the plan: dry_run, changed, steps[] with action, target (the check's ID),
+before (the problem), after (the change), changed.
 
 Examples:
   rdctl doctor
@@ -60,7 +67,11 @@ Examples:
 	}
 }
 
+// doctorJSON is doctor's output. With --fix it carries the fixes' plan
+// report (dry_run, changed, steps: one "fix" step per fixable problem,
+// target the check's ID); without, doctor only reads and has no plan.
 type doctorJSON struct {
+	*plan.Report
 	OK       bool               `json:"ok"`
 	Problems int                `json:"problems"`
 	Root     string             `json:"root,omitempty"`
@@ -90,63 +101,91 @@ func runDoctor(ctx context.Context, e *env, fix bool) error {
 	if err != nil {
 		return err
 	}
-	checks := doctor.Run(ctx, e.doctorInput(ctx, rec))
-	fixed := []doctor.FixResult{}
-	switch {
-	case fix && e.dryRun:
-		for _, c := range checks {
-			if c.Problem() && c.Fixable {
-				e.printf("would fix %s: %s\n", c.ID, c.Message)
-			}
-		}
-	case fix:
-		unlock, err := e.beginMutation(ctx, rec)
-		if err != nil {
+	in := e.doctorInput(ctx, rec)
+	checks := doctor.Run(ctx, in)
+	out := doctorJSON{Root: e.root, Fixed: []doctor.FixResult{}}
+	var fixErr *doctor.FixError
+	if fix {
+		p := e.newPlan(ctx, rec)
+		p.Add(doctor.FixPlan(in, checks)...)
+		rep, err := e.execute(p)
+		// A fix that fails is reported with the checks (the problem
+		// stays, so doctor exits 1); anything else stops here.
+		if err != nil && !errors.As(err, &fixErr) {
 			return err
 		}
-		defer unlock()
-		fixed = append(fixed, doctor.Fix(doctor.Run(ctx, e.doctorInput(ctx, rec)))...)
-		checks = doctor.Run(ctx, e.doctorInput(ctx, rec))
+		out.Report, out.Fixed = &rep, doctor.Fixed(rep, err)
+		if !rep.DryRun {
+			checks = doctor.Run(ctx, e.doctorInput(ctx, rec))
+		}
 	}
-	problems := doctor.Problems(checks)
+	out.Checks, out.Problems = checks, doctor.Problems(checks)
+	out.OK = out.Problems == 0
 	if e.json {
-		if err := writeJSON(e.stdout, doctorJSON{OK: problems == 0, Problems: problems, Root: e.root, Fixed: fixed, Checks: checks}); err != nil {
+		if err := writeJSON(e.stdout, out); err != nil {
 			return err
 		}
-		if problems > 0 {
+		if !out.OK {
 			return &checkFailedError{}
 		}
 		return nil
 	}
-	for _, f := range fixed {
+	if out.Report != nil {
+		printFixes(e, *out.Report)
+	}
+	if fixErr != nil {
+		fmt.Fprintf(e.stderr, "rdctl: error: %s\n", redact(fixErr.Error()))
+	}
+	printChecks(e, checks)
+	if out.OK {
+		e.printf("no problems\n")
+		return nil
+	}
+	fmt.Fprintf(e.stderr, "rdctl: error: %d problem%s found\n", out.Problems, map[bool]string{true: "", false: "s"}[out.Problems == 1])
+	if n := fixable(checks); n > 0 && !fix {
+		e.hintf("%d of them can be repaired safely: rdctl doctor --fix", n)
+	}
+	return &checkFailedError{}
+}
+
+// printFixes prints the fix plan's report in doctor's words: the problem a
+// dry run would fix, the change a real run made.
+func printFixes(e *env, r plan.Report) {
+	for _, s := range r.Steps {
 		switch {
-		case f.Error != "":
-			fmt.Fprintf(e.stderr, "rdctl: error: fixing %s: %s\n", f.ID, redact(f.Error))
-		case f.Change != "":
-			e.printf("fixed %s: %s\n", f.ID, f.Change)
+		case !s.Changed:
+		case s.Action == doctor.FixAction && r.DryRun:
+			e.printf("would fix %s: %s\n", s.Target, s.Before)
+		case s.Action == doctor.FixAction:
+			e.printf("fixed %s: %s\n", s.Target, s.After)
+		case r.DryRun:
+			e.printf("would %s %s\n", s.Action, s.Target)
+		default:
+			e.printf("%s %s\n", pastTense(s.Action), s.Target)
 		}
 	}
+}
+
+// printChecks prints the table (with -q only the problems).
+func printChecks(e *env, checks []doctor.Check) {
 	tw := tabwriter.NewWriter(e.stdout, 2, 4, 2, ' ', 0)
-	fixable := 0
 	for _, c := range checks {
-		if c.Problem() && c.Fixable {
-			fixable++
-		}
 		if e.quiet && !c.Problem() {
 			continue
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\n", doctorMark(c), c.ID, c.Message)
 	}
 	tw.Flush()
-	if problems == 0 {
-		e.printf("no problems\n")
-		return nil
+}
+
+func fixable(checks []doctor.Check) int {
+	n := 0
+	for _, c := range checks {
+		if c.Problem() && c.Fixable {
+			n++
+		}
 	}
-	fmt.Fprintf(e.stderr, "rdctl: error: %d problem%s found\n", problems, map[bool]string{true: "", false: "s"}[problems == 1])
-	if fixable > 0 && !fix {
-		e.hintf("%d of them can be repaired safely: rdctl doctor --fix", fixable)
-	}
-	return &checkFailedError{}
+	return n
 }
 
 // doctorMark is the first column of a check's line.

@@ -10,6 +10,7 @@ import (
 
 	"github.com/rdctl/rdctl/internal/deploy"
 	"github.com/rdctl/rdctl/internal/firewall"
+	"github.com/rdctl/rdctl/internal/plan"
 )
 
 func firewallCommand(e *env) *cli.Command {
@@ -37,12 +38,14 @@ on tailscale0', a firewalld zone rdctl-tailnet holding tailscale0, or nftables
 drops on every other interface. Without the flag, the record's tailnet_only
 setting is used when there is a record.
 
-Prints the commands; --apply runs them (needs root; not with --root), stopping
-at the first that fails; --dry-run only prints. --print-script prints just the
-nftables script.
+Prints the commands; --apply runs them as a plan, one "run" step per command
+(needs root; not with --root), stopping at the first that fails; with --dry-run
+it only says what it would run, and fails already when a program is missing.
+--print-script prints just the nftables script.
 
 JSON (--json): backend, reason, tailnet_only, applied, commands[] with argv,
-stdin, shell; results[] with command, exit_code, output.
+stdin, shell; results[] with command, exit_code, output. With --apply also the
+plan: dry_run, changed, steps[] with action (run), target (the command), changed.
 
 Examples:
   rdctl firewall
@@ -65,7 +68,10 @@ type firewallCommandJSON struct {
 	Shell string   `json:"shell"`
 }
 
+// firewallJSON is firewall's output; with --apply it carries the plan
+// report (dry_run, changed, steps: one "run" step per command).
 type firewallJSON struct {
+	*plan.Report
 	Backend     firewall.Backend      `json:"backend"`
 	Reason      string                `json:"reason"`
 	TailnetOnly bool                  `json:"tailnet_only"`
@@ -133,52 +139,63 @@ func runFirewall(ctx context.Context, e *env, cmd *cli.Command) error {
 		}
 	}
 
-	if !apply || e.dryRun {
+	if !apply {
 		if e.json {
 			return writeJSON(e.stdout, out)
 		}
-		if e.dryRun && apply {
-			e.printf("# dry run: would run, for %s (%s):\n", backend, reason)
-		} else {
-			e.printf("# %s (%s)%s:\n", backend, reason, map[bool]string{true: ", tailnet only", false: ""}[opts.TailnetOnly])
-		}
+		e.printf("# %s (%s)%s:\n", backend, reason, map[bool]string{true: ", tailnet only", false: ""}[opts.TailnetOnly])
 		for _, c := range out.Commands {
 			e.printf("%s\n", c.Shell)
 		}
-		if !apply {
-			e.hintf("run them with: rdctl firewall --apply%s", map[bool]string{true: " --backend " + string(backend), false: ""}[reason == "--backend"])
-		}
+		e.hintf("run them with: rdctl firewall --apply%s", map[bool]string{true: " --backend " + string(backend), false: ""}[reason == "--backend"])
 		return nil
 	}
+	return applyFirewall(ctx, e, &out, cmds, opts)
+}
 
-	unlock, err := e.lock()
-	if err != nil {
-		return err
+// applyFirewall runs the commands as a plan, one step each; a dry run only
+// says what it would run (under --root, where only a dry run gets here,
+// it cannot even look for the tools).
+func applyFirewall(ctx context.Context, e *env, out *firewallJSON, cmds []firewall.Command, opts firewall.Options) error {
+	var runner firewall.Runner = firewall.ExecRunner{}
+	if e.root != "" {
+		runner = nil
 	}
-	defer unlock()
-	results, err := firewall.Apply(ctx, firewall.ExecRunner{}, cmds)
-	out.Results, out.Applied = results, err == nil
-	if e.json {
+	a := firewall.NewApplyPlan(ctx, runner, cmds)
+	p := e.newPlan(ctx, nil)
+	p.Add(a.Steps()...)
+	rep, err := e.execute(p)
+	var failed *firewall.CommandError
+	if err != nil && (rep.DryRun || !errors.As(err, &failed)) {
+		return err // nothing ran: a program is missing, the lock is held
+	}
+	out.Report, out.Results, out.Applied = &rep, a.Results(), err == nil && !rep.DryRun
+	switch {
+	case e.json:
 		if werr := writeJSON(e.stdout, out); werr != nil {
 			return werr
 		}
-	} else {
-		for _, r := range results {
+	case rep.DryRun:
+		e.printf("# dry run: would run, for %s (%s):\n", out.Backend, out.Reason)
+		e.printReport(rep)
+	default:
+		for _, r := range out.Results {
 			e.printf("ran %s\n", r.Command)
 			if r.Output != "" && e.verbose {
 				e.printf("  %s\n", strings.ReplaceAll(r.Output, "\n", "\n  "))
 			}
 		}
 	}
-	if err != nil {
+	if failed != nil {
 		return withHints(err, "the commands before it were applied; fix the cause and run rdctl firewall --apply again (each command is idempotent)")
 	}
-	if !e.json {
-		e.printf("applied %d command(s) with %s\n", len(results), backend)
-		if backend == firewall.NFTables {
-			e.hintf("nft rules are lost on reboot: rdctl firewall --print-script%s > /etc/nftables.d/rdctl.nft and include it from /etc/nftables.conf",
-				map[bool]string{true: " --tailnet-only", false: ""}[opts.TailnetOnly])
-		}
+	if e.json || rep.DryRun {
+		return nil
+	}
+	e.printf("applied %d command(s) with %s\n", len(out.Results), out.Backend)
+	if out.Backend == firewall.NFTables {
+		e.hintf("nft rules are lost on reboot: rdctl firewall --print-script%s > /etc/nftables.d/rdctl.nft and include it from /etc/nftables.conf",
+			map[bool]string{true: " --tailnet-only", false: ""}[opts.TailnetOnly])
 	}
 	return nil
 }

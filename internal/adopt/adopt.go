@@ -38,6 +38,8 @@ const (
 	// OriginCustom: units named hbbs.service/hbbr.service that rdctl did
 	// not write.
 	OriginCustom = "custom"
+	// OriginCompose: a compose stack (found by internal/compose).
+	OriginCompose = "compose"
 )
 
 // DebianWorkingDir is the Debian units' working directory. The hbbs
@@ -66,11 +68,35 @@ const (
 	SeverityInfo    Severity = "info"
 )
 
-// Finding is one thing worth telling about an install.
+// Finding is one thing worth telling about an install. Whoever detects
+// the problem makes the finding, so callers tell findings apart by ID and
+// Severity, never by Message.
 type Finding struct {
 	ID       string   `json:"id"`
 	Severity Severity `json:"severity"`
 	Message  string   `json:"message"`
+}
+
+// IDs of findings made in more than one place (units here, compose stacks
+// in internal/compose, doctor's checks).
+const (
+	FindingSplitWorkingDirs = "split-working-dirs"
+	// FindingKeysInContainerLayer: no mount covers hbbs's working
+	// directory, so a recreated container makes a new key.
+	FindingKeysInContainerLayer = "keys-in-container-layer"
+	FindingNoSecretKey          = "no-secret-key"
+	FindingHBBREnforcesKey      = "hbbr-enforces-key"
+)
+
+// HasError reports whether any finding is an error (adopt records no
+// compose stack with one unless forced).
+func HasError(fs []Finding) bool {
+	for _, f := range fs {
+		if f.Severity == SeverityError {
+			return true
+		}
+	}
+	return false
 }
 
 // Service is how one of hbbs and hbbr is configured to run.
@@ -365,7 +391,7 @@ func (in *Install) analyse(root string) {
 		case !hbbr.Key.Enforced():
 			in.add("hbbr-key-unenforced", SeverityWarning, "hbbr checks no key (no -k and no KEY in its environment or .env): anyone can use the relay")
 		case hbbr.Key.UsesFile() && hbbr.WorkingDir != hbbs.WorkingDir:
-			in.add("split-working-dirs", SeverityError, "hbbr loads its key from %s but hbbs from %s: hbbr generates a pair of its own there and rejects hbbs's clients",
+			in.add(FindingSplitWorkingDirs, SeverityError, "hbbr loads its key from %s but hbbs from %s: hbbr generates a pair of its own there and rejects hbbs's clients",
 				hbbr.WorkingDir, hbbs.WorkingDir)
 		}
 	}

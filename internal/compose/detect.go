@@ -11,6 +11,7 @@ import (
 	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/client"
 
+	"github.com/rdctl/rdctl/internal/adopt"
 	"github.com/rdctl/rdctl/internal/keys"
 	"github.com/rdctl/rdctl/internal/serverargs"
 )
@@ -44,8 +45,9 @@ type Detected struct {
 	KeysPresent bool `json:"keys_present"`
 	// Services are the project's containers that run hbbs or hbbr.
 	Services []ServiceStatus `json:"services"`
-	// Warnings say what puts the keys at risk, one sentence each.
-	Warnings []string `json:"warnings,omitempty"`
+	// Warnings say what puts the keys at risk, one finding each, typed
+	// where they are detected (see warnings).
+	Warnings []adopt.Finding `json:"warnings,omitempty"`
 }
 
 // Detect connects to the engine and finds running compose projects that
@@ -174,9 +176,11 @@ func s6Args(env []string) []string {
 }
 
 // warnings are the risks in d, in rdctl's message grammar (lower case, no
-// trailing period).
-func warnings(d *Detected) []string {
-	var w []string
+// trailing period): keys in the container layer (an error: a recreated
+// container serves a new key), hbbr checking a key from another directory
+// than hbbs's, and no key where the keys should be.
+func warnings(d *Detected) []adopt.Finding {
+	var w []adopt.Finding
 	if d.DataDir == "" {
 		lost := fmt.Sprintf("hbbs keeps its keys in %s, which is not on a volume: they are in the container layer and a new key is made whenever the container is recreated", d.WorkingDir)
 		for _, s := range d.Services {
@@ -187,7 +191,7 @@ func warnings(d *Detected) []string {
 				}
 			}
 		}
-		w = append(w, lost)
+		w = append(w, adopt.Finding{ID: adopt.FindingKeysInContainerLayer, Severity: adopt.SeverityError, Message: lost})
 	}
 	var hbbsDir, hbbrDir string
 	for _, s := range d.Services {
@@ -199,10 +203,12 @@ func warnings(d *Detected) []string {
 		}
 	}
 	if d.HBBRKey != "" && hbbsDir != "" && hbbrDir != "" && hbbsDir != hbbrDir {
-		w = append(w, fmt.Sprintf("hbbr checks a key (-k %s) from %s but hbbs uses %s: after a rotation they disagree", d.HBBRKey, hbbrDir, hbbsDir))
+		w = append(w, adopt.Finding{ID: adopt.FindingSplitWorkingDirs, Severity: adopt.SeverityWarning,
+			Message: fmt.Sprintf("hbbr checks a key (-k %s) from %s but hbbs uses %s: after a rotation they disagree", d.HBBRKey, hbbrDir, hbbsDir)})
 	}
 	if d.DataDir != "" && !d.KeysPresent {
-		w = append(w, fmt.Sprintf("no %s in %s", keys.SecretFile, d.DataDir))
+		w = append(w, adopt.Finding{ID: adopt.FindingNoSecretKey, Severity: adopt.SeverityWarning,
+			Message: fmt.Sprintf("no %s in %s", keys.SecretFile, d.DataDir)})
 	}
 	return w
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/moby/moby/api/types/mount"
 	"github.com/moby/moby/client"
 
+	"github.com/rdctl/rdctl/internal/adopt"
 	"github.com/rdctl/rdctl/internal/keys"
 )
 
@@ -449,11 +450,13 @@ func TestDetect(t *testing.T) {
 		gd.HBBSKey != "_" || gd.HBBRKey != "_" || gd.Network != "host" || gd.ProjectDir != "/srv/guide" || len(gd.Services) != 2 {
 		t.Errorf("guide stack %+v", gd)
 	}
-	if bd.DataDir != "" || len(bd.Warnings) != 1 || !strings.Contains(bd.Warnings[0], "container layer") || !strings.Contains(bd.Warnings[0], "/srv/bad/data:/data") {
+	if bd.DataDir != "" || len(bd.Warnings) != 1 || !strings.Contains(bd.Warnings[0].Message, "container layer") || !strings.Contains(bd.Warnings[0].Message, "/srv/bad/data:/data") ||
+		bd.Warnings[0].ID != adopt.FindingKeysInContainerLayer || bd.Warnings[0].Severity != adopt.SeverityError {
 		t.Errorf("./data:/data on the classic image: %+v", bd)
 	}
 	if sd.DataDir != "/var/lib/docker/volumes/s6_data/_data" || sd.MountTarget != "/data" || sd.Relay != "relay.example.net:21117" || sd.HBBSKey != "_" ||
-		sd.WorkingDir != "/data" || len(sd.Warnings) != 1 || !strings.Contains(sd.Warnings[0], "no id_ed25519") {
+		sd.WorkingDir != "/data" || len(sd.Warnings) != 1 || !strings.Contains(sd.Warnings[0].Message, "no id_ed25519") ||
+		sd.Warnings[0].ID != adopt.FindingNoSecretKey || sd.Warnings[0].Severity != adopt.SeverityWarning {
 		t.Errorf("s6 stack %+v", sd)
 	}
 }

@@ -53,7 +53,8 @@ type Check struct {
 	// an unknown user); it then counts as OK.
 	Skipped bool `json:"skipped,omitempty"`
 	// Fix repairs the problem through safefs and says what it changed. It
-	// is nil unless Fixable. The caller holds rdctl's lock.
+	// is nil unless Fixable. It runs as a step of FixPlan, under rdctl's
+	// lock.
 	Fix func() (change string, err error) `json:"-"`
 }
 
@@ -134,13 +135,7 @@ func (c *Check) fix(f func() (string, error)) {
 // Run runs every check and returns them in a stable order. It changes
 // nothing.
 func Run(ctx context.Context, in Input) []Check {
-	var cs checks
-	rec := in.Record
-	wd := in.under(rec.WorkingDir)
-
-	owner, ownerKnown := serviceOwner(&in)
-	in.keyChecks(&cs, wd, owner, ownerKnown)
-	in.dirChecks(&cs, wd, owner)
+	cs := in.fileChecks()
 	in.duplicateKeys(&cs)
 	in.unitChecks(&cs)
 	in.relayCheck(ctx, &cs)
@@ -150,6 +145,19 @@ func Run(ctx context.Context, in Input) []Check {
 		cs.skip("units-running", "not checked in an image tree (--root)")
 		cs.skip("ports-listening", "not checked in an image tree (--root)")
 	}
+	return cs
+}
+
+// fileChecks are the checks of the working directory's files: the key
+// files' validity, modes and owners, the directory's mode, backups/ and
+// staged/. Every fixable check is one of them, and they read files only,
+// so a fix step runs them again to see whether its problem is still there.
+func (in *Input) fileChecks() checks {
+	var cs checks
+	wd := in.under(in.Record.WorkingDir)
+	owner, ownerKnown := serviceOwner(in)
+	in.keyChecks(&cs, wd, owner, ownerKnown)
+	in.dirChecks(&cs, wd, owner)
 	return cs
 }
 
@@ -627,31 +635,6 @@ func (in *Input) liveChecks(cs *checks) {
 	} else {
 		cs.ok("ports-listening", "tcp 21115-21119 and udp 21116 are listening")
 	}
-}
-
-// FixResult is what one fix did.
-type FixResult struct {
-	ID     string `json:"id"`
-	Change string `json:"change,omitempty"`
-	Error  string `json:"error,omitempty"`
-}
-
-// Fix runs the Fix of every failed, fixable check, in order. A fix that
-// finds nothing to change reports no change.
-func Fix(cs []Check) []FixResult {
-	var out []FixResult
-	for _, c := range cs {
-		if c.OK || !c.Fixable || c.Fix == nil {
-			continue
-		}
-		change, err := c.Fix()
-		r := FixResult{ID: c.ID, Change: change}
-		if err != nil {
-			r.Error = err.Error()
-		}
-		out = append(out, r)
-	}
-	return out
 }
 
 // Problems counts the checks that failed with an error or a warning.

@@ -14,6 +14,7 @@ import (
 
 	"github.com/rdctl/rdctl/internal/deploy"
 	"github.com/rdctl/rdctl/internal/keys"
+	"github.com/rdctl/rdctl/internal/plan"
 	"github.com/rdctl/rdctl/internal/systemd"
 )
 
@@ -56,8 +57,21 @@ func writeFile(t *testing.T, root, p, data string, mode os.FileMode) {
 	os.Chmod(full, mode)
 }
 
+func input(root string, rec *deploy.Record) Input {
+	return Input{Root: root, Record: rec, Accounts: Accounts{Root: root}, BackupOwner: me()}
+}
+
 func run(root string, rec *deploy.Record) []Check {
-	return Run(context.Background(), Input{Root: root, Record: rec, Accounts: Accounts{Root: root}, BackupOwner: me()})
+	return Run(context.Background(), input(root, rec))
+}
+
+// fix applies the fixes of cs as rdctl doctor --fix does: FixPlan run for
+// real, reported as doctor's "fixed".
+func fix(root string, rec *deploy.Record, cs []Check) []FixResult {
+	p := &plan.Plan{}
+	p.Add(FixPlan(input(root, rec), cs)...)
+	rs, err := p.Run(false)
+	return Fixed(plan.NewReport(rs, false), err)
 }
 
 func byID(cs []Check, id string) (Check, bool) {
@@ -139,7 +153,7 @@ func TestFixRepairsWhatIsSafe(t *testing.T) {
 	mustFail(t, cs, "backups-private", true, "mode 0755")
 	mustFail(t, cs, "working-dir-mode", true, "0757")
 
-	results := Fix(cs)
+	results := fix(root, rec, cs)
 	if len(results) != 4 {
 		t.Fatalf("fixes: %+v", results)
 	}
@@ -163,7 +177,7 @@ func TestFixRepairsWhatIsSafe(t *testing.T) {
 	os.Remove(filepath.Join(wd, keys.PublicFile))
 	cs = run(root, rec)
 	mustFail(t, cs, "public-key-file", true, "there is no")
-	Fix(cs)
+	fix(root, rec, cs)
 	if st, _ := inspect(wd); !st.PubMatches {
 		t.Error(".pub not restored")
 	}
@@ -182,7 +196,7 @@ func TestFixOwners(t *testing.T) {
 	cs := run(root, rec)
 	mustFail(t, cs, "secret-owner", true, "owned by 4321:4321")
 	mustFail(t, cs, "staged-private", true, "owner 4321:4321")
-	for _, r := range Fix(cs) {
+	for _, r := range fix(root, rec, cs) {
 		if r.Error != "" {
 			t.Errorf("%s: %s", r.ID, r.Error)
 		}
@@ -207,7 +221,7 @@ func TestFixRefusesSymlink(t *testing.T) {
 	os.Symlink(outside, filepath.Join(wd, keys.PublicFile))
 	cs := run(root, rec)
 	mustFail(t, cs, "public-key-file", true, "unusable")
-	rs := Fix(cs)
+	rs := fix(root, rec, cs)
 	if len(rs) != 1 || !strings.Contains(rs[0].Error, "symbolic link") {
 		t.Errorf("fix through a symlink: %+v", rs)
 	}

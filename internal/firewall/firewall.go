@@ -18,6 +18,8 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+
+	"github.com/rdctl/rdctl/internal/plan"
 )
 
 // Backend is a firewall front end.
@@ -280,19 +282,95 @@ func (e *CommandError) Error() string {
 }
 func (e *CommandError) Unwrap() error { return e.Err }
 
-// Apply runs cmds in order and stops at the first that fails.
+// Apply runs cmds in order and stops at the first that fails: the plan
+// of [NewApplyPlan], run for real.
 func Apply(ctx context.Context, r Runner, cmds []Command) ([]Result, error) {
-	var out []Result
+	a := NewApplyPlan(ctx, r, cmds)
+	p := &plan.Plan{}
+	p.Add(a.Steps()...)
+	_, err := p.Run(false)
+	return a.Results(), err
+}
+
+// RunAction is the action of an [ApplyPlan]'s steps; their target is the
+// command line (argv joined, as [Result.Command]).
+const RunAction = "run"
+
+// ApplyPlan is `rdctl firewall --apply` as plan steps, one per command,
+// run in order with a Runner, and what they did.
+type ApplyPlan struct {
+	steps []*runStep
+}
+
+// NewApplyPlan makes the steps that run cmds with r. A nil r (an image
+// tree, where there is nothing to run) makes steps that a dry run can show
+// and a real run refuses. Firewall commands cannot say beforehand whether
+// they would change anything, so every step is pending; a step whose
+// program r cannot find fails in the dry run already.
+func NewApplyPlan(ctx context.Context, r Runner, cmds []Command) *ApplyPlan {
+	a := &ApplyPlan{}
 	for _, c := range cmds {
-		name := strings.Join(c.Argv, " ")
-		output, code, err := r.Run(ctx, c.Argv, c.Stdin)
-		if err != nil {
-			return out, &CommandError{Command: name, ExitCode: code, Output: output, Err: err}
-		}
-		out = append(out, Result{Command: name, ExitCode: code, Output: strings.TrimSpace(output)})
-		if code != 0 && !slices.Contains(c.OKExit, code) {
-			return out, &CommandError{Command: name, ExitCode: code, Output: output}
+		a.steps = append(a.steps, &runStep{ctx: ctx, r: r, c: c})
+	}
+	return a
+}
+
+// Steps are the plan's steps, in order.
+func (a *ApplyPlan) Steps() []plan.Step {
+	out := make([]plan.Step, len(a.steps))
+	for i, s := range a.steps {
+		out[i] = s
+	}
+	return out
+}
+
+// Results are what the commands that ran did, in order (the one that
+// failed last).
+func (a *ApplyPlan) Results() []Result {
+	var out []Result
+	for _, s := range a.steps {
+		if s.result != nil {
+			out = append(out, *s.result)
 		}
 	}
-	return out, nil
+	return out
+}
+
+// ErrNoRunner is a real run of steps made without a Runner.
+var ErrNoRunner = errors.New("no firewall to run commands on (an image tree)")
+
+type runStep struct {
+	ctx    context.Context
+	r      Runner
+	c      Command
+	result *Result
+}
+
+func (s *runStep) Action() string { return RunAction }
+func (s *runStep) Target() string { return strings.Join(s.c.Argv, " ") }
+
+func (s *runStep) Pending() (bool, error) {
+	if s.r == nil {
+		return true, nil
+	}
+	if _, err := s.r.LookPath(s.c.Argv[0]); err != nil {
+		return false, &CommandError{Command: s.Target(), ExitCode: -1, Err: err}
+	}
+	return true, nil
+}
+
+func (s *runStep) Apply() (bool, error) {
+	if s.r == nil {
+		return false, ErrNoRunner
+	}
+	name := s.Target()
+	output, code, err := s.r.Run(s.ctx, s.c.Argv, s.c.Stdin)
+	if err != nil {
+		return false, &CommandError{Command: name, ExitCode: code, Output: output, Err: err}
+	}
+	s.result = &Result{Command: name, ExitCode: code, Output: strings.TrimSpace(output)}
+	if code != 0 && !slices.Contains(s.c.OKExit, code) {
+		return true, &CommandError{Command: name, ExitCode: code, Output: output}
+	}
+	return true, nil
 }
