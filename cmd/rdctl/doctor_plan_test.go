@@ -58,7 +58,7 @@ func TestDoctorFixPlan(t *testing.T) {
 // Without --fix doctor only reads: no plan in its JSON.
 func TestDoctorWithoutFixHasNoPlan(t *testing.T) {
 	root, _ := installTree(t)
-	code, out, errOut := opsRun(t, "--root", root, "--json", "doctor")
+	code, out, errOut := runInProcess(t, "--root", root, "--json", "doctor")
 	var doc map[string]any
 	if err := json.Unmarshal([]byte(out), &doc); err != nil || code != 0 {
 		t.Fatalf("exit %d %v: %s%s", code, err, out, errOut)

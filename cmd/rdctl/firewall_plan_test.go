@@ -26,7 +26,7 @@ func TestFirewallApplyPlan(t *testing.T) {
 	want := []string{"ufw allow 21115:21119/tcp comment rdctl: RustDesk server", "ufw allow 21116/udp comment rdctl: RustDesk server"}
 
 	if os.Geteuid() != 0 {
-		code, out, errOut := opsRun(t, append([]string{"--dry-run", "--json"}, args...)...)
+		code, out, errOut := runInProcess(t, append([]string{"--dry-run", "--json"}, args...)...)
 		r := planOf(t, out)
 		if code != 0 || !r.DryRun || len(r.Steps) != 2 || r.Steps[0].Target != want[0] {
 			t.Errorf("dry run: exit %d %+v %s", code, r, errOut)
@@ -64,7 +64,7 @@ func TestFirewallApplyPlan(t *testing.T) {
 // A dry run fails where the real run would: the program is missing.
 func TestFirewallApplyDryRunNeedsTheTool(t *testing.T) {
 	t.Setenv("PATH", t.TempDir())
-	code, out, errOut := opsRun(t, "--dry-run", "firewall", "--apply", "--backend", "nftables")
+	code, out, errOut := runInProcess(t, "--dry-run", "firewall", "--apply", "--backend", "nftables")
 	if code != 1 || out != "" || !strings.Contains(errOut, `rdctl: error: nft -f /dev/stdin: exec: "nft": executable file not found`) {
 		t.Errorf("exit %d\nstdout: %s\nstderr: %s", code, out, errOut)
 	}
