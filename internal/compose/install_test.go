@@ -128,7 +128,9 @@ func TestInstallPlanRefusesSymlink(t *testing.T) {
 		t.Fatal(err)
 	}
 	victim := filepath.Join(root, "victim")
-	os.WriteFile(victim, []byte("keep"), 0o644)
+	if err := os.WriteFile(victim, []byte("keep"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	if err := os.Symlink(victim, filepath.Join(dir, FileName)); err != nil {
 		t.Fatal(err)
 	}
