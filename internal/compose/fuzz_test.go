@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"unicode"
 
 	"github.com/rdctl/rdctl/internal/deploy"
 )
@@ -89,7 +90,9 @@ func FuzzParseServerArgs(f *testing.F) {
 	f.Fuzz(func(t *testing.T, line, val string) {
 		argv := strings.Fields(line)
 		parseServerArgs(argv)
-		if val == "" || strings.HasPrefix(val, "-") || strings.HasPrefix(val, "=") || strings.ContainsAny(val, " \t\n\v\f\r\x85\xa0") {
+		// strings.Fields splits at unicode.IsSpace, NEL and NBSP included; a
+		// value holding one is not one argument.
+		if val == "" || strings.HasPrefix(val, "-") || strings.HasPrefix(val, "=") || strings.ContainsFunc(val, unicode.IsSpace) {
 			return
 		}
 		for _, form := range [][]string{{"-r", val}, {"-r" + val}, {"-r=" + val}, {"--relay-servers", val}, {"--relay-servers=" + val}} {
