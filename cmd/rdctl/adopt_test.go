@@ -21,7 +21,7 @@ func TestAdoptNeverPrintsASecretFromUnitsOrEnv(t *testing.T) {
 	root := t.TempDir()
 	write := func(rel, data string, mode os.FileMode) {
 		full := filepath.Join(root, rel)
-		os.MkdirAll(filepath.Dir(full), 0o755)
+		noErr(t, os.MkdirAll(filepath.Dir(full), 0o755))
 		if err := os.WriteFile(full, []byte(data), mode); err != nil {
 			t.Fatal(err)
 		}

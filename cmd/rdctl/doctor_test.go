@@ -38,12 +38,12 @@ func decodeDoctor(t *testing.T, out string) doctorDoc {
 // each is reported fixed, the result is clean, the secret's bytes stay.
 func TestDoctorFixJSON(t *testing.T) {
 	root, wd := installTree(t)
-	secret, _ := os.ReadFile(filepath.Join(wd, keys.SecretFile))
-	os.Chmod(filepath.Join(wd, keys.SecretFile), 0o640)
-	os.Remove(filepath.Join(wd, keys.PublicFile))
-	os.Mkdir(filepath.Join(wd, "staged"), 0o750)
-	os.Chmod(filepath.Join(wd, "staged"), 0o750)
-	os.Chmod(wd, 0o770)
+	secret := mustRead(t, filepath.Join(wd, keys.SecretFile))
+	noErr(t, os.Chmod(filepath.Join(wd, keys.SecretFile), 0o640))
+	noErr(t, os.Remove(filepath.Join(wd, keys.PublicFile)))
+	noErr(t, os.Mkdir(filepath.Join(wd, "staged"), 0o750))
+	noErr(t, os.Chmod(filepath.Join(wd, "staged"), 0o750))
+	noErr(t, os.Chmod(wd, 0o770))
 
 	code, out, _ := runInProcess(t, "--root", root, "--json", "doctor")
 	d := decodeDoctor(t, out)
@@ -63,7 +63,7 @@ func TestDoctorFixJSON(t *testing.T) {
 	if code != 0 || !d.OK || d.Problems != 0 || len(d.Fixed) != 4 {
 		t.Fatalf("after --fix: exit %d, %+v %s", code, d, errOut)
 	}
-	got, _ := os.ReadFile(filepath.Join(wd, keys.SecretFile))
+	got := mustRead(t, filepath.Join(wd, keys.SecretFile))
 	if string(got) != string(secret) {
 		t.Fatal("doctor --fix changed the secret key")
 	}

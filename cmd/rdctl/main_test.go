@@ -61,7 +61,12 @@ func TestMain(m *testing.M) {
 				fmt.Fprintln(os.Stderr, err)
 				os.Exit(1)
 			}
-			os.WriteFile(path+".held", nil, 0o644)
+			// The test waits for PATH.held: without it, say why and fail.
+			if err := os.WriteFile(path+".held", nil, 0o644); err != nil {
+				fmt.Fprintln(os.Stderr, err)
+				unlock()
+				os.Exit(1)
+			}
 			for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
 				if _, err := os.Stat(path + ".release"); err == nil {
 					break
@@ -216,6 +221,15 @@ func secretForms(p keys.Pair) [][]byte {
 		forms = append(forms, []byte(enc.EncodeToString(seed)[:40]))
 	}
 	return forms
+}
+
+// noErr stops the test on a setup step's error, so that a step that failed
+// cannot pass for the behaviour under test.
+func noErr(t testing.TB, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
 }
 
 func writeFile(t *testing.T, path string, data []byte) {

@@ -8,7 +8,6 @@ import (
 	"os/exec"
 	"path"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -23,9 +22,11 @@ import (
 // ELF interpreter (is not static).
 func BuildStatic(t testing.TB, pkg string, buildFlags ...string) string {
 	t.Helper()
+	// go test puts its own GOROOT/bin first in PATH (since Go 1.19), so this
+	// is the go that runs the tests.
 	goBin, err := exec.LookPath("go")
 	if err != nil {
-		goBin = filepath.Join(runtime.GOROOT(), "bin", "go")
+		t.Fatalf("harness: BuildStatic(%q): no go tool in PATH: %v", pkg, err)
 	}
 	ctx, cancel := testContext(t, 10*time.Minute)
 	defer cancel()

@@ -56,6 +56,15 @@ WantedBy=multi-user.target
 
 var scriptRelay = strings.NewReplacer("Signal", "Relay", "hbbs", "hbbr", "signalserver", "relayserver").Replace(scriptSignal)
 
+// noErr stops the test on a setup step's error, so that a step that failed
+// cannot pass for the behaviour under test.
+func noErr(t testing.TB, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
 func write(t *testing.T, root, p, data string, mode os.FileMode) {
 	t.Helper()
 	full := filepath.Join(root, p)
@@ -318,7 +327,7 @@ func TestMaskedAndMissing(t *testing.T) {
 	root := t.TempDir()
 	write(t, root, "/lib/systemd/system/rustdesk-hbbs.service", debianHBBS, 0o644)
 	write(t, root, "/lib/systemd/system/rustdesk-hbbr.service", debianHBBR, 0o644)
-	os.MkdirAll(filepath.Join(root, "/etc/systemd/system"), 0o755)
+	noErr(t, os.MkdirAll(filepath.Join(root, "/etc/systemd/system"), 0o755))
 	if err := os.Symlink("/dev/null", filepath.Join(root, "/etc/systemd/system/rustdesk-hbbs.service")); err != nil {
 		t.Fatal(err)
 	}
@@ -348,8 +357,8 @@ func TestUnitSymlinkStaysInRoot(t *testing.T) {
 	root := t.TempDir()
 	write(t, root, "/opt/units/rustdesk-hbbs.service", debianHBBS, 0o644)
 	write(t, root, "/lib/systemd/system/rustdesk-hbbr.service", debianHBBR, 0o644)
-	os.MkdirAll(filepath.Join(root, "/etc/systemd/system"), 0o755)
-	os.Symlink("/opt/units/rustdesk-hbbs.service", filepath.Join(root, "/etc/systemd/system/rustdesk-hbbs.service"))
+	noErr(t, os.MkdirAll(filepath.Join(root, "/etc/systemd/system"), 0o755))
+	noErr(t, os.Symlink("/opt/units/rustdesk-hbbs.service", filepath.Join(root, "/etc/systemd/system/rustdesk-hbbs.service")))
 	in, err := Inspect(root, OriginDebian, "rustdesk-hbbs.service", "rustdesk-hbbr.service")
 	if err != nil {
 		t.Fatal(err)
@@ -358,8 +367,8 @@ func TestUnitSymlinkStaysInRoot(t *testing.T) {
 		t.Errorf("program %q", in.HBBS.Program)
 	}
 	// a relative link climbing out of the root is refused
-	os.Remove(filepath.Join(root, "/etc/systemd/system/rustdesk-hbbs.service"))
-	os.Symlink("../../../../../../../../../../etc/passwd", filepath.Join(root, "/etc/systemd/system/rustdesk-hbbs.service"))
+	noErr(t, os.Remove(filepath.Join(root, "/etc/systemd/system/rustdesk-hbbs.service")))
+	noErr(t, os.Symlink("../../../../../../../../../../etc/passwd", filepath.Join(root, "/etc/systemd/system/rustdesk-hbbs.service")))
 	if _, err := Inspect(root, OriginDebian, "rustdesk-hbbs.service", "rustdesk-hbbr.service"); err == nil || !strings.Contains(err.Error(), "outside the root") {
 		t.Errorf("link out of the root: %v", err)
 	}

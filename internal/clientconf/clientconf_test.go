@@ -561,7 +561,7 @@ func TestRenderRoundTrip(t *testing.T) {
 				t.Errorf("Render(%s, %+v): %v", f, s, err)
 				continue
 			}
-			got, _, err := Decode(f, out)
+			got, _, err := decodeOutput(t, f, out)
 			if err != nil || got != s {
 				t.Errorf("Decode(%s) = %+v, %v; want %+v", f, got, err, s)
 			}

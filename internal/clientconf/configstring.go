@@ -19,7 +19,9 @@ var ErrBadString = errors.New("not a RustDesk server config string")
 var stringEncoding = base64.RawURLEncoding.Strict()
 
 // stringFields is the JSON inside a config string. The field order is the
-// order of the GUI encoder (§2.1) and is part of the byte-exact output.
+// order of the GUI encoder (§2.1) and is part of the byte-exact output. The
+// fields are Server's, in Server's order: EncodeString converts one into the
+// other, so a change to either fails to compile rather than drop a field.
 type stringFields struct {
 	Host  string `json:"host"`
 	Relay string `json:"relay"`
@@ -37,7 +39,7 @@ func EncodeString(s Server) (string, error) {
 	if err := s.Validate(); err != nil {
 		return "", err
 	}
-	j, err := compactJSON(stringFields{s.Host, s.Relay, s.API, s.Key})
+	j, err := compactJSON(stringFields(s))
 	if err != nil {
 		return "", err
 	}

@@ -13,7 +13,9 @@
 // it tolerates, so a value that decodes here is a value the client accepts;
 // encoders validate first and only ever emit the canonical form. [Render]
 // encodes and decodes again before returning, so a caller that writes what
-// Render returns never writes something rdctl itself could not read back.
+// Render returns never writes something rdctl itself could not read back
+// (the QR code's text is checked so; the image is proven by the tests, see
+// [Verify]).
 package clientconf
 
 import (

@@ -422,7 +422,9 @@ func TestDetect(t *testing.T) {
 	f := &fakeEngine{}
 	f.serve(t)
 	good := t.TempDir()
-	os.WriteFile(filepath.Join(good, keys.SecretFile), []byte("x"), 0o600)
+	if err := os.WriteFile(filepath.Join(good, keys.SecretFile), []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	f.stack("guide", good)
 	bad := []container.MountPoint{{Type: mount.TypeBind, Source: "/srv/bad/data", Destination: "/data", RW: true}}
 	f.add(&fakeContainer{project: "bad", service: "hbbs", image: "rustdesk/rustdesk-server:latest", cmd: []string{"hbbs"}, workdir: "/root", network: "bad_default", mounts: bad})

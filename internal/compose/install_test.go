@@ -52,6 +52,9 @@ func TestInstallPlan(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if n := plan.Changed(res); n != len(res) {
+		t.Errorf("first run on an empty tree changed %d of %d steps: %+v", n, len(res), res)
+	}
 	if !ensure.Generated {
 		t.Error("no key pair generated")
 	}
@@ -86,7 +89,10 @@ func TestInstallPlan(t *testing.T) {
 		rec.Relay != "rd.example.com:21117" || rec.IDHost != "id.example.com" || !rec.HBBREnforcesKey {
 		t.Errorf("record %+v compose %+v", rec, rec.Compose)
 	}
-	pub, _ := os.ReadFile(filepath.Join(data, keys.PublicFile))
+	pub, err := os.ReadFile(filepath.Join(data, keys.PublicFile))
+	if err != nil {
+		t.Fatal(err)
+	}
 
 	p, ensure = installPlan(t, root, s)
 	res, err = p.Run(false)
@@ -128,7 +134,9 @@ func TestInstallPlanRefusesSymlink(t *testing.T) {
 		t.Fatal(err)
 	}
 	victim := filepath.Join(root, "victim")
-	os.WriteFile(victim, []byte("keep"), 0o644)
+	if err := os.WriteFile(victim, []byte("keep"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	if err := os.Symlink(victim, filepath.Join(dir, FileName)); err != nil {
 		t.Fatal(err)
 	}

@@ -45,6 +45,15 @@ func image(t *testing.T) (string, *deploy.Record) {
 	return root, rec
 }
 
+// noErr stops the test on a setup step's error, so that a step that failed
+// cannot pass for the behaviour under test.
+func noErr(t testing.TB, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
 func writeFile(t *testing.T, root, p, data string, mode os.FileMode) {
 	t.Helper()
 	full := filepath.Join(root, p)
@@ -54,7 +63,7 @@ func writeFile(t *testing.T, root, p, data string, mode os.FileMode) {
 	if err := os.WriteFile(full, []byte(data), mode); err != nil {
 		t.Fatal(err)
 	}
-	os.Chmod(full, mode)
+	noErr(t, os.Chmod(full, mode))
 }
 
 func input(root string, rec *deploy.Record) Input {
@@ -139,13 +148,14 @@ func TestHealthyImage(t *testing.T) {
 func TestFixRepairsWhatIsSafe(t *testing.T) {
 	root, rec := image(t)
 	wd := filepath.Join(root, rec.WorkingDir)
-	secret, _ := os.ReadFile(filepath.Join(wd, keys.SecretFile))
+	secret, err := os.ReadFile(filepath.Join(wd, keys.SecretFile))
+	noErr(t, err)
 	other, _ := keys.Generate(nil)
-	os.Chmod(filepath.Join(wd, keys.SecretFile), 0o644)
+	noErr(t, os.Chmod(filepath.Join(wd, keys.SecretFile), 0o644))
 	writeFile(t, wd, keys.PublicFile, other.PublicBase64(), 0o644)
-	os.Mkdir(filepath.Join(wd, "backups"), 0o755)
-	os.Chmod(filepath.Join(wd, "backups"), 0o755)
-	os.Chmod(wd, 0o757)
+	noErr(t, os.Mkdir(filepath.Join(wd, "backups"), 0o755))
+	noErr(t, os.Chmod(filepath.Join(wd, "backups"), 0o755))
+	noErr(t, os.Chmod(wd, 0o757))
 
 	cs := run(root, rec)
 	mustFail(t, cs, "secret-mode", true, "other local users can read")
@@ -165,7 +175,8 @@ func TestFixRepairsWhatIsSafe(t *testing.T) {
 	if p := problems(run(root, rec)); len(p) > 0 {
 		t.Fatalf("problems after fixing:\n%s", strings.Join(p, "\n"))
 	}
-	after, _ := os.ReadFile(filepath.Join(wd, keys.SecretFile))
+	after, err := os.ReadFile(filepath.Join(wd, keys.SecretFile))
+	noErr(t, err)
 	if !bytes.Equal(after, secret) {
 		t.Fatal("the secret key changed")
 	}
@@ -174,7 +185,7 @@ func TestFixRepairsWhatIsSafe(t *testing.T) {
 		t.Errorf("after fix: pub matches %v, mode %04o", st.PubMatches, st.SecretInfo.Mode.Perm())
 	}
 	// a missing .pub is rewritten too
-	os.Remove(filepath.Join(wd, keys.PublicFile))
+	noErr(t, os.Remove(filepath.Join(wd, keys.PublicFile)))
 	cs = run(root, rec)
 	mustFail(t, cs, "public-key-file", true, "there is no")
 	fix(root, rec, cs)
@@ -190,9 +201,9 @@ func TestFixOwners(t *testing.T) {
 	}
 	root, rec := image(t)
 	wd := filepath.Join(root, rec.WorkingDir)
-	os.Chown(filepath.Join(wd, keys.SecretFile), 4321, 4321)
-	os.Mkdir(filepath.Join(wd, "staged"), 0o700)
-	os.Chown(filepath.Join(wd, "staged"), 4321, 4321)
+	noErr(t, os.Chown(filepath.Join(wd, keys.SecretFile), 4321, 4321))
+	noErr(t, os.Mkdir(filepath.Join(wd, "staged"), 0o700))
+	noErr(t, os.Chown(filepath.Join(wd, "staged"), 4321, 4321))
 	cs := run(root, rec)
 	mustFail(t, cs, "secret-owner", true, "owned by 4321:4321")
 	mustFail(t, cs, "staged-private", true, "owner 4321:4321")
@@ -205,8 +216,8 @@ func TestFixOwners(t *testing.T) {
 		t.Fatalf("problems after fixing:\n%s", strings.Join(p, "\n"))
 	}
 	// in an image, root-owned keys are what install leaves for systemd
-	os.Chown(filepath.Join(wd, keys.SecretFile), 0, 0)
-	os.Chown(filepath.Join(wd, keys.PublicFile), 0, 0)
+	noErr(t, os.Chown(filepath.Join(wd, keys.SecretFile), 0, 0))
+	noErr(t, os.Chown(filepath.Join(wd, keys.PublicFile), 0, 0))
 	if c, _ := byID(run(root, rec), "secret-owner"); !c.OK {
 		t.Errorf("root-owned key in an image: %s", c.Message)
 	}
@@ -217,8 +228,8 @@ func TestFixRefusesSymlink(t *testing.T) {
 	wd := filepath.Join(root, rec.WorkingDir)
 	outside := filepath.Join(t.TempDir(), "victim")
 	writeFile(t, "/", outside, "not a key", 0o644)
-	os.Remove(filepath.Join(wd, keys.PublicFile))
-	os.Symlink(outside, filepath.Join(wd, keys.PublicFile))
+	noErr(t, os.Remove(filepath.Join(wd, keys.PublicFile)))
+	noErr(t, os.Symlink(outside, filepath.Join(wd, keys.PublicFile)))
 	cs := run(root, rec)
 	mustFail(t, cs, "public-key-file", true, "unusable")
 	rs := fix(root, rec, cs)
@@ -242,8 +253,9 @@ func TestDuplicateKeys(t *testing.T) {
 		t.Error(c.Message)
 	}
 	// a copy of the served key is a different warning
-	os.Remove(filepath.Join(root, "/root/id_ed25519"))
-	served, _ := os.ReadFile(filepath.Join(root, rec.WorkingDir, keys.SecretFile))
+	noErr(t, os.Remove(filepath.Join(root, "/root/id_ed25519")))
+	served, err := os.ReadFile(filepath.Join(root, rec.WorkingDir, keys.SecretFile))
+	noErr(t, err)
 	writeFile(t, root, "/data/id_ed25519", string(served), 0o600)
 	mustFail(t, run(root, rec), "duplicate-keys", false, "copies of the served secret key lie in /data")
 }
@@ -255,7 +267,7 @@ func TestDebianUnits(t *testing.T) {
 		"[Service]\nExecStart=/usr/bin/hbbs\nWorkingDirectory=/var/lib/rustdesk-server/\nUser=\n", 0o644)
 	writeFile(t, root, "/lib/systemd/system/rustdesk-hbbr.service",
 		"[Service]\nExecStart=/usr/bin/hbbr\nWorkingDirectory=/var/lib/rustdesk-server/\nUser=\n", 0o644)
-	os.MkdirAll(filepath.Join(root, "/var/lib/rustdesk-server"), 0o755)
+	noErr(t, os.MkdirAll(filepath.Join(root, "/var/lib/rustdesk-server"), 0o755))
 	rec := &deploy.Record{Format: 1, Backend: "systemd", Origin: "debian", IDHost: "203.0.113.9", Relay: "203.0.113.9:21117",
 		WorkingDir: "/var/lib/rustdesk-server", ServiceUser: "root", HBBSUnit: "rustdesk-hbbs.service", HBBRUnit: "rustdesk-hbbr.service"}
 	cs := run(root, rec)
@@ -277,8 +289,9 @@ func TestDebianUnits(t *testing.T) {
 func TestUnitsAsWritten(t *testing.T) {
 	root, rec := image(t)
 	p := filepath.Join(root, "/etc/systemd/system/hbbr.service")
-	data, _ := os.ReadFile(p)
-	os.WriteFile(p, bytes.Replace(data, []byte(" -k _"), nil, 1), 0o644)
+	data, err := os.ReadFile(p)
+	noErr(t, err)
+	noErr(t, os.WriteFile(p, bytes.Replace(data, []byte(" -k _"), nil, 1), 0o644))
 	cs := run(root, rec)
 	mustFail(t, cs, "units-as-written", false, "/etc/systemd/system/hbbr.service differs")
 	mustFail(t, cs, "hbbr-enforces-key", false, "anyone can relay")
@@ -478,7 +491,7 @@ func TestComposeRecord(t *testing.T) {
 	p, _ := keys.Generate(nil)
 	writeFile(t, root, dir+"/id_ed25519", string(p.SecretFileBytes()), 0o600)
 	writeFile(t, root, dir+"/id_ed25519.pub", p.PublicBase64(), 0o644)
-	os.Chmod(filepath.Join(root, dir), 0o700)
+	noErr(t, os.Chmod(filepath.Join(root, dir), 0o700))
 	rec := &deploy.Record{Format: 1, Backend: "compose", Origin: "rdctl", IDHost: "rd.example.com", Relay: "rd.example.com:21117",
 		WorkingDir: dir, HBBREnforcesKey: true}
 	cs := run(root, rec)

@@ -91,6 +91,15 @@ func TestCommandsExact(t *testing.T) {
 	}
 }
 
+// noErr stops the test on a setup step's error, so that a step that failed
+// cannot pass for the behaviour under test.
+func noErr(t testing.TB, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
 // fakeTools puts shell scripts named like the firewall tools on PATH: each
 // logs its arguments and does what script says.
 func fakeTools(t *testing.T, scripts map[string]string) (logPath string) {
@@ -135,13 +144,13 @@ func TestDetectRoot(t *testing.T) {
 	if b, _ := DetectRoot(root); b != NFTables {
 		t.Errorf("empty image: %s", b)
 	}
-	os.MkdirAll(filepath.Join(root, "etc/systemd/system/multi-user.target.wants"), 0o755)
-	os.Symlink("/usr/lib/systemd/system/firewalld.service", filepath.Join(root, "etc/systemd/system/multi-user.target.wants/firewalld.service"))
+	noErr(t, os.MkdirAll(filepath.Join(root, "etc/systemd/system/multi-user.target.wants"), 0o755))
+	noErr(t, os.Symlink("/usr/lib/systemd/system/firewalld.service", filepath.Join(root, "etc/systemd/system/multi-user.target.wants/firewalld.service")))
 	if b, _ := DetectRoot(root); b != Firewalld {
 		t.Errorf("firewalld image: %s", b)
 	}
-	os.MkdirAll(filepath.Join(root, "etc/ufw"), 0o755)
-	os.WriteFile(filepath.Join(root, "etc/ufw/ufw.conf"), []byte("# comment\nENABLED=yes\nLOGLEVEL=low\n"), 0o644)
+	noErr(t, os.MkdirAll(filepath.Join(root, "etc/ufw"), 0o755))
+	noErr(t, os.WriteFile(filepath.Join(root, "etc/ufw/ufw.conf"), []byte("# comment\nENABLED=yes\nLOGLEVEL=low\n"), 0o644))
 	if b, _ := DetectRoot(root); b != UFW {
 		t.Errorf("ufw image: %s", b)
 	}

@@ -52,7 +52,7 @@ func TestParseArgsKeyForms(t *testing.T) {
 
 func TestParseArgsHBBS(t *testing.T) {
 	dir := t.TempDir()
-	os.WriteFile(filepath.Join(dir, ".env"), []byte("# comment\nrelay_servers=envrelay:21117\nkey = fromdotenv\n"), 0o600)
+	noErr(t, os.WriteFile(filepath.Join(dir, ".env"), []byte("# comment\nrelay_servers=envrelay:21117\nkey = fromdotenv\n"), 0o600))
 	inv, err := ParseArgs(HBBS, []string{"-p", "31116", "-b", "127.0.0.3", "-s", "7", "-R", "a,b", "--mask", "10.0.0.0/8", "-M", "0"}, nil, dir)
 	if err != nil {
 		t.Fatal(err)
@@ -67,7 +67,7 @@ func TestParseArgsHBBS(t *testing.T) {
 		t.Fatalf("-r beats .env: %v %v", inv.Options.Relays, err)
 	}
 	// --config file, overridden by flags.
-	os.WriteFile(filepath.Join(dir, "cfg.ini"), []byte("port=32000\nkey=cfgkey\n[other]\nkey=ignored\n"), 0o600)
+	noErr(t, os.WriteFile(filepath.Join(dir, "cfg.ini"), []byte("port=32000\nkey=cfgkey\n[other]\nkey=ignored\n"), 0o600))
 	inv, err = ParseArgs(HBBS, []string{"-c", "cfg.ini", "-k", "_"}, nil, dir)
 	if err != nil || inv.Options.Port != 32000 || *inv.Options.Key != "_" {
 		t.Fatalf("config: %+v %v", inv, err)

@@ -81,6 +81,15 @@ func readN(t *testing.T, c net.Conn, n int, d time.Duration) []byte {
 	return b
 }
 
+// noErr stops the test on a setup step's error, so that a step that failed
+// cannot pass for the behaviour under test.
+func noErr(t testing.TB, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
 func write(t *testing.T, c net.Conn, b []byte) {
 	t.Helper()
 	if _, err := c.Write(b); err != nil {

@@ -255,7 +255,7 @@ func TestGenSKUnreadable(t *testing.T) {
 			}
 			var kp KeyPair
 			if os.Geteuid() != 0 {
-				os.Chmod(filepath.Join(dir, SecretKeyFile), mode)
+				noErr(t, os.Chmod(filepath.Join(dir, SecretKeyFile), mode))
 				var err error
 				if kp, err = GenSK(dir, 0, nil); err != nil {
 					t.Fatal(err)
@@ -281,13 +281,13 @@ func genSKAsNobody(t *testing.T, dir string, mode os.FileMode) KeyPair {
 	t.Helper()
 	const nobody = 65534
 	for _, p := range []string{dir, filepath.Dir(dir)} {
-		os.Chmod(p, 0o777)
+		noErr(t, os.Chmod(p, 0o777))
 	}
-	os.Chown(filepath.Join(dir, SecretKeyFile), nobody, nobody)
+	noErr(t, os.Chown(filepath.Join(dir, SecretKeyFile), nobody, nobody))
 	if mode == 0 {
-		os.Chown(filepath.Join(dir, SecretKeyFile), 0, 0)
+		noErr(t, os.Chown(filepath.Join(dir, SecretKeyFile), 0, 0))
 	}
-	os.Chmod(filepath.Join(dir, SecretKeyFile), mode)
+	noErr(t, os.Chmod(filepath.Join(dir, SecretKeyFile), mode))
 	// The test binary lives in a 0700 build directory nobody cannot enter.
 	self, err := os.ReadFile(os.Args[0])
 	if err != nil {
@@ -298,7 +298,7 @@ func genSKAsNobody(t *testing.T, dir string, mode os.FileMode) KeyPair {
 		t.Fatal(err)
 	}
 	for _, p := range []string{filepath.Dir(bin), filepath.Dir(filepath.Dir(bin))} {
-		os.Chmod(p, 0o755)
+		noErr(t, os.Chmod(p, 0o755))
 	}
 	cmd := exec.Command(bin, "-test.run=^TestGenSKChild$", "-test.v")
 	cmd.Env = append(os.Environ(), "HBBSTEST_GENSK_DIR="+dir)

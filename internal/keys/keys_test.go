@@ -20,6 +20,15 @@ const (
 	vectorPublicFile = "A6EHv/POEL4dcN0Y50vAmWfk1jCbpQ1fHdyGZBJVMbg="
 )
 
+// noErr stops the test on a setup step's error, so that a step that failed
+// cannot pass for the behaviour under test.
+func noErr(t testing.TB, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
 func vectorSeed() []byte {
 	seed := make([]byte, 32)
 	for i := range seed {
@@ -145,9 +154,9 @@ func TestValidateCatchesMismatchedHalves(t *testing.T) {
 
 func TestInspectReportsDisagreeingPub(t *testing.T) {
 	dir := t.TempDir()
-	os.WriteFile(filepath.Join(dir, SecretFile), []byte(vectorSecretFile), 0o600)
+	noErr(t, os.WriteFile(filepath.Join(dir, SecretFile), []byte(vectorSecretFile), 0o600))
 	other, _ := Generate(nil)
-	os.WriteFile(filepath.Join(dir, PublicFile), other.PublicFileBytes(), 0o644)
+	noErr(t, os.WriteFile(filepath.Join(dir, PublicFile), other.PublicFileBytes(), 0o644))
 	d, _ := safefs.OpenDir(dir)
 	defer d.Close()
 	st, err := Inspect(d)
@@ -165,8 +174,8 @@ func TestInspectReportsDisagreeingPub(t *testing.T) {
 func TestInspectRefusesSymlinkedSecret(t *testing.T) {
 	dir := t.TempDir()
 	target := filepath.Join(t.TempDir(), "elsewhere")
-	os.WriteFile(target, []byte(vectorSecretFile), 0o600)
-	os.Symlink(target, filepath.Join(dir, SecretFile))
+	noErr(t, os.WriteFile(target, []byte(vectorSecretFile), 0o600))
+	noErr(t, os.Symlink(target, filepath.Join(dir, SecretFile)))
 	d, _ := safefs.OpenDir(dir)
 	defer d.Close()
 	st, _ := Inspect(d)

@@ -38,7 +38,9 @@ func TestDryRunWritesNothingAndApplyOnce(t *testing.T) {
 	if fi.Mode().Perm() != 0o700 {
 		t.Fatalf("mode %o", fi.Mode().Perm())
 	}
-	os.Chmod(filepath.Join(root, "a/state"), 0o755)
+	if err := os.Chmod(filepath.Join(root, "a/state"), 0o755); err != nil {
+		t.Fatal(err)
+	}
 	if res, _ = mk().Run(true); Changed(res) != 1 {
 		t.Fatalf("mode drift not pending: %d", Changed(res))
 	}

@@ -23,8 +23,6 @@ type server struct {
 	target     Target
 }
 
-func randomLoopback() string { return hbbstest.RandomLoopback() }
-
 // startServer starts the pair (see hbbstest.StartPair) and the target
 // that names it.
 func startServer(t *testing.T, hs hbbstest.Options, hr *hbbstest.Options) *server {

@@ -10,6 +10,15 @@ import (
 	"time"
 )
 
+// noErr stops the test on a setup step's error, so that a step that failed
+// cannot pass for the behaviour under test.
+func noErr(t testing.TB, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
 func openT(t *testing.T, dir string) *Dir {
 	t.Helper()
 	d, err := OpenDir(dir)
@@ -69,10 +78,10 @@ func TestWriteFileUmaskDoesNotLeak(t *testing.T) {
 func TestRefusesSymlinkAndNonRegular(t *testing.T) {
 	dir := t.TempDir()
 	outside := filepath.Join(t.TempDir(), "target")
-	os.WriteFile(outside, []byte("keep"), 0o644)
-	os.Symlink(outside, filepath.Join(dir, "link"))
-	os.Mkdir(filepath.Join(dir, "sub"), 0o755)
-	syscall.Mkfifo(filepath.Join(dir, "fifo"), 0o600)
+	noErr(t, os.WriteFile(outside, []byte("keep"), 0o644))
+	noErr(t, os.Symlink(outside, filepath.Join(dir, "link")))
+	noErr(t, os.Mkdir(filepath.Join(dir, "sub"), 0o755))
+	noErr(t, syscall.Mkfifo(filepath.Join(dir, "fifo"), 0o600))
 	d := openT(t, dir)
 
 	if _, err := d.WriteFile("link", []byte("evil"), self()); !errors.Is(err, ErrSymlink) {
@@ -122,7 +131,7 @@ func TestCreateExclusiveNeverOverwrites(t *testing.T) {
 
 func TestFixOwnerMode(t *testing.T) {
 	dir := t.TempDir()
-	os.WriteFile(filepath.Join(dir, "k"), []byte("x"), 0o644)
+	noErr(t, os.WriteFile(filepath.Join(dir, "k"), []byte("x"), 0o644))
 	d := openT(t, dir)
 	changed, err := d.FixOwnerMode("k", self())
 	if err != nil || !changed {
@@ -144,7 +153,7 @@ func TestRemoveStaleTemps(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	os.WriteFile(filepath.Join(dir, "keep"), nil, 0o600)
+	noErr(t, os.WriteFile(filepath.Join(dir, "keep"), nil, 0o600))
 	removed, err := d.RemoveStaleTemps()
 	if err != nil || len(removed) != 1 || removed[0] != tmp {
 		t.Fatalf("removed %v err %v", removed, err)
@@ -164,7 +173,7 @@ func TestSymlinkIdempotentAndRefusesFile(t *testing.T) {
 	if c, err := d.Symlink("/etc/x", "l"); err != nil || c {
 		t.Fatal("second symlink changed", c, err)
 	}
-	os.WriteFile(filepath.Join(dir, "f"), nil, 0o644)
+	noErr(t, os.WriteFile(filepath.Join(dir, "f"), nil, 0o644))
 	if _, err := d.Symlink("/etc/x", "f"); err == nil {
 		t.Fatal("replaced a regular file with a symlink")
 	}

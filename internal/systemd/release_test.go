@@ -45,13 +45,13 @@ func TestLoadBinariesReleaseZip(t *testing.T) {
 
 func TestLoadBinariesDirFlatAndErrors(t *testing.T) {
 	dir := t.TempDir()
-	os.WriteFile(filepath.Join(dir, "hbbs"), fakeELF, 0o755)
-	os.WriteFile(filepath.Join(dir, "hbbr"), fakeELF, 0o755)
+	noErr(t, os.WriteFile(filepath.Join(dir, "hbbs"), fakeELF, 0o755))
+	noErr(t, os.WriteFile(filepath.Join(dir, "hbbr"), fakeELF, 0o755))
 	b, err := LoadBinaries(dir, "amd64")
 	if err != nil || b.Utils != nil {
 		t.Fatalf("flat dir: %v", err)
 	}
-	os.WriteFile(filepath.Join(dir, "hbbr"), []byte("#!/bin/sh\n"), 0o755)
+	noErr(t, os.WriteFile(filepath.Join(dir, "hbbr"), []byte("#!/bin/sh\n"), 0o755))
 	var be *BinariesError
 	if _, err := LoadBinaries(dir, "amd64"); !errors.As(err, &be) || !strings.Contains(err.Error(), "not an ELF") {
 		t.Fatalf("script accepted: %v", err)
@@ -63,7 +63,7 @@ func TestLoadBinariesDirFlatAndErrors(t *testing.T) {
 		t.Fatal("missing file accepted")
 	}
 	notZip := filepath.Join(dir, "x.zip")
-	os.WriteFile(notZip, []byte("not a zip"), 0o644)
+	noErr(t, os.WriteFile(notZip, []byte("not a zip"), 0o644))
 	if _, err := LoadBinaries(notZip, "amd64"); err == nil || !strings.Contains(err.Error(), "zip") {
 		t.Fatalf("non-zip: %v", err)
 	}

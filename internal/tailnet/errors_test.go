@@ -69,6 +69,15 @@ func TestDaemonStaleSocket(t *testing.T) {
 	}
 }
 
+// noErr stops the test on a setup step's error, so that a step that failed
+// cannot pass for the behaviour under test.
+func noErr(t testing.TB, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
 func checkDaemonUnavailable(t *testing.T, err error, sock string) {
 	t.Helper()
 	if !errors.Is(err, ErrDaemonUnavailable) {
@@ -131,8 +140,8 @@ func TestSocketPermissionDenied(t *testing.T) {
 	dir := t.TempDir()
 	// nobody must reach the socket and the binary: open up t.TempDir's
 	// per-test parent (0700) and the directory itself.
-	os.Chmod(filepath.Dir(dir), 0o755)
-	os.Chmod(dir, 0o755)
+	noErr(t, os.Chmod(filepath.Dir(dir), 0o755))
+	noErr(t, os.Chmod(dir, 0o755))
 	sock := filepath.Join(dir, "tailscaled.sock")
 	ln, err := net.Listen("unix", sock)
 	if err != nil {
@@ -143,7 +152,7 @@ func TestSocketPermissionDenied(t *testing.T) {
 		t.Fatal(err)
 	}
 	if os.Geteuid() != 0 {
-		os.Chmod(sock, 0o000)
+		noErr(t, os.Chmod(sock, 0o000))
 		_, err := New(sock).Status(context.Background())
 		checkAccessDenied(t, err)
 		return

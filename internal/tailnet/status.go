@@ -205,7 +205,8 @@ func convertStatus(st *ipnstate.Status) *Status {
 		out.MagicDNSSuffix = st.CurrentTailnet.MagicDNSSuffix
 	}
 	if out.MagicDNSSuffix == "" {
-		out.MagicDNSSuffix = st.MagicDNSSuffix //nolint:staticcheck // older tailscaled only fill this
+		//lint:ignore SA1019 older tailscaled only fill this
+		out.MagicDNSSuffix = st.MagicDNSSuffix
 	}
 	out.MagicDNSSuffix = strings.Trim(out.MagicDNSSuffix, ".")
 	if st.Self != nil {
