@@ -17,59 +17,9 @@ import (
 
 func adoptCommand(e *env) *cli.Command {
 	return &cli.Command{
-		Name:  "adopt",
-		Usage: "record an existing hbbs/hbbr install so rdctl can operate it",
-		Description: `Looks for a server rdctl did not install, from its unit files (searched in
-/etc, /run, /usr/local/lib, /usr/lib and /lib systemd/system, drop-ins applied;
-under --root in the image tree):
-  debian            rustdesk-hbbs.service and rustdesk-hbbr.service from the
-                    rustdesk-server-hbbs/-hbbr packages, in /var/lib/rustdesk-server
-  installer-script  rustdesksignal.service and rustdeskrelay.service, in /opt/rustdesk
-  rdctl             rdctl's own hbbs.service and hbbr.service (a lost record)
-and writes the deployment record (backend systemd, its working directory,
-units, service user, relay), so rotate, export, check, status and doctor work
-on it. Nothing else is changed.
-
-On a live host with no such units (or with --backend compose) it asks the
-Docker engine for running compose projects that use a rustdesk-server image
-or run hbbs/hbbr, and records the one found (--project NAME when several run;
-exit 2 otherwise): backend and origin compose, working directory the host
-directory mounted over hbbs's working directory, the project's directory,
-image, network, name and mount target. A stack whose keys are in the container
-layer (no mount covers hbbs's working directory, as with the guides'
-./data:/data on the classic image, which works in /root) is reported as an
-error and not recorded unless --force.
-
-The relay is hbbs's -r, else relay-servers= in its environment or the working
-directory's .env; --relay overrides it. The ID server clients are given is
---id-host, else the relay's host, else this host's name (hostname -f; the
-image's /etc/hostname with --root).
-
-It reports what is unsafe: hbbs or hbbr running as root, a secret key readable
-by others, hbbr not enforcing the key (no -k, no KEY), a secret key passed on
-the command line or in a unit file, keys where 'apt purge' deletes them
-(/var/lib/rustdesk-server). Those are reported, not changed: rdctl doctor shows
-them again and repairs modes and owners.
-
-Refuses when a record exists, unless --force. Writing the record is its plan's
-one step, taken under the lock; --dry-run reports and writes nothing.
-
-JSON (--json): dry_run, changed, steps[] {action, target, changed} (the plan),
-record, written, id_host_source, install {origin,
-hbbs and hbbr {unit {name, path, drop_ins, masked, written_by_rdctl}, program,
-user, working_dir, key, key_source}, relay, relay_source, bind, tailnet_only,
-secret_present, secret_mode, public_key, fingerprint, findings[] {id,
-severity, message}}, recorded {backend, origin, id_host, relay, working_dir,
-bin_dir, service_user, hbbs_unit, hbbr_unit, hbbr_enforces_key}. For a compose
-stack, compose {stack (as compose.Detected), findings[], refused} instead of
-install, and recorded.compose {dir, image, network, project, mount_target}.
-
-Examples:
-  rdctl adopt
-  rdctl adopt --id-host rd.example.com
-  rdctl adopt --backend compose --project rustdesk
-  rdctl --dry-run --json adopt
-  rdctl --root ./old-server adopt --relay rd.example.com`,
+		Name:        "adopt",
+		Usage:       "record an existing hbbs/hbbr install so rdctl can operate it",
+		Description: helpText("adopt"),
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "id-host", Usage: "ID server `HOST[:PORT]` clients are configured with"},
 			&cli.StringFlag{Name: "relay", Usage: "relay `HOST[:PORT]` to record instead of what hbbs advertises"},

@@ -127,31 +127,11 @@ func (e *env) debugf(format string, a ...any) {
 	}
 }
 
-const rootHelp = `rdctl installs and operates a self-hosted RustDesk server: hbbs (ID/rendezvous)
-and hbbr (relay), as hardened systemd units or a Docker Compose stack. It keeps the
-server's Ed25519 key safe, exports client configuration, and checks reachability.
-
-Examples:
-  # build an image tree offline (nothing live is touched)
-  rdctl install systemd --root ./image --relay rd.example.com
-
-  # show the public key clients need
-  rdctl key show --dir ./image/var/lib/rustdesk
-
-Exit status:
-  0  success
-  1  the operation or a check failed
-  2  bad usage or bad input, or a live change asked without root; nothing was changed
-  3  another rdctl holds the lock
-
-Diagnostics go to stderr as "rdctl: error: ...", "rdctl: warning: ..." and
-"rdctl: hint: ..." lines; --json prints one JSON document on stdout.`
-
 func newApp(e *env) *cli.Command {
 	app := &cli.Command{
 		Name:                  "rdctl",
 		Usage:                 "install and operate a self-hosted RustDesk server",
-		Description:           rootHelp,
+		Description:           helpText("rdctl"),
 		Version:               version(),
 		EnableShellCompletion: true,
 		Suggest:               true,

@@ -13,25 +13,15 @@ import (
 
 func backupsCommand(e *env) *cli.Command {
 	return &cli.Command{
-		Name:  "backups",
-		Usage: "list or prune the key backups rotations keep",
-		Description: `Backups live in <working dir>/backups/<UTC stamp>/ (dir 0700, files 0600,
-owned by root so the service user cannot read old keys).
-
-Examples:
-  rdctl backups list
-  rdctl --json backups list
-  rdctl backups prune --keep 5`,
-		Action: groupAction,
+		Name:        "backups",
+		Usage:       "list or prune the key backups rotations keep",
+		Description: helpText("backups"),
+		Action:      groupAction,
 		Commands: []*cli.Command{
 			{
-				Name:  "list",
-				Usage: "list backups, oldest first",
-				Description: `JSON (--json): backups[] with stamp, path, public_key, fingerprint, valid, live.
-
-Examples:
-  rdctl backups list
-  rdctl --root ./image --json backups list`,
+				Name:        "list",
+				Usage:       "list backups, oldest first",
+				Description: helpText("backups-list"),
 				Action: func(ctx context.Context, cmd *cli.Command) error {
 					rec, err := e.loadRecord()
 					if err != nil {
@@ -67,16 +57,10 @@ Examples:
 				},
 			},
 			{
-				Name:  "prune",
-				Usage: "delete all but the newest N backups",
-				Description: `Overwrites each secret key file with zeros, fsyncs, then unlinks it. On SSDs and
-copy-on-write filesystems (btrfs, ZFS) an overwrite may land in new blocks and
-leave the old bytes on the medium: it is a best effort, not a guarantee.
-
-Examples:
-  rdctl backups prune --keep 5
-  rdctl --dry-run backups prune --keep 1`,
-				Flags: []cli.Flag{&cli.IntFlag{Name: "keep", Usage: "how many of the newest backups to keep", Required: true}},
+				Name:        "prune",
+				Usage:       "delete all but the newest N backups",
+				Description: helpText("backups-prune"),
+				Flags:       []cli.Flag{&cli.IntFlag{Name: "keep", Usage: "how many of the newest backups to keep", Required: true}},
 				Action: func(ctx context.Context, cmd *cli.Command) error {
 					keep := cmd.Int("keep")
 					if keep < 1 {

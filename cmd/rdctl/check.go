@@ -19,54 +19,12 @@ import (
 	"github.com/rdctl/rdctl/internal/probe"
 )
 
-const checkHelp = `Proves from the outside that a RustDesk server answers on every port with the
-real protocol and enforces the expected key. Per target, one exchange per port:
-
-  nat-test        tcp P-1  TestNatRequest → TestNatResponse
-  rendezvous-tcp  tcp P    punch-hole request for a random id with the key;
-                           LICENSE_MISMATCH means the server enforces another key
-  rendezvous-udp  udp P    RegisterPeer for a random id → RegisterPeerResponse
-  relay           tcp R    RequestRelay with a random uuid and the key, paired
-                           by hbbr with the same request on R+2 (relay-ws): the
-                           probe's bytes must cross from one port to the other
-  rendezvous-ws   ws  P+2  TestNatRequest over WebSocket
-  relay-ws        ws  R+2  the other side of that pairing
-
-One connection per port, as a port scan makes. When the pairing fails, each
-relay probe runs on its own (two connections on its port), so the failure is
-reported against the right port; a hung hbbr can then take two timeouts.
-
-P is 21116 unless the target says HOST:P; R is 21117, or P+1 with a custom P.
-Nothing is registered or written on the server. From a loopback source hbbs
-and hbbr serve their admin consoles on P-1 and R instead; that is recognised
-and reported as a note. --strict adds a punch-hole with a wrong key to tell a
-server enforcing the key (match) from one enforcing none (unenforced); it costs
-one logged authentication failure on the server.
-
-Targets: HOST, HOST:P, [IPv6]:P, as arguments or one per line in
---targets-file (# comments). Without any, the deployment record's ID host.
-The expected key is --key, else the public half of id_ed25519 in the record's
-working directory. With neither, key_status can only be unenforced or unknown.
-
-JSON (--json): ok; targets[] with target, address, via, ok, key_status
-(match|mismatch|unenforced|unknown) and probes[] with name, proto, port, ok,
-ms, error (and note).
-
-Exit status: 0 when every probe of every target passed and no key
-mismatched; 1 otherwise; 2 for bad input.
-
-Examples:
-  rdctl check
-  rdctl check rd.example.com --key 'AbC...=' --strict
-  rdctl check --json --targets-file fleet.txt --concurrency 256 --timeout 2s
-  rdctl check '[2001:db8::7]:31116' --ports rendezvous-tcp,rendezvous-udp`
-
 func checkCommand(e *env) *cli.Command {
 	return &cli.Command{
 		Name:        "check",
 		Usage:       "probe servers' ports with the real protocol and check their key",
 		ArgsUsage:   "[TARGET...]",
-		Description: checkHelp,
+		Description: helpText("check"),
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "targets-file", Usage: "read targets from `FILE`, one per line"},
 			&cli.StringFlag{Name: "key", Usage: "the expected public `KEY` (default: from the deployment record)"},

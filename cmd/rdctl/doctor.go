@@ -15,55 +15,11 @@ import (
 
 func doctorCommand(e *env) *cli.Command {
 	return &cli.Command{
-		Name:  "doctor",
-		Usage: "find what breaks or weakens the server, and repair what is safe to repair",
-		Description: `Runs the troubleshooting table as checks:
-  secret-key, secret-mode, secret-owner   id_ed25519 valid, 0600, owned by the service user
-  public-key-file       id_ed25519.pub present and agreeing with the secret (hbbs never reads it)
-  working-dir-mode      nobody but the owner can write to the working directory
-  backups-private, staged-private   backups/ and staged/ 0700 and owned by root, so the
-                        service user cannot read old or next keys
-  rotation-journal      no interrupted rotation left behind
-  duplicate-keys        no other key pair in /root, /data, /var/lib/rustdesk-server,
-                        /opt/rustdesk, ... (names which one is served)
-  units-installed, units-as-written, record-matches-units   the units exist, are as
-                        rdctl wrote them, and run in the recorded working directory
-  service-user          hbbs and hbbr do not run as root
-  hbbr-enforces-key     hbbr runs with -k (or KEY), so not anyone can relay
-  key-not-from-file, secret-exposed, split-working-dirs, ...   other unsafe settings
-  relay-resolves        the relay host resolves (hbbs drops one that does not); syntax
-                        only with --root
-  units-running, units-restarting, ports-listening   live only: both units active, no
-                        restarts, tcp 21115-21119 and udp 21116 open
-  containers-running, containers-restarting, data-mounted   live, compose backend: the
-                        hbbs and hbbr containers running, no restarts, and hbbs's
-                        working directory mounted from the recorded working directory,
-                        which holds id_ed25519
-
---fix repairs only what is safe: file modes and owners, a missing or disagreeing
-.pub rewritten from the secret, the mode and owner of backups/ and staged/. Each
-change goes through rdctl's atomic, no-follow file layer and is reported; the
-secret key's bytes are never changed. The repairs are a plan of "fix" steps
-(after finishing an interrupted rotation), each looking at the files again
-before it changes them; it stops at the first that fails. --fix takes the lock
-and needs root unless --root is given; --dry-run --fix says what it would
-repair and changes nothing.
-
-Exits 0 when no check fails with an error or a warning (after fixing, with
---fix), 1 otherwise.
-
-JSON (--json): ok, problems, root, fixed[] with id, change, error; checks[] with
-id, ok, severity (error|warning|info), message, fixable, skipped. With --fix
-also the plan: dry_run, changed, steps[] with action, target (the check's ID),
-before (the problem), after (the change), changed.
-
-Examples:
-  rdctl doctor
-  rdctl doctor --fix
-  rdctl --json doctor
-  rdctl --root ./image doctor --fix`,
-		Flags:  []cli.Flag{&cli.BoolFlag{Name: "fix", Usage: "repair what is safe to repair (modes, owners, .pub)"}},
-		Action: func(ctx context.Context, cmd *cli.Command) error { return runDoctor(ctx, e, cmd.Bool("fix")) },
+		Name:        "doctor",
+		Usage:       "find what breaks or weakens the server, and repair what is safe to repair",
+		Description: helpText("doctor"),
+		Flags:       []cli.Flag{&cli.BoolFlag{Name: "fix", Usage: "repair what is safe to repair (modes, owners, .pub)"}},
+		Action:      func(ctx context.Context, cmd *cli.Command) error { return runDoctor(ctx, e, cmd.Bool("fix")) },
 	}
 }
 

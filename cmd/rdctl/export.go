@@ -27,7 +27,7 @@ func exportCommand(e *env) *cli.Command {
 	return &cli.Command{
 		Name:        "export",
 		Usage:       "write the client configuration in every form RustDesk clients take",
-		Description: exportHelp,
+		Description: helpText("export"),
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "format", Usage: "output `FORMAT`: toml, server.conf, string, exe-name, exe-name-licensed, json, ps1, qr or all", Value: string(clientconf.FormatTOML)},
 			&cli.StringFlag{Name: "out", Usage: "write to `PATH`: a file, a directory for --format all, or - for stdout (default)"},
@@ -96,7 +96,7 @@ func runExport(e *env, cmd *cli.Command) error {
 		return nil
 	}
 	// Not e.execute: export writes only the operator's own files, so it takes
-	// no lock and needs no root (exportHelp says so).
+	// no lock and needs no root (its help says so).
 	if doc.Report, err = export.Run(o.Steps, e.dryRun); err != nil {
 		return err
 	}

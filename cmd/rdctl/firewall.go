@@ -15,43 +15,9 @@ import (
 
 func firewallCommand(e *env) *cli.Command {
 	return &cli.Command{
-		Name:  "firewall",
-		Usage: "print or apply the firewall rules that admit the server's ports",
-		Description: `Admits tcp 21115-21119 and udp 21116 — the ports hbbs and hbbr listen on.
-udp 21117 is not opened: hbbr has no UDP port.
-
-Backends (default: detected — ufw when it is active, else firewalld when
-'firewall-cmd --state' says running, else nftables; with --root, from the
-image's files):
-  ufw        ufw allow ... comment 'rdctl: RustDesk server'
-  firewalld  firewall-cmd --permanent --add-port=..., then --reload
-  nftables   a script that replaces the table 'inet rdctl' (an input chain,
-             priority filter - 1) and touches no other table; loading it
-             again changes nothing. An accept there ends evaluation only in
-             that table: if another table's input chain drops by default, add
-             the same accepts there. Rules loaded with nft do not survive a
-             reboot: save the script (--print-script) where nftables.service
-             loads it.
-
---tailnet-only admits the ports only on tailscale0 (and loopback): ufw 'allow in
-on tailscale0', a firewalld zone rdctl-tailnet holding tailscale0, or nftables
-drops on every other interface. Without the flag, the record's tailnet_only
-setting is used when there is a record.
-
-Prints the commands; --apply runs them as a plan, one "run" step per command
-(needs root; not with --root), stopping at the first that fails; with --dry-run
-it only says what it would run, and fails already when a program is missing.
---print-script prints just the nftables script.
-
-JSON (--json): backend, reason, tailnet_only, applied, commands[] with argv,
-stdin, shell; results[] with command, exit_code, output. With --apply also the
-plan: dry_run, changed, steps[] with action (run), target (the command), changed.
-
-Examples:
-  rdctl firewall
-  rdctl firewall --backend ufw --tailnet-only
-  rdctl firewall --apply
-  rdctl firewall --backend nftables --print-script > /etc/nftables.d/rdctl.nft`,
+		Name:        "firewall",
+		Usage:       "print or apply the firewall rules that admit the server's ports",
+		Description: helpText("firewall"),
 		Flags: []cli.Flag{
 			&cli.BoolFlag{Name: "apply", Usage: "run the commands"},
 			&cli.StringFlag{Name: "backend", Usage: "firewall `NAME`: ufw, firewalld or nftables (default: detected)"},

@@ -15,41 +15,19 @@ import (
 
 func installCommand(e *env) *cli.Command {
 	return &cli.Command{
-		Name:  "install",
-		Usage: "install hbbs and hbbr as systemd units or a compose stack",
-		Description: `Installs RustDesk's server. With --root DIR it builds an image tree offline and
-touches nothing live.
-
-Examples:
-  rdctl install systemd --root ./image --relay rd.example.com
-  rdctl install systemd --root ./image --relay rd.example.com --binaries rustdesk-server-linux-amd64.zip`,
-		Action:   groupAction,
-		Commands: []*cli.Command{installSystemdCommand(e), installComposeCommand(e)},
+		Name:        "install",
+		Usage:       "install hbbs and hbbr as systemd units or a compose stack",
+		Description: helpText("install"),
+		Action:      groupAction,
+		Commands:    []*cli.Command{installSystemdCommand(e), installComposeCommand(e)},
 	}
 }
 
 func installSystemdCommand(e *env) *cli.Command {
 	return &cli.Command{
-		Name:  "systemd",
-		Usage: "install hardened hbbs.service and hbbr.service",
-		Description: `Writes, under --root (the live system's / otherwise):
-  /var/lib/rustdesk/id_ed25519{,.pub}        a new key pair (secret 0600), kept on re-runs
-  /etc/systemd/system/hbbs.service, hbbr.service   hardened units; hbbr runs with -k _
-  /etc/systemd/system/multi-user.target.wants/...  the links systemctl enable makes
-  /etc/sysusers.d/rdctl-rustdesk.conf        the rustdesk system user
-  /usr/local/bin/hbbs, hbbr                  from --binaries, when given
-  /etc/rdctl/rdctl.toml                      the deployment record
-A second identical run changes nothing and says so; --dry-run prints the plan.
-
---relay is what hbbs tells clients (its -r); port 21117 is added when missing.
---id-host is the ID server clients are given (default: the relay's host).
---tailnet-only admits only localhost and the tailnet (100.64.0.0/10,
-fd7a:115c:a1e0::/48) to both services.
-
-Examples:
-  rdctl install systemd --root ./image --relay rd.example.com
-  rdctl install systemd --root ./image --relay rd.example.com:21117 --id-host id.example.com --tailnet-only
-  rdctl --dry-run install systemd --root ./image --relay rd.example.com --binaries ./rustdesk-server-linux-amd64.zip`,
+		Name:        "systemd",
+		Usage:       "install hardened hbbs.service and hbbr.service",
+		Description: helpText("install-systemd"),
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "relay", Usage: "relay `HOST[:PORT]` hbbs advertises (-r); with --tailnet-only, default: this host's MagicDNS name"},
 			&cli.StringFlag{Name: "id-host", Usage: "ID server `HOST[:PORT]` clients are configured with (default: the relay host)"},

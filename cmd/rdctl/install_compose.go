@@ -16,37 +16,9 @@ import (
 
 func installComposeCommand(e *env) *cli.Command {
 	return &cli.Command{
-		Name:  "compose",
-		Usage: "install hbbs and hbbr as a docker compose stack",
-		Description: `Writes, under --root (the live system's / otherwise):
-  <dir>/compose.yaml                 the stack: services hbbs and hbbr, restart unless-stopped
-  <dir>/data/id_ed25519{,.pub}       a new key pair (secret 0600, root's), kept on re-runs
-  /etc/rdctl/rdctl.toml              the deployment record
-and then, live, runs 'docker compose -f <dir>/compose.yaml -p <project> up -d' and
-waits until both containers run and hbbs answers on 127.0.0.1:21116.
-A second identical run changes nothing and says so; --dry-run prints the plan.
-
-<dir>/data is mounted at the image's working directory, where hbbs keeps its
-keys: /root for rustdesk/rustdesk-server, /data for rustdesk/rustdesk-server-s6
-(its s6 entrypoint is bypassed so each service runs one server). The project
-name is <dir>'s base name ("rustdesk-server" by default). With --network host
-(the default, as in RustDesk's docs) the servers use the host's ports and see
-the clients' real addresses; --network bridge publishes exactly 21115-21119/tcp
-and 21116/udp. The image is pulled only when it is not present locally. On a re-run,
---image and --network default to what the deployment record names (after an
-upgrade, the upgraded image).
-
---relay is what hbbs tells clients (its -r); port 21117 is added when missing.
---id-host is the ID server clients are given (default: the relay's host).
-
-JSON (--json): changed, steps, public_key, fingerprint, record, started,
-serving_ms, compose_file, project, image, network, mount_target.
-
-Examples:
-  rdctl install compose --relay rd.example.com
-  rdctl install compose --relay rd.example.com --image rustdesk/rustdesk-server-s6:1.1.16 --network bridge
-  rdctl install compose --root ./image --relay rd.example.com --dir /srv/rustdesk
-  rdctl --dry-run install compose --relay rd.example.com:21117 --id-host id.example.com`,
+		Name:        "compose",
+		Usage:       "install hbbs and hbbr as a docker compose stack",
+		Description: helpText("install-compose"),
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "relay", Usage: "relay `HOST[:PORT]` hbbs advertises (-r)", Required: true},
 			&cli.StringFlag{Name: "id-host", Usage: "ID server `HOST[:PORT]` clients are configured with (default: the relay host)"},

@@ -17,59 +17,31 @@ import (
 func keyCommand(e *env) *cli.Command {
 	dirFlag := &cli.StringFlag{Name: "dir", Usage: "the server's working `DIR` (default: from the deployment record)"}
 	return &cli.Command{
-		Name:  "key",
-		Usage: "show, generate or verify the server's key pair",
-		Description: `Works on hbbs's key files, id_ed25519 and id_ed25519.pub, in the server's
-working directory. --dir works without a deployment record.
-
-Examples:
-  rdctl key show
-  rdctl key show --dir /var/lib/rustdesk-server --json
-  rdctl key gen --dir ./image/var/lib/rustdesk
-  rdctl key verify --dir /var/lib/rustdesk`,
-		Action: groupAction,
+		Name:        "key",
+		Usage:       "show, generate or verify the server's key pair",
+		Description: helpText("key"),
+		Action:      groupAction,
 		Commands: []*cli.Command{
 			{
-				Name:  "show",
-				Usage: "print the public key and its fingerprint",
-				Description: `Prints the public key clients must be given (derived from id_ed25519, as hbbs
-derives it), its fingerprint, and whether id_ed25519.pub agrees. Never prints the
-secret. Exits 1 if there is no valid key.
-
-JSON (--json): public_key, fingerprint, valid, pub_file_matches, secret_mode,
-plus dir and error when there is one.
-
-Examples:
-  rdctl key show --dir /var/lib/rustdesk
-  rdctl --json key show`,
-				Flags:  []cli.Flag{dirFlag},
-				Action: func(ctx context.Context, cmd *cli.Command) error { return runKeyShow(e, cmd.String("dir")) },
+				Name:        "show",
+				Usage:       "print the public key and its fingerprint",
+				Description: helpText("key-show"),
+				Flags:       []cli.Flag{dirFlag},
+				Action:      func(ctx context.Context, cmd *cli.Command) error { return runKeyShow(e, cmd.String("dir")) },
 			},
 			{
-				Name:  "gen",
-				Usage: "generate a key pair where there is none",
-				Description: `Generates a key pair in hbbs's exact format (public key without '/' or ':'),
-secret 0600, public 0644. Refuses when a secret key exists: replacing a live key
-is a rotation (rdctl rotate), which backs the old one up first.
-
-Examples:
-  rdctl key gen --dir ./image/var/lib/rustdesk
-  rdctl --dry-run key gen --dir /srv/rustdesk`,
-				Flags:  []cli.Flag{dirFlag},
-				Action: func(ctx context.Context, cmd *cli.Command) error { return runKeyGen(e, cmd.String("dir")) },
+				Name:        "gen",
+				Usage:       "generate a key pair where there is none",
+				Description: helpText("key-gen"),
+				Flags:       []cli.Flag{dirFlag},
+				Action:      func(ctx context.Context, cmd *cli.Command) error { return runKeyGen(e, cmd.String("dir")) },
 			},
 			{
-				Name:  "verify",
-				Usage: "check the key pair like hbbs and rustdesk-utils would",
-				Description: `Checks that id_ed25519 decodes to 64 bytes, that its public half is what the
-seed derives, that it signs and verifies, that id_ed25519.pub agrees, and that
-the secret is not readable by group or others. Exits 1 on any failure.
-
-Examples:
-  rdctl key verify --dir /var/lib/rustdesk
-  rdctl --json key verify`,
-				Flags:  []cli.Flag{dirFlag},
-				Action: func(ctx context.Context, cmd *cli.Command) error { return runKeyVerify(e, cmd.String("dir")) },
+				Name:        "verify",
+				Usage:       "check the key pair like hbbs and rustdesk-utils would",
+				Description: helpText("key-verify"),
+				Flags:       []cli.Flag{dirFlag},
+				Action:      func(ctx context.Context, cmd *cli.Command) error { return runKeyVerify(e, cmd.String("dir")) },
 			},
 		},
 	}

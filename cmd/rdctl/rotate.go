@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 
 	"github.com/urfave/cli/v3"
 
@@ -23,34 +22,9 @@ var rotateFaultHook func(point string)
 
 func rotateCommand(e *env) *cli.Command {
 	return &cli.Command{
-		Name:  "rotate",
-		Usage: "replace the server's key safely: backup, switch, verify, roll back on failure",
-		Description: `Rotates the Ed25519 key hbbs and hbbr serve, as one crash-safe transaction:
-the new pair is generated and validated, the old one backed up to
-<working dir>/backups/<UTC stamp>/ and the new files written next to the live
-ones before anything stops; the outage holds only two renames and an fsync;
-then the services start and the new key is verified. On any failure the backup
-is put back and the services start again. A journal lets the next rdctl run
-finish or roll back a rotation that was killed half-way (--resume does it
-explicitly; every mutating command does it first).
-
-Clients keep the old key until they get the new configuration: RustDesk has no
-overlap window, so they see "Key mismatch" until then. Export it with
-'rdctl export', or build media before the switch with --stage and --export.
-
-  --stage            generate the next pair into <working dir>/staged/ (root only)
-  --commit           switch to the staged pair
-  --restore STAMP    put the backup STAMP back (see rdctl backups list)
-  --resume           only finish or roll back an interrupted rotation
-  --export DIR       then write the new key's client configuration tree to DIR
-
-JSON (--json): old_public_key, new_public_key, backup, verified, outage_ms.
-
-Examples:
-  rdctl rotate
-  rdctl rotate --stage && rdctl export --staged --format all --out /media/usb && rdctl rotate --commit
-  rdctl rotate --restore 20261122T015501Z
-  rdctl --root ./image --json rotate`,
+		Name:        "rotate",
+		Usage:       "replace the server's key safely: backup, switch, verify, roll back on failure",
+		Description: helpText("rotate"),
 		Flags: []cli.Flag{
 			&cli.BoolFlag{Name: "no-verify", Usage: "skip the probe that the server serves the new key"},
 			&cli.StringFlag{Name: "export", Usage: "after the switch (or --stage), lay out the client configuration for the new key in `DIR` (as export --format all)"},
@@ -286,39 +260,6 @@ func printRotate(e *env, o rotate.Options, rep plan.Report, run *rotateRun, expo
 	} else {
 		e.hintf("export it for clients: rdctl export --format all --out DIR")
 	}
-	return nil
-}
-
-// beginMutation takes the lock every mutating command holds, then finishes
-// or rolls back a rotation killed half-way, so that the command sees the
-// key that stays. The caller must call unlock.
-func (e *env) beginMutation(ctx context.Context, rec *deploy.Record) (unlock func(), err error) {
-	unlock, err = e.lock()
-	if err != nil {
-		return nil, err
-	}
-	if err := e.resumeIfPresent(ctx, rec); err != nil {
-		unlock()
-		return nil, err
-	}
-	return unlock, nil
-}
-
-// resumeIfPresent runs rotate.Resume where a working directory exists, as
-// every mutating command does before its own work.
-func (e *env) resumeIfPresent(ctx context.Context, rec *deploy.Record) error {
-	if _, err := os.Lstat(e.under(rec.WorkingDir)); err != nil {
-		return nil
-	}
-	o, err := e.rotateOptions(ctx, rec, true)
-	if err != nil {
-		return err
-	}
-	r, err := rotate.Resume(ctx, o)
-	if err != nil {
-		return withHints(fmt.Errorf("an interrupted rotation could not be finished or rolled back: %w", err), "rdctl rotate --resume")
-	}
-	e.reportRecovery(r)
 	return nil
 }
 

@@ -24,35 +24,10 @@ import (
 
 func statusCommand(e *env) *cli.Command {
 	return &cli.Command{
-		Name:  "status",
-		Usage: "show the server's units, key, ports and backups",
-		Description: `Reports, from the deployment record: the units' states (active/sub state, main
-PID, restarts, unit file state) or, for a compose stack, its containers'
-(state, restarts, image, mounts, from the Docker engine), the key's
-fingerprint, the key files' modes and owners and whether id_ed25519.pub
-agrees, which of tcp 21115-21119 and udp 21116 are listening (from
-/proc/net), the last rotation (newest backup), the number of backups, and
-whether a next key is staged. With --root only files are read: unit
-files and enablement links instead of systemd, no sockets. Changes nothing;
-exits 0 whenever the record can be read, whatever it shows (rdctl doctor judges).
-
-JSON (--json): record, root, backend, origin, id_host, relay, working_dir;
-units[] with name, unit_file, unit_file_state, load_state, active_state,
-sub_state, main_pid, restarts, result (live only: the last five), units_error;
-containers[] (live, compose backend) with service, container, state, running,
-restarting, restarts, exit_code, image, working_dir, mounts[] {type, name,
-source, destination, rw}, key_dir, and containers_error;
-key with dir, present, valid, public_key, fingerprint, pub_file_matches, error,
-secret and pub {path, mode, uid, gid, user, group}; ports[] with proto, port,
-owner, listening, addresses[] (absent with --root), ports_error; backups with
-count, last_rotation, last_rotation_time, newest; staged with present,
-public_key, fingerprint, error.
-
-Examples:
-  rdctl status
-  rdctl --json status
-  rdctl --root ./image status`,
-		Action: func(ctx context.Context, cmd *cli.Command) error { return runStatus(ctx, e) },
+		Name:        "status",
+		Usage:       "show the server's units, key, ports and backups",
+		Description: helpText("status"),
+		Action:      func(ctx context.Context, cmd *cli.Command) error { return runStatus(ctx, e) },
 	}
 }
 

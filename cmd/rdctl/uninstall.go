@@ -24,31 +24,9 @@ import (
 
 func uninstallCommand(e *env) *cli.Command {
 	return &cli.Command{
-		Name:  "uninstall",
-		Usage: "stop and remove the units; keep the keys and database",
-		Description: `Backs the key up first (<working dir>/backups/<stamp>-uninstall/), then stops
-and disables hbbs and hbbr, removes the unit files rdctl wrote, their
-enablement links and the sysusers entry, reloads systemd, and removes the
-deployment record last. The working directory with the key pair, the database
-and the backups stays: reinstalling or adopting later serves the same key.
-
---purge-keys --yes also deletes id_ed25519 (overwritten with zeros, fsynced,
-then unlinked) and id_ed25519.pub, after checking the fresh backup holds them.
-Both flags are needed; the backups are kept either way and still hold the key.
-
-Unit files rdctl did not write (an adopted Debian package's, an installer
-script's) are stopped and disabled but left in place. The service user and the
-binaries stay. With --root the same files are removed from the image tree and
-nothing live is touched. --dry-run says what would go.
-
-JSON (--json): root, dry_run, backup, stopped[], disabled[], removed[],
-kept[], purged_keys, record_removed.
-
-Examples:
-  rdctl uninstall
-  rdctl --dry-run uninstall
-  rdctl uninstall --purge-keys --yes
-  rdctl --root ./image uninstall`,
+		Name:        "uninstall",
+		Usage:       "stop and remove the units; keep the keys and database",
+		Description: helpText("uninstall"),
 		Flags: []cli.Flag{
 			&cli.BoolFlag{Name: "purge-keys", Usage: "also delete the live key files (needs --yes; backups stay)"},
 			&cli.BoolFlag{Name: "yes", Usage: "confirm --purge-keys"},

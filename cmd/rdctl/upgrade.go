@@ -17,27 +17,9 @@ import (
 
 func upgradeCommand(e *env) *cli.Command {
 	return &cli.Command{
-		Name:  "upgrade",
-		Usage: "move the compose stack to another server image, keeping its keys",
-		Description: `Switches the recorded compose stack to the image --image names:
-  1. uses the image if it is present locally, or pulls it (not with --no-pull);
-  2. rewrites <dir>/compose.yaml for it (atomically; the data directory moves
-     to the new image's working directory if that differs);
-  3. recreates the containers with 'docker compose up -d';
-  4. waits until both run, and checks that hbbs still serves the live key;
-  5. on any failure writes the previous compose.yaml back, recreates the
-     containers on the previous image, and exits 1.
-The deployment record names the new image only after step 4. Running it again
-with the image already in place changes nothing (and still checks the key).
-With --root DIR only compose.yaml and the record in the image tree change.
-
-JSON (--json): old_image, new_image, new_image_id, pulled, unchanged,
-verified, mount_target, rolled_back, ms.
-
-Examples:
-  rdctl upgrade --image rustdesk/rustdesk-server:1.1.17
-  rdctl --dry-run upgrade --image rustdesk/rustdesk-server:1.1.17
-  docker load -i rustdesk-server-1.1.17.tar && rdctl upgrade --image rustdesk/rustdesk-server:1.1.17 --no-pull`,
+		Name:        "upgrade",
+		Usage:       "move the compose stack to another server image, keeping its keys",
+		Description: helpText("upgrade"),
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "image", Usage: "the server image `REF` to run", Required: true},
 			&cli.BoolFlag{Name: "no-pull", Usage: "use only a local image; never pull"},

@@ -25,13 +25,9 @@ func version() string {
 
 func versionCommand(e *env) *cli.Command {
 	return &cli.Command{
-		Name:  "version",
-		Usage: "print rdctl's version",
-		Description: `Prints the version, set at link time or taken from the module build info.
-
-Examples:
-  rdctl version
-  rdctl version --json`,
+		Name:        "version",
+		Usage:       "print rdctl's version",
+		Description: helpText("version"),
 		Action: func(ctx context.Context, cmd *cli.Command) error {
 			if e.json {
 				return writeJSON(e.stdout, map[string]string{"version": version(), "go": runtime.Version(), "platform": runtime.GOOS + "/" + runtime.GOARCH})
