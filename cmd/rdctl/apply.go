@@ -55,7 +55,8 @@ func (e *env) recoveryStep(ctx context.Context, rec *deploy.Record) plan.Step {
 }
 
 // execute runs p: with --dry-run it only asks each step what it would do;
-// otherwise it applies the steps under rdctl's lock. Both end in the same
+// otherwise it applies the steps under rdctl's lock. In an image tree built
+// without root it says, once, who owns what it wrote. Both end in the same
 // report, which is what every mutating command prints.
 func (e *env) execute(p *plan.Plan) (plan.Report, error) {
 	if !e.dryRun {
@@ -66,7 +67,11 @@ func (e *env) execute(p *plan.Plan) (plan.Report, error) {
 		defer unlock()
 	}
 	rs, err := p.Run(e.dryRun)
-	return plan.NewReport(rs, e.dryRun), err
+	rep := plan.NewReport(rs, e.dryRun)
+	if e.root != "" && !e.dryRun && rep.Changed && os.Geteuid() != 0 {
+		e.hintf("the files written into %s belong to you (uid %d), not root: on the target, systemd-sysusers and StateDirectory= settle ownership at boot, and rdctl doctor --fix repairs it on a live host", e.root, os.Geteuid())
+	}
+	return rep, err
 }
 
 // executeLocal runs p like execute, for a plan that writes only where the

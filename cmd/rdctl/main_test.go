@@ -90,6 +90,14 @@ func TestScript(t *testing.T) {
 			e.Defer(func() { checkNoSecretLeak(e.T(), e.WorkDir, log) })
 			return nil
 		},
+		// [root] holds when the scripts run as root; scripts/test runs them
+		// once as nobody too, where [!root] lines pin what a non-root user sees.
+		Condition: func(cond string) (bool, error) {
+			if cond == "root" {
+				return os.Geteuid() == 0, nil
+			}
+			return false, fmt.Errorf("unknown condition %q", cond)
+		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
 			"perm":      cmdPerm,
 			"waitfile":  cmdWaitFile,
