@@ -49,7 +49,7 @@ func (e *env) recoveryStep(ctx context.Context, rec *deploy.Record) plan.Step {
 			}
 			e.reportRecovery(r)
 			e.recovered = r
-			return r != nil && r.Journal != nil, nil
+			return r != nil, nil
 		},
 	}
 }
