@@ -63,12 +63,11 @@ type rotateJSON struct {
 
 // rotateRun is what the steps of a rotate plan did, for the report.
 type rotateRun struct {
-	op        string // rotate.OpRotate, OpCommit, OpRestore; "stage", "resume"
-	res       *rotate.Result
-	recovered *rotate.Recovery
-	staged    keys.Pair
-	created   bool // --stage made a new pair
-	exported  []exportFile
+	op       string // rotate.OpRotate, OpCommit, OpRestore; "stage", "resume"
+	res      *rotate.Result
+	staged   keys.Pair
+	created  bool // --stage made a new pair
+	exported []exportFile
 }
 
 func runRotate(ctx context.Context, e *env, cmd *cli.Command) error {
