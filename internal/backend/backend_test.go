@@ -67,7 +67,7 @@ func TestRuntime(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			rt, err := Runtime(tc.rec, tc.root)
 			if tc.wantErr != nil {
-				// A nil interface, not a nil pointer in one: callers test rt == nil.
+				// A nil interface, not a nil *compose.Runtime inside a non-nil one.
 				if !tc.wantErr(err) || rt != nil {
 					t.Errorf("Runtime = %#v, %v", rt, err)
 				}
