@@ -2,23 +2,16 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"os"
 	"path"
 	"strings"
 	"text/tabwriter"
-	"time"
 
 	"github.com/urfave/cli/v3"
 
-	"github.com/rdctl/rdctl/internal/adopt"
 	"github.com/rdctl/rdctl/internal/compose"
 	"github.com/rdctl/rdctl/internal/deploy"
-	"github.com/rdctl/rdctl/internal/doctor"
-	"github.com/rdctl/rdctl/internal/keys"
-	"github.com/rdctl/rdctl/internal/rotate"
-	"github.com/rdctl/rdctl/internal/safefs"
+	"github.com/rdctl/rdctl/internal/status"
 	"github.com/rdctl/rdctl/internal/systemd"
 )
 
@@ -31,284 +24,36 @@ func statusCommand(e *env) *cli.Command {
 	}
 }
 
-type statusJSON struct {
-	Record     string           `json:"record"`
-	Root       string           `json:"root,omitempty"`
-	Backend    string           `json:"backend"`
-	Origin     string           `json:"origin"`
-	IDHost     string           `json:"id_host"`
-	Relay      string           `json:"relay"`
-	WorkingDir string           `json:"working_dir"`
-	Units      []statusUnitJSON `json:"units"`
-	UnitsError string           `json:"units_error,omitempty"`
-	// Containers are the compose stack's hbbs and hbbr containers (live,
-	// compose backend only); ContainersError says why they are unknown.
-	Containers      []statusContainerJSON `json:"containers,omitempty"`
-	ContainersError string                `json:"containers_error,omitempty"`
-	Key             statusKeyJSON         `json:"key"`
-	Ports           []doctor.PortState    `json:"ports,omitempty"`
-	PortsError      string                `json:"ports_error,omitempty"`
-	Backups         statusBackupsJSON     `json:"backups"`
-	Staged          statusStagedJSON      `json:"staged"`
-	Tailnet         *statusTailnetJSON    `json:"tailnet,omitempty"`
-}
-
-type statusUnitJSON struct {
-	Name          string `json:"name"`
-	UnitFile      string `json:"unit_file,omitempty"`
-	UnitFileState string `json:"unit_file_state"`
-	LoadState     string `json:"load_state,omitempty"`
-	ActiveState   string `json:"active_state,omitempty"`
-	SubState      string `json:"sub_state,omitempty"`
-	MainPID       uint32 `json:"main_pid,omitempty"`
-	// Restarts is nil where systemd was not asked (--root).
-	Restarts *uint32 `json:"restarts,omitempty"`
-	Result   string  `json:"result,omitempty"`
-}
-
-// statusContainerJSON is one container of a compose service as the engine
-// reports it. State is "missing" when the service has no container.
-type statusContainerJSON struct {
-	Service    string          `json:"service"`
-	Container  string          `json:"container,omitempty"`
-	State      string          `json:"state"`
-	Running    bool            `json:"running"`
-	Restarting bool            `json:"restarting"`
-	Restarts   int             `json:"restarts"`
-	ExitCode   int             `json:"exit_code"`
-	Image      string          `json:"image,omitempty"`
-	WorkingDir string          `json:"working_dir,omitempty"`
-	Mounts     []compose.Mount `json:"mounts"`
-	// KeyDir is the host directory mounted over WorkingDir, "" when the
-	// keys are in the container layer.
-	KeyDir string `json:"key_dir,omitempty"`
-}
-
-type statusFileJSON struct {
-	Path  string `json:"path"`
-	Mode  string `json:"mode"`
-	UID   int    `json:"uid"`
-	GID   int    `json:"gid"`
-	User  string `json:"user,omitempty"`
-	Group string `json:"group,omitempty"`
-}
-
-type statusKeyJSON struct {
-	Dir            string          `json:"dir"`
-	Present        bool            `json:"present"`
-	Valid          bool            `json:"valid"`
-	PublicKey      string          `json:"public_key,omitempty"`
-	Fingerprint    string          `json:"fingerprint,omitempty"`
-	PubFileMatches bool            `json:"pub_file_matches"`
-	Error          string          `json:"error,omitempty"`
-	Secret         *statusFileJSON `json:"secret,omitempty"`
-	Pub            *statusFileJSON `json:"pub,omitempty"`
-}
-
-type statusBackupsJSON struct {
-	Count            int    `json:"count"`
-	LastRotation     string `json:"last_rotation,omitempty"`
-	LastRotationTime string `json:"last_rotation_time,omitempty"`
-	Newest           string `json:"newest,omitempty"`
-	Error            string `json:"error,omitempty"`
-}
-
-type statusStagedJSON struct {
-	Present     bool   `json:"present"`
-	PublicKey   string `json:"public_key,omitempty"`
-	Fingerprint string `json:"fingerprint,omitempty"`
-	Error       string `json:"error,omitempty"`
-}
-
 func runStatus(ctx context.Context, e *env) error {
 	rec, err := e.loadRecord()
 	if err != nil {
 		return err
 	}
-	wd := e.under(rec.WorkingDir)
-	out := statusJSON{Record: e.recordPath(), Root: e.root, Backend: rec.Backend, Origin: rec.Origin,
-		IDHost: rec.IDHost, Relay: rec.Relay, WorkingDir: rec.WorkingDir, Units: []statusUnitJSON{}}
-
-	if rec.Backend == deploy.BackendSystemd {
-		out.Units, err = e.statusUnits(ctx, rec)
-		if err != nil {
-			out.UnitsError = err.Error()
-		}
-	} else {
-		out.UnitsError = "the " + rec.Backend + " backend has no systemd units"
+	// Gather asks tailscaled (live only) through the seam, so that
+	// internal/status links no tailscale client.
+	r, err := status.Gather(ctx, status.Options{Record: rec, RecordPath: e.recordPath(), Root: e.root,
+		Tailnet: tailnetStatusSelf(e.tsSocket)})
+	if err != nil {
+		return err
 	}
-	if rec.Backend == deploy.BackendCompose && e.root == "" {
-		out.Containers = []statusContainerJSON{}
-		st, err := inspectStack(ctx, rec)
-		if err != nil {
-			out.ContainersError = err.Error()
-		} else {
-			for _, s := range st.Services {
-				c := statusContainerJSON{Service: s.Service, Container: s.Container, State: s.State, Running: s.Running, Restarting: s.Restarting,
-					Restarts: s.Restarts, ExitCode: s.ExitCode, Image: s.Image, WorkingDir: s.WorkingDir, Mounts: s.Mounts, KeyDir: s.KeyDir}
-				if c.Mounts == nil {
-					c.Mounts = []compose.Mount{}
-				}
-				out.Containers = append(out.Containers, c)
-			}
-		}
-	}
-	out.Key = statusKey(e, wd)
-	if e.root == "" {
-		ls, err := doctor.ReadListeners("/proc")
-		if err != nil {
-			out.PortsError = err.Error()
-		}
-		out.Ports = doctor.MatchPorts(doctor.ServerPorts, ls)
-		out.Tailnet = statusTailnet(ctx, e.tsSocket, out.Ports)
-	}
-	out.Backups = statusBackups(wd)
-	if p, err := rotate.Staged(wd); err != nil && !errors.Is(err, os.ErrNotExist) {
-		out.Staged.Error = err.Error()
-	} else if !p.IsZero() {
-		out.Staged = statusStagedJSON{Present: true, PublicKey: p.PublicBase64(), Fingerprint: p.Fingerprint()}
-	}
-
 	if e.json {
-		return writeJSON(e.stdout, out)
+		return writeJSON(e.stdout, r)
 	}
-	printStatus(e, &out)
+	printStatus(e, r)
 	return nil
 }
 
-// inspectStack asks the Docker engine (within 10 s) about a compose
-// record's hbbs and hbbr containers.
-func inspectStack(ctx context.Context, rec *deploy.Record) (*compose.StackStatus, error) {
-	if rec.Compose == nil || rec.Compose.Project == "" {
-		return nil, errors.New("the record names no compose project")
-	}
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	return compose.Inspect(ctx, rec.Compose.Project)
-}
-
-// statusUnits asks systemd (live) or reads the unit files and enablement
-// links (--root) for both units.
-func (e *env) statusUnits(ctx context.Context, rec *deploy.Record) ([]statusUnitJSON, error) {
-	names := []string{rec.HBBSUnit, rec.HBBRUnit}
-	var out []statusUnitJSON
-	if e.root != "" {
-		for _, n := range names {
-			u := statusUnitJSON{Name: n, UnitFileState: "not-found"}
-			if f, err := adopt.LoadUnit(e.root, n); err == nil {
-				u.UnitFile = f.Path
-				u.UnitFileState = "disabled"
-				switch {
-				case f.Masked:
-					u.UnitFileState = "masked"
-				case unitLinked(e, n):
-					u.UnitFileState = "enabled"
-				}
-			}
-			out = append(out, u)
-		}
-		return out, nil
-	}
-	states, err := liveUnitStates(ctx, names)
-	for _, st := range states {
-		restarts := st.NRestarts
-		out = append(out, statusUnitJSON{Name: st.Name, UnitFileState: st.UnitFileState, LoadState: st.LoadState,
-			ActiveState: st.ActiveState, SubState: st.SubState, MainPID: st.MainPID, Restarts: &restarts, Result: st.Result})
-	}
-	for i := range out {
-		if uf, err := adopt.LoadUnit("", out[i].Name); err == nil {
-			out[i].UnitFile = uf.Path
-		}
-	}
-	return out, err
-}
-
-// liveUnitStates reads the units' states over D-Bus, within 5 s.
+// liveUnitStates and inspectStack are status's live sources under the
+// names doctor calls them by.
 func liveUnitStates(ctx context.Context, names []string) ([]systemd.UnitState, error) {
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	m, err := systemd.Connect(ctx)
-	if err != nil {
-		return nil, err
-	}
-	defer m.Close()
-	var out []systemd.UnitState
-	for _, n := range names {
-		st, err := m.State(ctx, n)
-		if err != nil {
-			return out, fmt.Errorf("%s: %w", n, err)
-		}
-		out = append(out, st)
-	}
-	return out, nil
+	return status.LiveUnits(ctx, names)
 }
 
-// unitLinked reports whether a *.wants/ link enables the unit in the tree.
-func unitLinked(e *env, unit string) bool {
-	for _, dir := range []string{systemd.WantsDir, "/etc/systemd/system/default.target.wants", "/etc/systemd/system/graphical.target.wants"} {
-		if _, err := os.Lstat(e.under(path.Join(dir, unit))); err == nil {
-			return true
-		}
-	}
-	return false
+func inspectStack(ctx context.Context, rec *deploy.Record) (*compose.StackStatus, error) {
+	return status.InspectStack(ctx, rec)
 }
 
-func statusKey(e *env, wd string) statusKeyJSON {
-	k := statusKeyJSON{Dir: wd}
-	st, err := inspectDir(wd)
-	if err != nil {
-		k.Error = err.Error()
-		return k
-	}
-	k.Present, k.Valid, k.PubFileMatches = st.SecretPresent, st.Valid, st.PubMatches
-	if !st.Pair.IsZero() {
-		k.PublicKey, k.Fingerprint = st.Pair.PublicBase64(), st.Pair.Fingerprint()
-	}
-	switch {
-	case !st.SecretPresent:
-		k.Error = "no " + keys.SecretFile
-	case st.SecretErr != nil:
-		k.Error = st.SecretErr.Error()
-	}
-	acc := doctor.Accounts{Root: e.root}
-	file := func(name string, info safefs.Info) *statusFileJSON {
-		return &statusFileJSON{Path: path.Join(wd, name), Mode: fmt.Sprintf("%04o", info.Mode.Perm()), UID: info.UID, GID: info.GID,
-			User: acc.UserName(info.UID), Group: acc.GroupName(info.GID)}
-	}
-	if st.SecretPresent && st.SecretInfo.IsRegular() {
-		k.Secret = file(keys.SecretFile, st.SecretInfo)
-	}
-	if st.PubPresent && st.PubInfo.IsRegular() {
-		k.Pub = file(keys.PublicFile, st.PubInfo)
-	}
-	return k
-}
-
-func statusBackups(wd string) statusBackupsJSON {
-	var b statusBackupsJSON
-	all, err := rotate.ListBackups(wd)
-	if err != nil {
-		if !errors.Is(err, os.ErrNotExist) {
-			b.Error = err.Error()
-		}
-		return b
-	}
-	b.Count = len(all)
-	if len(all) > 0 {
-		newest := all[len(all)-1]
-		b.LastRotation, b.Newest = newest.Stamp, newest.Path
-		// The stamp starts with the UTC time; labels (-uninstall) and
-		// collision counters follow it.
-		if len(newest.Stamp) >= len("20060102T150405Z") {
-			if t, err := time.Parse("20060102T150405Z", newest.Stamp[:len("20060102T150405Z")]); err == nil {
-				b.LastRotationTime = t.UTC().Format(time.RFC3339)
-			}
-		}
-	}
-	return b
-}
-
-func printStatus(e *env, s *statusJSON) {
+func printStatus(e *env, s *status.Report) {
 	tw := tabwriter.NewWriter(e.stdout, 2, 4, 2, ' ', 0)
 	defer tw.Flush()
 	if e.quiet {
@@ -317,7 +62,7 @@ func printStatus(e *env, s *statusJSON) {
 	fmt.Fprintf(tw, "server:\t%s backend, origin %s, record %s\n", s.Backend, s.Origin, s.Record)
 	fmt.Fprintf(tw, "clients:\tID server %s, relay %s\n", s.IDHost, orNone(s.Relay))
 	if s.Containers == nil {
-		fmt.Fprintf(tw, "units:\t%s\n", map[bool]string{true: "(image tree: unit files only)", false: ""}[e.root != ""])
+		fmt.Fprintf(tw, "units:\t%s\n", map[bool]string{true: "(image tree: unit files only)", false: ""}[s.Root != ""])
 	} else {
 		fmt.Fprintf(tw, "containers:\t\n")
 		for _, c := range s.Containers {
@@ -363,7 +108,7 @@ func printStatus(e *env, s *statusJSON) {
 	if k.Error != "" {
 		fmt.Fprintf(tw, "  problem:\t%s\n", k.Error)
 	}
-	for _, f := range []*statusFileJSON{k.Secret, k.Pub} {
+	for _, f := range []*status.File{k.Secret, k.Pub} {
 		if f == nil {
 			continue
 		}
@@ -373,7 +118,7 @@ func printStatus(e *env, s *statusJSON) {
 		}
 		fmt.Fprintf(tw, "  %s\t%s\t%s:%s (%d:%d)\t%s\n", path.Base(f.Path), f.Mode, orNum(f.User, f.UID), orNum(f.Group, f.GID), f.UID, f.GID, note)
 	}
-	if e.root == "" {
+	if s.Root == "" {
 		fmt.Fprintf(tw, "ports:\t\n")
 		for _, p := range s.Ports {
 			state := "listening"

@@ -1,10 +1,17 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"slices"
 	"sort"
 	"testing"
+
+	"github.com/rdctl/rdctl/internal/compose"
+	"github.com/rdctl/rdctl/internal/doctor"
+	"github.com/rdctl/rdctl/internal/status"
 )
 
 func keysOf(m map[string]any) []string {
@@ -59,5 +66,71 @@ func TestShortList(t *testing.T) {
 	}
 	if got := shortList([]string{"a", "b", "c", "d", "e"}, 3); got != "a b c (+2 more)" {
 		t.Error(got)
+	}
+}
+
+// The live text of status, which no test host can produce (units over
+// D-Bus, a compose stack, listeners, tailscaled), rendered from reports and
+// compared with testdata/status_*.golden; go test -update rewrites them.
+func TestPrintStatusLive(t *testing.T) {
+	restarts := uint32(2)
+	key := status.Key{Dir: "/var/lib/rustdesk", Present: true, Valid: true, PublicKey: "47IWREq5xxaS83LKZL8VilHGj0tBWbX5fSWx5QhHVXU=",
+		Fingerprint: "SHA256:abcdefghijklmnop", PubFileMatches: true,
+		Secret: &status.File{Path: "/var/lib/rustdesk/id_ed25519", Mode: "0600", UID: 998, GID: 998, User: "rustdesk", Group: "rustdesk"},
+		Pub:    &status.File{Path: "/var/lib/rustdesk/id_ed25519.pub", Mode: "0644", UID: 998, GID: 997}}
+	ports := []doctor.PortState{
+		{Port: doctor.ServerPorts[0], Listening: true, Addresses: []string{"0.0.0.0:21115"}},
+		{Port: doctor.ServerPorts[1], Listening: true, Addresses: []string{"10.0.0.1:21116", "100.101.102.103:21116", "127.0.0.1:21116", "[::1]:21116"}},
+		{Port: doctor.ServerPorts[2], Addresses: []string{}},
+	}
+	tests := []struct {
+		name string
+		r    status.Report
+	}{
+		{name: "systemd", r: status.Report{Record: "/etc/rdctl/rdctl.toml", Backend: "systemd", Origin: "rdctl", IDHost: "rd.example.com", Relay: "rd.example.com:21117",
+			Units: []status.Unit{
+				{Name: "hbbs.service", UnitFileState: "enabled", ActiveState: "active", SubState: "running", MainPID: 4242, Restarts: &restarts},
+				{Name: "hbbr.service", UnitFileState: "enabled", ActiveState: "failed", SubState: "failed", Restarts: &restarts},
+			},
+			Key: key, Ports: ports, PortsError: "reading /proc/net/udp6: permission denied",
+			Backups: status.Backups{Count: 3, LastRotation: "20260202T083015Z", LastRotationTime: "2026-02-02T08:30:15Z"},
+			Staged:  status.Staged{Present: true, Fingerprint: "SHA256:qrstuvwxyzABCDEF"},
+			Tailnet: &status.Tailnet{Name: "rd", DNSName: "rd.tail-scale.ts.net", IPs: []string{"100.101.102.103", "fd7a:115c:a1e0::1"}, Mode: "tun",
+				Ports: []status.TailnetPort{{Proto: "tcp", Port: 21115, Reachable: true}, {Proto: "tcp", Port: 21116, Reachable: true}, {Proto: "udp", Port: 21116}}},
+		}},
+		{name: "compose", r: status.Report{Record: "/etc/rdctl/rdctl.toml", Backend: "compose", Origin: "compose", IDHost: "rd.example.com",
+			Units: []status.Unit{}, UnitsError: "the compose backend has no systemd units",
+			Containers: []status.Container{
+				{Service: "hbbs", State: "running", Restarts: 1, Image: "rustdesk/rustdesk-server:1.1.14", Mounts: []compose.Mount{{Source: "/srv/rustdesk/data", Destination: "/root"}}},
+				{Service: "hbbr", State: "missing", Mounts: []compose.Mount{}},
+			},
+			Key: status.Key{Dir: "/srv/rustdesk/data", Error: "no id_ed25519"}, Ports: ports,
+			Tailnet: &status.Tailnet{Error: "tailscaled is not running"},
+		}},
+		{name: "compose_engine_down", r: status.Report{Record: "/etc/rdctl/rdctl.toml", Backend: "compose", Origin: "compose", IDHost: "rd.example.com",
+			Units: []status.Unit{}, UnitsError: "the compose backend has no systemd units",
+			Containers: []status.Container{}, ContainersError: "cannot connect to the Docker engine",
+			Key: key, Ports: ports,
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var out bytes.Buffer
+			printStatus(&env{stdout: &out}, &tc.r)
+			file := filepath.Join("testdata", "status_"+tc.name+".golden")
+			if *update {
+				if err := os.WriteFile(file, out.Bytes(), 0o644); err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			want, err := os.ReadFile(file)
+			if err != nil {
+				t.Fatalf("%v (go test -update creates it)", err)
+			}
+			if !bytes.Equal(out.Bytes(), want) {
+				t.Errorf("status text differs from %s (go test -update rewrites it):\n%s", file, out.Bytes())
+			}
+		})
 	}
 }
