@@ -375,10 +375,16 @@ func TestRuntimeReadyTimeout(t *testing.T) {
 	f := &fakeEngine{}
 	f.serve(t)
 	f.stack("rdstack", "/srv/rdstack/data")
-	rt := &Runtime{Project: "rdstack", Timeout: 500 * time.Millisecond, Ready: func(context.Context) error { return errors.New("connection refused") }}
+	refused := errors.New("connection refused")
+	rt := &Runtime{Project: "rdstack", Timeout: 2 * time.Second, Ready: func(context.Context) error { return refused }}
 	err := rt.WaitServing(context.Background())
-	if err == nil || !strings.Contains(err.Error(), "does not answer") || !strings.Contains(err.Error(), "connection refused") {
+	var ns *NotServingError
+	var na *NoAnswerError
+	if !errors.As(err, &ns) || !errors.As(err, &na) || !errors.Is(err, refused) {
 		t.Errorf("err %v", err)
+	}
+	if err != nil && (!strings.Contains(err.Error(), "does not answer") || !strings.Contains(err.Error(), "connection refused")) {
+		t.Errorf("message %q", err)
 	}
 }
 

@@ -196,6 +196,29 @@ func (r *Runtime) Start(ctx context.Context) error {
 	})
 }
 
+// errNotRunningYet is why a wait goes on while containers start.
+var errNotRunningYet = errors.New("the containers are not running yet")
+
+// NoAnswerError is hbbs's container running while hbbs does not answer the
+// readiness probe.
+type NoAnswerError struct{ Cause error }
+
+func (e *NoAnswerError) Error() string { return "hbbs runs but does not answer: " + e.Cause.Error() }
+func (e *NoAnswerError) Unwrap() error { return e.Cause }
+
+// NotServingError is a wait for the stack to serve that ran out; Cause is
+// the last reason it was not serving.
+type NotServingError struct {
+	Project string
+	Cause   error
+	Waited  error // the context's error
+}
+
+func (e *NotServingError) Error() string {
+	return fmt.Sprintf("compose project %s: %v (%v)", e.Project, e.Cause, e.Waited)
+}
+func (e *NotServingError) Unwrap() error { return e.Cause }
+
 // WaitServing waits, without starting anything, until both services'
 // containers run and Ready passes: after `docker compose up -d`.
 func (r *Runtime) WaitServing(ctx context.Context) error {
@@ -210,6 +233,11 @@ func (r *Runtime) waitServing(ctx context.Context, e *Engine) error {
 	var last error
 	for {
 		all, err := r.containers(ctx, e)
+		if err != nil && ctx.Err() != nil && last != nil {
+			// The wait ran out during a look at the containers: what
+			// failed before is the reason, not the cut-off call.
+			return &NotServingError{Project: r.Project, Cause: last, Waited: ctx.Err()}
+		}
 		if err != nil {
 			return err
 		}
@@ -224,13 +252,13 @@ func (r *Runtime) waitServing(ctx context.Context, e *Engine) error {
 			if last = r.Ready(ctx); last == nil {
 				return nil
 			}
-			last = fmt.Errorf("hbbs runs but does not answer: %w", last)
+			last = &NoAnswerError{Cause: last}
 		} else {
-			last = errors.New("the containers are not running yet")
+			last = errNotRunningYet
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("compose project %s: %w (%v)", r.Project, last, ctx.Err())
+			return &NotServingError{Project: r.Project, Cause: last, Waited: ctx.Err()}
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
