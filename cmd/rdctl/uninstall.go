@@ -56,7 +56,7 @@ func runUninstall(ctx context.Context, e *env, cmd *cli.Command) error {
 		return err
 	}
 	steps, res, err := systemd.UninstallPlan(ctx, systemd.UninstallOptions{Root: e.root, Record: rec, RecordPath: e.recordPath(),
-		Purge: purge, BackupOwner: e.backupOwner(), Live: e.root == ""})
+		Purge: purge, BackupOwner: e.backupOwner(), Live: e.root == "", LookupUnit: adopt.LookupUnit})
 	var notSystemd *systemd.NotSystemdError
 	if errors.As(err, &notSystemd) {
 		return withHints(err, "stop it with docker compose down in "+composeDirOf(rec)+"; the data directory holds the keys")

@@ -12,7 +12,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/rdctl/rdctl/internal/adopt"
 	"github.com/rdctl/rdctl/internal/deploy"
 	"github.com/rdctl/rdctl/internal/keys"
 	"github.com/rdctl/rdctl/internal/plan"
@@ -38,7 +37,15 @@ type UninstallOptions struct {
 	Live bool
 	// Connect reaches systemd; nil means the system manager over D-Bus.
 	Connect ConnectFunc
+	// LookupUnit finds the file systemd loads for a unit; required. It is
+	// adopt.LookupUnit, passed in because adopt's tests import this
+	// package.
+	LookupUnit UnitLookup
 }
+
+// UnitLookup finds the file systemd loads for the unit name under root:
+// its path on the system and whether it carries rdctl's header.
+type UnitLookup func(root, name string) (sysPath string, writtenByRdctl bool, err error)
 
 // UninstallResult is what an uninstall did, filled in as its steps run
 // (in a dry run, only what the steps can say without acting).
@@ -139,7 +146,7 @@ func UninstallPlan(ctx context.Context, o UninstallOptions) ([]plan.Step, *Unins
 		Stopped:    []string{}, Disabled: []string{}, Removed: []string{}, Kept: []string{},
 	}}
 	units := []string{rec.HBBSUnit, rec.HBBRUnit}
-	files, left := uninstallFiles(o.Root, units)
+	files, left := uninstallFiles(o.Root, units, o.LookupUnit)
 	u.res.LeftUnits = left
 
 	steps := []plan.Step{u.backupStep()}
@@ -311,13 +318,13 @@ func (u *uninstall) removeStep(p string) plan.Step {
 // that carry rdctl's header, links in *.wants/ to them, and rdctl's
 // sysusers entry. Unit files rdctl did not write are returned apart, as
 // system paths: they stay.
-func uninstallFiles(root string, units []string) (files, left []string) {
+func uninstallFiles(root string, units []string, lookup UnitLookup) (files, left []string) {
 	for _, u := range units {
 		sys := path.Join(UnitDir, u)
-		if uf, err := adopt.LoadUnit(root, u); err == nil && uf.Path == sys && uf.WrittenByRdctl {
+		if p, ours, err := lookup(root, u); err == nil && p == sys && ours {
 			files = append(files, Under(root, sys))
 		} else if err == nil {
-			left = append(left, uf.Path)
+			left = append(left, p)
 		}
 		if d, err := safefs.OpenDir(Under(root, WantsDir)); err == nil {
 			if target, err := d.Readlink(u); err == nil && (target == sys || strings.HasSuffix(target, "/"+u)) {
