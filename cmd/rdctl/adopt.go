@@ -32,52 +32,28 @@ func adoptCommand(e *env) *cli.Command {
 	}
 }
 
-// adoptInput is adopt's validated flags.
-type adoptInput struct {
-	idHost                 deploy.HostPort
-	relay, origin, project string
-	backend                string // "" (systemd units, then compose stacks), systemd or compose
-	force                  bool
-}
-
-func adoptFlags(e *env, cmd *cli.Command) (adoptInput, error) {
-	in := adoptInput{relay: cmd.String("relay"), origin: cmd.String("origin"), backend: cmd.String("backend"),
-		project: cmd.String("project"), force: cmd.Bool("force")}
+// adoptFlags turns adopt's flags into a checked request.
+func adoptFlags(e *env, cmd *cli.Command) (adopt.Request, error) {
+	r := adopt.Request{Relay: cmd.String("relay"), Origin: cmd.String("origin"), Backend: cmd.String("backend"),
+		Project: cmd.String("project"), Force: cmd.Bool("force"), Live: e.root == ""}
 	if s := cmd.String("id-host"); s != "" {
 		hp, err := deploy.ParseHostPort("--id-host", s)
 		if err != nil {
-			return in, err
+			return r, err
 		}
-		in.idHost = hp
+		r.IDHost = hp
 	}
-	if in.relay != "" {
-		if _, err := deploy.ParseHostPort("--relay", in.relay); err != nil {
-			return in, err
+	if r.Relay != "" {
+		if _, err := deploy.ParseHostPort("--relay", r.Relay); err != nil {
+			return r, err
 		}
 	}
-	switch in.origin {
-	case "", adopt.OriginDebian, adopt.OriginInstallerScript, adopt.OriginRdctl:
-	default:
-		return in, &deploy.InputError{Field: "--origin", Value: in.origin, Reason: "not debian, installer-script or rdctl"}
+	r, err := r.Check()
+	var conflict *adopt.FlagConflictError
+	if errors.As(err, &conflict) {
+		return r, &usageError{msg: err.Error()}
 	}
-	switch in.backend {
-	case "", deploy.BackendSystemd, deploy.BackendCompose:
-	default:
-		return in, &deploy.InputError{Field: "--backend", Value: in.backend, Reason: "not systemd or compose"}
-	}
-	if in.project != "" {
-		if in.backend == deploy.BackendSystemd {
-			return in, usageErrorf("--project names a compose project; it cannot be used with --backend systemd")
-		}
-		in.backend = deploy.BackendCompose
-	}
-	if in.backend == deploy.BackendCompose && in.origin != "" {
-		return in, usageErrorf("--origin chooses among systemd installs; it cannot be used with --backend compose")
-	}
-	if in.backend == deploy.BackendCompose && e.root != "" {
-		return in, usageErrorf("--backend compose asks the live Docker engine; it cannot be used with --root")
-	}
-	return in, nil
+	return r, err
 }
 
 type adoptRecordJSON struct {
@@ -141,19 +117,16 @@ func runAdopt(ctx context.Context, e *env, cmd *cli.Command) error {
 		return err
 	}
 	recPath := e.recordPath()
-	if _, err := deploy.LoadRecord(recPath); !errors.Is(err, deploy.ErrNoRecord) && !in.force {
+	if _, err := deploy.LoadRecord(recPath); !errors.Is(err, deploy.ErrNoRecord) && !in.Force {
 		return withHints(fmt.Errorf("a deployment record already exists at %s", recPath),
 			"see what it says: rdctl status", "replace it with: rdctl adopt --force")
 	}
-	if in.backend == deploy.BackendCompose {
+	if in.Backend == deploy.BackendCompose {
 		_, err := adoptCompose(ctx, e, in, true)
 		return err
 	}
-	inst, err := adopt.Find(e.root, in.origin)
-	// Nothing installed as systemd units on a live host: a compose stack
-	// is the other kind of install the guides describe.
-	fallback := e.root == "" && in.backend == "" && in.origin == ""
-	if errors.Is(err, adopt.ErrNoInstall) && fallback {
+	inst, err := adopt.Find(e.root, in.Origin)
+	if errors.Is(err, adopt.ErrNoInstall) && in.ComposeFallback() {
 		if done, err := adoptCompose(ctx, e, in, false); done || err != nil {
 			return err
 		}
@@ -161,32 +134,18 @@ func runAdopt(ctx context.Context, e *env, cmd *cli.Command) error {
 	var several *adopt.SeveralInstallsError
 	switch {
 	case errors.Is(err, adopt.ErrNoInstall):
-		where, looked := "this host", "rustdesk-hbbs.service, rustdesksignal.service and hbbs.service"
-		if e.root != "" {
-			where = e.root
-		}
-		if fallback {
-			looked += ", and compose projects running a rustdesk image"
-		}
-		return withHints(fmt.Errorf("%w in %s (looked for %s)", err, where, looked), "install one: rdctl install systemd --relay HOST")
+		return withHints(&adopt.NotFoundError{Root: e.root, Compose: in.ComposeFallback()}, "install one: rdctl install systemd --relay HOST")
 	case errors.As(err, &several):
 		return withHints(&usageError{msg: err.Error()}, "choose one: rdctl adopt --origin "+several.Installs[0].Origin)
 	case err != nil:
 		return err
 	}
-	idHost, source, err := e.adoptIDHost(ctx, in.idHost, firstNonEmpty(in.relay, inst.Relay))
+	rec, source, err := inst.Adopt(in, e.hostname(ctx))
 	if err != nil {
-		return err
-	}
-	rec, err := inst.Record(adopt.RecordOptions{IDHost: idHost.String(), Relay: in.relay})
-	if err != nil {
-		return err
+		return idHostHint(err)
 	}
 	out := newAdoptJSON(e, rec, source)
 	out.Install = inst
-	if inst.Findings == nil {
-		inst.Findings = []adopt.Finding{}
-	}
 	if err := e.recordAdopted(ctx, &out, rec); err != nil {
 		return err
 	}
@@ -197,14 +156,18 @@ func runAdopt(ctx context.Context, e *env, cmd *cli.Command) error {
 	return nil
 }
 
-// adoptIDHost is adopt.IDHost with this host's name asked only when
-// needed; no usable name is a usage error (--id-host names it).
-func (e *env) adoptIDHost(ctx context.Context, given deploy.HostPort, relay string) (deploy.HostPort, string, error) {
-	hp, source, err := adopt.IDHost(given, relay, func() (string, string) { return adopt.Hostname(ctx, e.root) })
+// hostname asks this host's name (the image's with --root), for the ID
+// server when nothing else names it.
+func (e *env) hostname(ctx context.Context) func() (string, string) {
+	return func() (string, string) { return adopt.Hostname(ctx, e.root) }
+}
+
+// idHostHint makes no usable ID server a usage error: --id-host names it.
+func idHostHint(err error) error {
 	if errors.Is(err, adopt.ErrNoIDHost) {
-		return hp, source, withHints(&usageError{msg: err.Error()}, "name it: rdctl adopt --id-host HOST (or --relay HOST)")
+		return withHints(&usageError{msg: err.Error()}, "name it: rdctl adopt --id-host HOST (or --relay HOST)")
 	}
-	return hp, source, err
+	return err
 }
 
 // recordAdopted runs adopt's plan, the record's write (a dry run only
@@ -221,15 +184,6 @@ func (e *env) recordAdopted(ctx context.Context, out *adoptJSON, rec *deploy.Rec
 	out.Report, err = e.execute(p)
 	out.Written = err == nil && !out.DryRun
 	return err
-}
-
-func firstNonEmpty(s ...string) string {
-	for _, v := range s {
-		if v != "" {
-			return v
-		}
-	}
-	return ""
 }
 
 // printFindings prints findings as adopt reports them: errors UNSAFE,
@@ -278,18 +232,18 @@ func printAdopt(e *env, out *adoptJSON, rec *deploy.Record) {
 // With explicit unset (the fallback after finding no systemd units) an
 // unreachable engine or no stack is not an error: it returns false and
 // the caller reports that nothing was found.
-func adoptCompose(ctx context.Context, e *env, in adoptInput, explicit bool) (bool, error) {
+func adoptCompose(ctx context.Context, e *env, in adopt.Request, explicit bool) (bool, error) {
 	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	d, err := compose.FindStack(cctx, in.project)
+	d, err := compose.FindStack(cctx, in.Project)
 	var several *compose.SeveralStacksError
 	switch {
 	case !explicit && (errors.Is(err, compose.ErrNoEngine) || errors.Is(err, compose.ErrNoStack)):
 		return false, nil
 	case errors.Is(err, compose.ErrNoEngine):
 		return true, withHints(err, "is Docker running? systemctl status docker")
-	case errors.Is(err, compose.ErrNoStack) && in.project != "":
-		return true, withHints(fmt.Errorf("no running compose project %q uses a rustdesk image or runs hbbs/hbbr", in.project),
+	case errors.Is(err, compose.ErrNoStack) && in.Project != "":
+		return true, withHints(fmt.Errorf("no running compose project %q uses a rustdesk image or runs hbbs/hbbr", in.Project),
 			"list the projects: docker compose ls")
 	case errors.Is(err, compose.ErrNoStack):
 		return true, withHints(err, "start it first: docker compose up -d", "install one: rdctl install compose --relay HOST")
@@ -302,24 +256,15 @@ func adoptCompose(ctx context.Context, e *env, in adoptInput, explicit bool) (bo
 }
 
 // recordCompose records the stack d unless its findings refuse it.
-func recordCompose(ctx context.Context, e *env, in adoptInput, d *compose.Detected) error {
-	findings := d.Findings()
-	rec, err := d.Record(in.relay)
+func recordCompose(ctx context.Context, e *env, in adopt.Request, d *compose.Detected) error {
+	a, err := compose.Adopt(d, in, e.hostname(ctx))
 	if err != nil {
-		return err
+		return idHostHint(err)
 	}
-	hp, source, err := e.adoptIDHost(ctx, in.idHost, rec.Relay)
-	if err != nil {
-		return err
-	}
-	rec.IDHost = hp.String()
-	if err := rec.Validate(); err != nil {
-		return fmt.Errorf("cannot record compose project %s: %w", d.Project, err)
-	}
-	out := newAdoptJSON(e, rec, source)
-	out.Compose = &adoptComposeJSON{Stack: d, Findings: findings, Refused: adopt.HasError(findings) && !in.force}
-	if !out.Compose.Refused {
-		if err := e.recordAdopted(ctx, &out, rec); err != nil {
+	out := newAdoptJSON(e, a.Record, a.IDHostSource)
+	out.Compose = &adoptComposeJSON{Stack: d, Findings: a.Findings, Refused: a.Refused}
+	if !a.Refused {
+		if err := e.recordAdopted(ctx, &out, a.Record); err != nil {
 			return err
 		}
 	}
@@ -330,12 +275,12 @@ func recordCompose(ctx context.Context, e *env, in adoptInput, d *compose.Detect
 	} else {
 		printAdoptCompose(e, &out)
 	}
-	if out.Compose.Refused {
-		mt := compose.MountTargetFor(d.Image)
-		err := fmt.Errorf("not recording compose project %s: its keys are not on the host, so a recreated container serves a new key", d.Project)
+	var refused *compose.RefusedError
+	if err := a.Refusal(); errors.As(err, &refused) {
+		mt := refused.MountTarget
 		return withHints(err,
 			fmt.Sprintf("mount the data directory at %s (e.g. ./data:%s) in %s, copy the keys out of the running container first (docker compose cp hbbs:%s/id_ed25519 ./data/), then recreate it and run rdctl adopt",
-				mt, mt, orNone(strings.Join(d.ConfigFiles, ", ")), d.WorkingDir),
+				mt, mt, orNone(strings.Join(refused.ConfigFiles, ", ")), refused.WorkingDir),
 			"record it as it is: rdctl adopt --force")
 	}
 	return nil

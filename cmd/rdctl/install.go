@@ -153,14 +153,21 @@ func runInstallSystemd(ctx context.Context, e *env, cmd *cli.Command, rec *deplo
 	}
 	p := e.newPlan(ctx, rec)
 	p.Add(ip.Steps()...)
+	var activate *systemd.Activate
 	if e.root == "" {
-		p.Add(activateStep(ctx, e, rec, ip, cmd.Bool("no-start")))
+		if activate, err = activateStep(ctx, e, rec, ip, cmd.Bool("no-start")); err != nil {
+			return err
+		}
+		p.Add(activate)
 	}
 	rep, err := e.execute(p)
 	out := installJSON{Report: rep, Root: e.root, Record: e.recordPath()}
+	if activate != nil && activate.Enabled && activate.NoStart && !e.json {
+		e.printf("enabled %s; not started (--no-start)\n", activate.Target())
+	}
 	if err != nil {
 		e.printReport(rep)
-		return withHints(err, "nothing after the failing step was changed; fix it and run the same command again")
+		return withHints(activateHints(err, rec), "nothing after the failing step was changed; fix it and run the same command again")
 	}
 	if e.root == "" && !e.dryRun && !cmd.Bool("no-start") {
 		out.Started = true

@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"path"
-	"strings"
-	"time"
 
 	"github.com/rdctl/rdctl/internal/deploy"
 	"github.com/rdctl/rdctl/internal/plan"
@@ -33,86 +31,24 @@ func checkServerVersion(ctx context.Context, rec *deploy.Record, bins *systemd.B
 	return nil
 }
 
-// activateStep is the last step of a live install: reload systemd when the
-// plan changed something, enable both units and (unless noStart) start
-// them — restarting when the plan changed something, since new units,
-// binaries or keys take effect only then — and wait until both are active
-// and hbbs answers.
-func activateStep(ctx context.Context, e *env, rec *deploy.Record, p *plan.Plan, noStart bool) plan.Step {
-	units := []string{rec.HBBRUnit, rec.HBBSUnit}
-	verb := "enable and start"
-	if noStart {
-		verb = "enable"
-	}
-	step := &plan.Func{Verb: verb, Object: strings.Join(units, " and ")}
-	step.Check = func() (bool, error) {
-		if p.ChangedSoFar() {
-			return true, nil
-		}
-		ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		defer cancel()
-		m, err := systemd.Connect(ctx)
-		if err != nil {
-			return false, withHints(err, "is this host booted with systemd? use --root DIR to build an image instead")
-		}
-		defer m.Close()
-		for _, u := range units {
-			st, err := m.State(ctx, u)
-			if err != nil {
-				return false, err
-			}
-			if st.UnitFileState != "enabled" || (!noStart && st.ActiveState != "active") {
-				return true, nil
-			}
-		}
-		return false, nil
-	}
-	step.Do = func() (bool, error) {
-		pending, err := step.Check()
-		if err != nil || !pending {
-			return false, err
-		}
-		return true, activate(ctx, e, rec, noStart, p.ChangedSoFar())
-	}
-	return step
-}
-
-// activate reloads systemd, enables the units and (unless noStart) starts
-// them — restarting when the install changed something — then waits until
-// both are active and hbbs answers.
-func activate(ctx context.Context, e *env, rec *deploy.Record, noStart, changed bool) error {
-	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
-	defer cancel()
-	m, err := systemd.Connect(ctx)
-	if err != nil {
-		return withHints(err, "is this host booted with systemd? use --root DIR to build an image instead")
-	}
-	defer m.Close()
-	units := []string{rec.HBBRUnit, rec.HBBSUnit}
-	if changed {
-		if err := m.Reload(ctx); err != nil {
-			return fmt.Errorf("daemon-reload: %w", err)
-		}
-	}
-	if err := m.Enable(ctx, units); err != nil {
-		return fmt.Errorf("enabling %s: %w", strings.Join(units, ", "), err)
-	}
-	if noStart {
-		e.printf("enabled %s; not started (--no-start)\n", strings.Join(units, " and "))
-		return nil
-	}
+// activateStep is systemd's activation, the last step of a live install.
+func activateStep(ctx context.Context, e *env, rec *deploy.Record, p *plan.Plan, noStart bool) (*systemd.Activate, error) {
 	rt, err := e.runtime(ctx, rec)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	if changed {
-		// New units, binaries or keys take effect only on a restart.
-		if err := rt.Stop(ctx); err != nil {
-			return err
-		}
-	}
-	if err := rt.Start(ctx); err != nil {
+	return &systemd.Activate{Ctx: ctx, HBBS: rec.HBBSUnit, HBBR: rec.HBBRUnit, NoStart: noStart,
+		Changed: p.ChangedSoFar, Runtime: rt}, nil
+}
+
+// activateHints says where to look when the activation failed.
+func activateHints(err error, rec *deploy.Record) error {
+	var start *systemd.StartError
+	switch {
+	case errors.As(err, &start):
 		return withHints(err, "see the whole log: journalctl -u "+rec.HBBSUnit+" -u "+rec.HBBRUnit)
+	case errors.Is(err, systemd.ErrNoSystemd):
+		return withHints(err, "is this host booted with systemd? use --root DIR to build an image instead")
 	}
-	return nil
+	return err
 }

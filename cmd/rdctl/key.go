@@ -4,14 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io/fs"
-	"os"
 
 	"github.com/urfave/cli/v3"
 
 	"github.com/rdctl/rdctl/internal/keys"
 	"github.com/rdctl/rdctl/internal/plan"
-	"github.com/rdctl/rdctl/internal/safefs"
 )
 
 func keyCommand(e *env) *cli.Command {
@@ -78,14 +75,8 @@ func publicKeyIn(dir string) (pub, fingerprint string) {
 	return "", ""
 }
 
-func inspectDir(dir string) (keys.State, error) {
-	d, err := safefs.OpenDir(dir)
-	if err != nil {
-		return keys.State{}, err
-	}
-	defer d.Close()
-	return keys.Inspect(d)
-}
+// inspectDir is keys.InspectDir, by its old name for the commands that use it.
+func inspectDir(dir string) (keys.State, error) { return keys.InspectDir(dir) }
 
 type keyShowJSON struct {
 	Dir            string `json:"dir"`
@@ -149,33 +140,17 @@ func runKeyGen(e *env, dir string) error {
 	if err != nil {
 		return err
 	}
-	if st, err := inspectDir(dir); err == nil && st.SecretPresent {
-		return withHints(fmt.Errorf("%q already holds a secret key; rdctl never replaces a key without a backup", dir),
-			"to replace it, rotate: rdctl rotate", "to see it: rdctl key show --dir "+dir)
-	} else if err != nil && !errors.Is(err, fs.ErrNotExist) {
+	steps, step, err := keys.GenSteps(dir, currentOwner())
+	var exists *keys.SecretExistsError
+	if errors.As(err, &exists) {
+		return withHints(err, "to replace it, rotate: rdctl rotate", "to see it: rdctl key show --dir "+dir)
+	} else if err != nil {
 		return err
 	}
 	var p plan.Plan
-	p.Add(&plan.Func{Verb: "create directory", Object: dir,
-		Check: func() (bool, error) {
-			_, err := os.Lstat(dir)
-			return errors.Is(err, fs.ErrNotExist), nil
-		},
-		Do: func() (bool, error) {
-			_, err := os.Lstat(dir)
-			if !errors.Is(err, fs.ErrNotExist) {
-				return false, nil
-			}
-			d, err := safefs.MkdirAll(dir, 0o700)
-			if err == nil {
-				d.Close()
-			}
-			return true, err
-		}})
+	p.Add(steps...)
 	// A directory named with --dir is the caller's: no lock, no root. The
 	// record's working directory is the server's: both.
-	step := &keys.EnsurePair{Dir: dir, Owner: currentOwner()}
-	p.Add(step)
 	execute := e.execute
 	if named {
 		execute = e.executeLocal
@@ -207,34 +182,13 @@ func runKeyGen(e *env, dir string) error {
 	return nil
 }
 
-type verifyItem struct {
-	Name   string `json:"name"`
-	OK     bool   `json:"ok"`
-	Detail string `json:"detail,omitempty"`
-}
-
 func runKeyVerify(e *env, dir string) error {
 	dir, st, err := e.inspectKeyDir(dir)
 	if err != nil {
 		return err
 	}
-	detail := func(err error) string {
-		if err != nil {
-			return err.Error()
-		}
-		return ""
-	}
-	items := []verifyItem{
-		{Name: "secret key present", OK: st.SecretPresent},
-		{Name: "secret key decodes, halves agree, signs and verifies", OK: st.Valid, Detail: detail(st.SecretErr)},
-		{Name: "public key file agrees with the secret", OK: st.PubMatches, Detail: detail(st.PubErr)},
-		{Name: "secret key not readable by group or others", OK: st.SecretPresent && st.SecretInfo.Mode.Perm()&0o077 == 0,
-			Detail: fmt.Sprintf("mode %04o", st.SecretInfo.Mode.Perm())},
-	}
-	ok := true
-	for _, it := range items {
-		ok = ok && it.OK
-	}
+	items := keys.Verify(st)
+	ok := keys.AllOK(items)
 	if e.json {
 		if err := writeJSON(e.stdout, map[string]any{"dir": dir, "ok": ok, "checks": items}); err != nil {
 			return err

@@ -1,0 +1,34 @@
+package systemd
+
+import "context"
+
+// UnitManager is what rdctl's steps ask of systemd. *Manager implements it
+// over D-Bus; tests give a fake, so the order of stops, disables and
+// restarts is tested without a booted systemd.
+type UnitManager interface {
+	State(ctx context.Context, unit string) (UnitState, error)
+	Stop(ctx context.Context, unit string) error
+	Enable(ctx context.Context, units []string) error
+	Disable(ctx context.Context, units []string) error
+	Reload(ctx context.Context) error
+	Close()
+}
+
+// ConnectFunc reaches a UnitManager.
+type ConnectFunc func(ctx context.Context) (UnitManager, error)
+
+// connectDBus is the default ConnectFunc: the system manager over D-Bus.
+func connectDBus(ctx context.Context) (UnitManager, error) {
+	m, err := Connect(ctx)
+	if err != nil {
+		return nil, err // not a typed nil in the interface
+	}
+	return m, nil
+}
+
+func (f ConnectFunc) orDefault() ConnectFunc {
+	if f == nil {
+		return connectDBus
+	}
+	return f
+}
