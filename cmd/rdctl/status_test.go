@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -27,6 +28,16 @@ func keysOf(m map[string]any) []string {
 // fewer (ports only live).
 func TestStatusJSONContract(t *testing.T) {
 	root, _ := installTree(t)
+	// Owner names come from the image's own account files; name whoever
+	// built the tree (root, or nobody in the unprivileged pass).
+	for name, line := range map[string]string{
+		"passwd": fmt.Sprintf("builder:x:%d:%d::/:/usr/sbin/nologin\n", os.Getuid(), os.Getgid()),
+		"group":  fmt.Sprintf("builders:x:%d:\n", os.Getgid()),
+	} {
+		if err := os.WriteFile(filepath.Join(root, "etc", name), []byte(line), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
 	code, out, errOut := runInProcess(t, "--root", root, "--json", "status")
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errOut)
