@@ -400,7 +400,7 @@ func (e *env) recordKey(rec *deploy.Record) (key, source string, err error) {
 		return st.Pair.PublicBase64(), keys.SecretFile + " in " + dir, nil
 	case st.PubKey != "":
 		if st.SecretPresent {
-			e.warnf("%s in %q is not usable (%v); expecting the key in %s", keys.SecretFile, dir, st.SecretErr, keys.PublicFile)
+			e.warnf("%s in %q is not usable (%s); expecting the key in %s", keys.SecretFile, dir, withConsequence(st), keys.PublicFile)
 		}
 		return st.PubKey, keys.PublicFile + " in " + dir, nil
 	}

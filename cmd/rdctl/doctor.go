@@ -19,6 +19,8 @@ func doctorCommand(e *env) *cli.Command {
 		Usage: "find what breaks or weakens the server, and repair what is safe to repair",
 		Description: `Runs the troubleshooting table as checks:
   secret-key, secret-mode, secret-owner   id_ed25519 valid, 0600, owned by the service user
+  hbbs-enforces-key     hbbs enforces the key in id_ed25519 (halves that disagree, a
+                        directory or non-UTF-8 content make it start and check nothing)
   public-key-file       id_ed25519.pub present and agreeing with the secret (hbbs never reads it)
   working-dir-mode      nobody but the owner can write to the working directory
   backups-private, staged-private   backups/ and staged/ 0700 and owned by root, so the

@@ -293,7 +293,7 @@ func statusKey(e *env, wd string) statusKeyJSON {
 	case !st.SecretPresent:
 		k.Error = "no " + keys.SecretFile
 	case st.SecretErr != nil:
-		k.Error = st.SecretErr.Error()
+		k.Error = withConsequence(st)
 	}
 	acc := doctor.Accounts{Root: e.root}
 	file := func(name string, info safefs.Info) *statusFileJSON {
@@ -444,4 +444,15 @@ func shortList(items []string, n int) string {
 		return strings.Join(items, " ")
 	}
 	return fmt.Sprintf("%s (+%d more)", strings.Join(items[:n], " "), len(items)-n)
+}
+
+// withConsequence is why the secret is unusable and what the real hbbs
+// does with it (reference §8): it exits on some files, and starts with
+// others while enforcing nothing, which looks like a working server.
+func withConsequence(st keys.State) string {
+	msg := st.SecretErr.Error()
+	if c := st.Verdict.Consequence(); c != "" {
+		msg += "; " + c
+	}
+	return msg
 }

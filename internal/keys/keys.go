@@ -164,7 +164,9 @@ func decodeStd(s []byte, want int, what string, optionalPadding bool) ([]byte, e
 		if !ok {
 			return nil, &MalformedError{What: what, Reason: "misplaced '=' padding"}
 		}
-		s, enc, reason = data, base64.RawStdEncoding.Strict(), "not standard base64"
+		// The reason keeps the words rdctl has always used: padding may be
+		// left out, but nothing else about the standard encoding may.
+		s, enc = data, base64.RawStdEncoding.Strict()
 	}
 	raw := make([]byte, enc.DecodedLen(len(s)))
 	n, err := enc.Decode(raw, s)
