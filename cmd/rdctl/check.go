@@ -358,7 +358,7 @@ func (e *env) recordKey(rec *deploy.Record) (key, source string, err error) {
 		return st.Pair.PublicBase64(), keys.SecretFile + " in " + dir, nil
 	case st.PubKey != "":
 		if st.SecretPresent {
-			e.warnf("%s in %q is not usable (%v); expecting the key in %s", keys.SecretFile, dir, st.SecretErr, keys.PublicFile)
+			e.warnf("%s in %q is not usable (%s); expecting the key in %s", keys.SecretFile, dir, st.SecretProblem(), keys.PublicFile)
 		}
 		return st.PubKey, keys.PublicFile + " in " + dir, nil
 	}

@@ -104,7 +104,7 @@ func runKeyShow(e *env, dir string) error {
 	case !st.SecretPresent:
 		out.Error = fmt.Sprintf("no %s in %q", keys.SecretFile, dir)
 	case st.SecretErr != nil:
-		out.Error = st.SecretErr.Error()
+		out.Error = st.SecretProblem()
 	}
 	if e.json {
 		if err := writeJSON(e.stdout, out); err != nil {

@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"io/fs"
 	"path"
+	"slices"
 	"strings"
 
 	"github.com/rdctl/rdctl/internal/deploy"
@@ -86,6 +87,15 @@ const (
 	FindingKeysInContainerLayer = "keys-in-container-layer"
 	FindingNoSecretKey          = "no-secret-key"
 	FindingHBBREnforcesKey      = "hbbr-enforces-key"
+	// FindingHBBSEnforcesKey is doctor's check that hbbs enforces the key
+	// in id_ed25519 (what it makes of the file, reference §8).
+	FindingHBBSEnforcesKey = "hbbs-enforces-key"
+	// FindingKeyFileUnenforced: id_ed25519 is there but makes hbbs enforce
+	// no key at all (halves that disagree, not UTF-8, a directory).
+	FindingKeyFileUnenforced = "key-file-unenforced"
+	// FindingBindNeeds1117: the units pass -b, which hbbs 1.1.16 refuses
+	// (it exits 1); only 1.1.17 and later have it.
+	FindingBindNeeds1117 = "bind-needs-1.1.17"
 )
 
 // HasError reports whether any finding is an error (adopt records no
@@ -113,6 +123,11 @@ type Service struct {
 	// KeySource is where Key came from: "-k", "Environment=",
 	// "EnvironmentFile=", ".env" or "default".
 	KeySource string `json:"key_source"`
+	// LogFile is where the server's output goes when StandardOutput=
+	// sends it to a file (the Debian units' hbbs.log): hbbs and hbbr log
+	// everything on stdout, the "Fatal error" line included, so that file
+	// and not the journal says why one stopped.
+	LogFile string `json:"log_file,omitempty"`
 
 	// args is the command line; its key may be a secret: it is
 	// classified, never copied out.
@@ -188,7 +203,7 @@ func Detect(root string) ([]*Install, error) {
 // unit does not carry rdctl's header.
 func Inspect(root, origin, hbbsUnit, hbbrUnit string) (*Install, error) {
 	in := &Install{Origin: origin}
-	hbbs, err := loadService(root, hbbsUnit)
+	hbbs, err := loadService(root, hbbsUnit, false)
 	if err != nil {
 		return nil, err
 	}
@@ -201,7 +216,7 @@ func Inspect(root, origin, hbbsUnit, hbbrUnit string) (*Install, error) {
 		in.Origin = OriginCustom
 	}
 	if hbbrUnit != "" {
-		hbbr, err := loadService(root, hbbrUnit)
+		hbbr, err := loadService(root, hbbrUnit, true)
 		switch {
 		case errors.Is(err, ErrNoUnit):
 			in.add("no-hbbr-unit", SeverityError, "there is no %s: rdctl operates hbbs and hbbr together", hbbrUnit)
@@ -217,8 +232,9 @@ func Inspect(root, origin, hbbsUnit, hbbrUnit string) (*Install, error) {
 	return in, nil
 }
 
-// loadService loads a unit and works out how it runs its server.
-func loadService(root, name string) (*Service, error) {
+// loadService loads a unit and works out how it runs its server, hbbr's
+// when relay is set (the two read their settings differently).
+func loadService(root, name string, relay bool) (*Service, error) {
 	u, err := LoadUnit(root, name)
 	if err != nil {
 		return nil, err
@@ -247,8 +263,15 @@ func loadService(root, name string) (*Service, error) {
 		}
 		s.WorkingDir = path.Clean(wd)
 	}
-	s.env = parseEnvironment(u.Values("Service", "Environment"))
-	envFromFile := envVars{}
+	s.LogFile = outputFile(u)
+	unitEnv := parseEnvironment(u.Values("Service", "Environment"))
+	if unitEnv.holdsSecret() {
+		s.exposed = append(s.exposed, u.Path+" (unit files are world-readable)")
+	}
+	// systemd applies EnvironmentFile= after Environment=: the last
+	// assignment wins.
+	s.env = slices.Clone(unitEnv)
+	fromFiles := false
 	for _, f := range u.Values("Service", "EnvironmentFile") {
 		for _, p := range strings.Fields(f) {
 			p = strings.TrimPrefix(p, "-")
@@ -257,51 +280,62 @@ func loadService(root, name string) (*Service, error) {
 				continue // systemd refuses to start without a non-optional one; not ours to judge
 			}
 			vars := parseEnvFile(data)
-			for k, v := range vars {
-				s.env[k], envFromFile[k] = v, v
+			if _, ok := vars.exact("KEY"); ok {
+				fromFiles = true
 			}
-			if k, ok := vars["KEY"]; ok && classifyKey(k) == KeySecret && info.Mode.Perm()&0o077 != 0 {
+			s.env = append(s.env, vars...)
+			if vars.holdsSecret() && info.Mode.Perm()&0o077 != 0 {
 				s.exposed = append(s.exposed, fmt.Sprintf("%s (mode %04o)", p, info.Mode.Perm()))
 			}
 		}
 	}
 	if data, info, err := readSmall(under(root, path.Join(s.WorkingDir, ".env"))); err == nil {
 		s.dot = parseEnvFile(data)
-		if k, ok := s.dot["KEY"]; ok && classifyKey(k) == KeySecret && info.Mode.Perm()&0o077 != 0 {
+		if s.dot.holdsSecret() && info.Mode.Perm()&0o077 != 0 {
 			s.exposed = append(s.exposed, fmt.Sprintf("%s (mode %04o)", path.Join(s.WorkingDir, ".env"), info.Mode.Perm()))
 		}
-	} else {
-		s.dot = envVars{}
 	}
-	// Where the key setting comes from: the command line wins, then the
-	// process environment, then .env (dotenv never overrides the
-	// environment).
+	// Where the key setting comes from (reference §2, §8): the command line
+	// wins. hbbs then takes its .env over the process environment (it sets
+	// each .env line, name normalised, into its environment) and reads the
+	// environment's KEY by that exact name; hbbr reads KEY by its exact
+	// name only, from the environment, else from .env (dotenv does not
+	// override the environment).
 	key, keySet := s.args.Key()
+	envKey, inEnv := s.env.exact("KEY")
+	dotKey, inDot := s.dot.exact("KEY")
+	if !relay {
+		dotKey, inDot = s.dot.normalised("KEY")
+	}
 	switch {
 	case keySet:
 		s.Key, s.KeySource = classifyKey(key), "-k"
 		if s.Key == KeySecret {
 			s.exposed = append(s.exposed, "the command line (ExecStart= of "+u.Path+", and ps for every user)")
 		}
-	case hasKey(s.env):
-		s.Key = classifyKey(s.env["KEY"])
-		if _, fromFile := envFromFile["KEY"]; fromFile {
+	case inDot && (!relay || !inEnv):
+		s.Key, s.KeySource = classifyKey(dotKey), ".env"
+	case inEnv:
+		s.Key, s.KeySource = classifyKey(envKey), "Environment="
+		if fromFiles {
 			s.KeySource = "EnvironmentFile="
-		} else {
-			s.KeySource = "Environment="
-			if s.Key == KeySecret {
-				s.exposed = append(s.exposed, u.Path+" (unit files are world-readable)")
-			}
 		}
-	case hasKey(s.dot):
-		s.Key, s.KeySource = classifyKey(s.dot["KEY"]), ".env"
 	default:
 		s.KeySource = "default"
 	}
 	return s, nil
 }
 
-func hasKey(e envVars) bool { _, ok := e["KEY"]; return ok }
+// outputFile is the file StandardOutput= appends or writes to, if any.
+func outputFile(u *UnitFile) string {
+	v, _ := u.Value("Service", "StandardOutput")
+	for _, prefix := range []string{"append:", "file:", "truncate:"} {
+		if f, ok := strings.CutPrefix(v, prefix); ok && path.IsAbs(f) {
+			return path.Clean(f)
+		}
+	}
+	return ""
+}
 
 func isTrue(v string) bool {
 	switch strings.ToLower(v) {
@@ -352,6 +386,8 @@ func (in *Install) analyse(root string) {
 	in.findRelay()
 	if bind, ok := hbbs.args.Bind(); ok {
 		in.Bind = bind
+		// Files do not say which hbbs runs; the flag is only fine on 1.1.17+.
+		in.add(FindingBindNeeds1117, SeverityInfo, "%s passes -b %s, which hbbs 1.1.16 does not have (it exits 1 on it): this needs hbbs and hbbr 1.1.17 or later", hbbs.Unit.Name, bind)
 	}
 	deny, _ := hbbs.Unit.Value("Service", "IPAddressDeny")
 	allow, _ := hbbs.Unit.Value("Service", "IPAddressAllow")
@@ -410,6 +446,10 @@ func (in *Install) analyse(root string) {
 		switch {
 		case !st.SecretPresent:
 			in.add("no-key-yet", SeverityInfo, "no %s in %s yet: hbbs creates a pair at first start", keys.SecretFile, hbbs.WorkingDir)
+		case !st.Valid && st.Verdict == keys.VerdictUnenforced:
+			in.add(FindingKeyFileUnenforced, SeverityError, "%s in %s is not a valid key pair, and hbbs starts with it but enforces no key at all: %v", keys.SecretFile, hbbs.WorkingDir, st.SecretErr)
+		case !st.Valid && st.Verdict == keys.VerdictFatal:
+			in.add("key-invalid", SeverityError, "%s in %s is unusable: hbbs exits on it (\"Fatal error: malformed private key\"): %v", keys.SecretFile, hbbs.WorkingDir, st.SecretErr)
 		case !st.Valid:
 			in.add("key-invalid", SeverityError, "%s in %s is unusable: %v", keys.SecretFile, hbbs.WorkingDir, st.SecretErr)
 		default:
@@ -428,18 +468,22 @@ func (in *Install) analyse(root string) {
 	}
 }
 
-// findRelay reads hbbs's relay setting: -r, else relay-servers in the
-// process environment, else in .env.
+// findRelay reads hbbs's relay setting: -r, else relay-servers in .env,
+// else RELAY-SERVERS in the process environment.
 func (in *Install) findRelay() {
 	s := in.HBBS
 	v, relaySet := s.args.Relay()
+	// As hbbs 1.1.16 reads it (reference §2): its .env by any spelling,
+	// over the environment, which counts only by the dashed name.
+	dotRelay, _ := s.dot.normalised("RELAY-SERVERS")
+	envRelay, _ := s.env.exact("RELAY-SERVERS")
 	switch {
 	case relaySet:
 		in.RelaySource = "-r"
-	case s.env["RELAY-SERVERS"] != "":
-		v, in.RelaySource = s.env["RELAY-SERVERS"], "Environment="
-	case s.dot["RELAY-SERVERS"] != "":
-		v, in.RelaySource = s.dot["RELAY-SERVERS"], ".env"
+	case dotRelay != "":
+		v, in.RelaySource = dotRelay, ".env"
+	case envRelay != "":
+		v, in.RelaySource = envRelay, "Environment="
 	default:
 		in.add("no-relay", SeverityInfo, "hbbs advertises no relay (-r): clients fall back to their own relay setting, then the ID server's port+1")
 		return

@@ -375,10 +375,25 @@ func TestUnitSymlinkStaysInRoot(t *testing.T) {
 }
 
 func TestClassifyKey(t *testing.T) {
-	p, _ := keys.Generate(nil)
+	// a key whose secret has both '+' or '/' (so the URL-safe spelling
+	// differs) and a last data symbol that can carry set bits
+	var p keys.Pair
+	for {
+		p, _ = keys.Generate(nil)
+		if strings.ContainsAny(string(p.SecretFileBytes()), "+/") {
+			break
+		}
+	}
 	for v, want := range map[string]KeyKind{
 		"": KeyEmpty, "-": KeyFile, "_": KeyFile, string(p.SecretFileBytes()): KeySecret,
 		p.PublicBase64(): KeyPublic, "hunter2": KeyLiteral, "AAAA": KeyLiteral,
+		// hbbs decodes a secret with missing or partial padding (reference
+		// §8); one with set bits past the data or the URL-safe alphabet is
+		// no secret to it, so it is enforced as a literal string.
+		string(p.SecretFileBytes()[:86]): KeySecret, string(p.SecretFileBytes()[:87]): KeySecret,
+		nonCanonical(string(p.SecretFileBytes()[:86])):                               KeyLiteral,
+		strings.NewReplacer("+", "-", "/", "_").Replace(string(p.SecretFileBytes())): KeyLiteral,
+		string(p.SecretFileBytes()[:86]) + "===":                                     KeyLiteral,
 	} {
 		if got := classifyKey(v); got != want {
 			t.Errorf("classifyKey(%.10q…) = %s, want %s", v, got, want)
@@ -414,15 +429,23 @@ func TestSplitWords(t *testing.T) {
 	}
 }
 
+// Names are kept as written: hbbs normalises its .env's, hbbr does not
+// (reference §2, §8). (This test used to expect normalised names, which hid
+// hbbr ignoring "key=".)
 func TestParseEnvFile(t *testing.T) {
 	got := parseEnvFile([]byte("# c\nrelay-servers=a.example:21117\nexport KEY=\"_\"\nALWAYS_USE_RELAY=Y # forced\nbroken line\n=x\nEMPTY=\r\n"))
-	want := envVars{"RELAY-SERVERS": "a.example:21117", "KEY": "_", "ALWAYS-USE-RELAY": "Y", "EMPTY": ""}
-	if len(got) != len(want) {
-		t.Fatalf("got %q", got)
+	want := envVars{{"relay-servers", "a.example:21117"}, {"KEY", "_"}, {"ALWAYS_USE_RELAY", "Y"}, {"EMPTY", ""}}
+	if !slices.Equal(got, want) {
+		t.Fatalf("got %q, want %q", got, want)
 	}
-	for k, v := range want {
-		if got[k] != v {
-			t.Errorf("%s = %q, want %q", k, got[k], v)
+	for _, tc := range []struct {
+		name       string
+		exact, hbb bool
+	}{{"RELAY-SERVERS", false, true}, {"KEY", true, true}, {"ALWAYS-USE-RELAY", false, true}, {"key", false, false}} {
+		_, exact := got.exact(tc.name)
+		_, norm := got.normalised(tc.name)
+		if exact != tc.exact || norm != tc.hbb {
+			t.Errorf("%s: exact %v, normalised %v; want %v, %v", tc.name, exact, norm, tc.exact, tc.hbb)
 		}
 	}
 }

@@ -7,23 +7,52 @@ import (
 	"github.com/rdctl/rdctl/internal/keys"
 )
 
-// normKey is how hbbs names a setting once read: upper case, '_' as '-'
-// (rustdesk-server src/common.rs init_args; 1.1.16 reads only the dashed
-// name, HEAD also the others, so rdctl accepts every spelling).
+// normKey is how hbbs 1.1.16 names a setting it reads from its .env (and
+// --config, and flags): upper case, '_' as '-' (reference §2). It reads the
+// process environment by that dashed name only, and hbbr reads both its
+// environment and its .env by the exact name (§2, §8): so "key=" in hbbr's
+// .env, and Environment=key= or RELAY_SERVERS= for either, set nothing.
 func normKey(k string) string {
-	return strings.ToUpper(strings.ReplaceAll(strings.TrimSpace(k), "_", "-"))
+	return strings.ToUpper(strings.ReplaceAll(k, "_", "-"))
 }
 
-// envVars is a set of settings by normalised name. It may hold a secret key
-// (KEY=…): it never leaves this package, only its classification does.
-type envVars map[string]string
+// envVar is one assignment, its name as written.
+type envVar struct{ Name, Value string }
+
+// envVars are assignments in the order read, names as written. They may
+// hold a secret key (KEY=…): they never leave this package, only their
+// classification does.
+type envVars []envVar
+
+// exact returns the value the last assignment of exactly name sets, as a
+// process environment and hbbr's .env are read.
+func (e envVars) exact(name string) (string, bool) {
+	for i := len(e) - 1; i >= 0; i-- {
+		if e[i].Name == name {
+			return e[i].Value, true
+		}
+	}
+	return "", false
+}
+
+// normalised returns the value of the last assignment whose name hbbs
+// normalises to name, as hbbs reads its .env.
+func (e envVars) normalised(name string) (string, bool) {
+	for i := len(e) - 1; i >= 0; i-- {
+		if normKey(e[i].Name) == name {
+			return e[i].Value, true
+		}
+	}
+	return "", false
+}
 
 // parseEnvFile parses a .env (dotenv) or systemd EnvironmentFile: one
 // NAME=VALUE a line, '#' comments, an optional "export " prefix, values
 // optionally in single or double quotes; an unquoted value ends at " #".
-// Lines that are not assignments are skipped, as both readers do.
+// Lines that are not assignments are skipped, as both readers do. Names are
+// kept as written: which spellings count depends on the reader.
 func parseEnvFile(data []byte) envVars {
-	out := envVars{}
+	var out envVars
 	for _, line := range strings.Split(string(data), "\n") {
 		line = strings.TrimSpace(strings.TrimSuffix(line, "\r"))
 		if line == "" || strings.HasPrefix(line, "#") {
@@ -31,10 +60,10 @@ func parseEnvFile(data []byte) envVars {
 		}
 		line = strings.TrimPrefix(line, "export ")
 		k, v, ok := strings.Cut(line, "=")
-		if !ok || strings.TrimSpace(k) == "" {
+		if k = strings.TrimSpace(k); !ok || k == "" {
 			continue
 		}
-		out[normKey(k)] = unquoteEnvValue(strings.TrimSpace(v))
+		out = append(out, envVar{k, unquoteEnvValue(strings.TrimSpace(v))})
 	}
 	return out
 }
@@ -55,7 +84,7 @@ func unquoteEnvValue(v string) string {
 // parseEnvironment parses the words of systemd Environment= values, each
 // "NAME=VALUE" (quoted as a whole when it holds spaces).
 func parseEnvironment(values []string) envVars {
-	out := envVars{}
+	var out envVars
 	for _, v := range values {
 		words, err := splitWords(v)
 		if err != nil {
@@ -63,11 +92,23 @@ func parseEnvironment(values []string) envVars {
 		}
 		for _, w := range words {
 			if k, val, ok := strings.Cut(w, "="); ok && k != "" {
-				out[normKey(k)] = val
+				out = append(out, envVar{k, val})
 			}
 		}
 	}
 	return out
+}
+
+// holdsSecret reports whether any assignment whose name could mean KEY to
+// either server holds a secret key: readable by others, it is exposed
+// whether or not the server reads that spelling.
+func (e envVars) holdsSecret() bool {
+	for _, v := range e {
+		if normKey(v.Name) == "KEY" && classifyKey(v.Value) == KeySecret {
+			return true
+		}
+	}
+	return false
 }
 
 // KeyKind says what a -k/KEY value makes hbbs or hbbr do
@@ -102,13 +143,15 @@ func classifyKey(v string) KeyKind {
 	case "-", "_":
 		return KeyFile
 	}
-	if raw, err := base64.StdEncoding.DecodeString(v); err == nil {
-		switch len(raw) {
-		case 64:
+	// A secret decodes as hbbs decodes id_ed25519, padding optional
+	// (reference §8), but the value is taken as given, not trimmed.
+	if strings.TrimSpace(v) == v {
+		if _, err := keys.ParseSecret([]byte(v)); err == nil {
 			return KeySecret
-		case keys.PublicSize:
-			return KeyPublic
 		}
+	}
+	if raw, err := base64.StdEncoding.DecodeString(v); err == nil && len(raw) == keys.PublicSize {
+		return KeyPublic
 	}
 	return KeyLiteral
 }

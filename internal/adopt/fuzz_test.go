@@ -34,15 +34,24 @@ func FuzzSplitWords(f *testing.F) {
 	})
 }
 
-// FuzzParseEnvFile: never panics; keys come out normalised.
+// FuzzParseEnvFile: never panics; names come out as written: non-empty,
+// trimmed, without '=' or a line break; the exact and normalised lookups
+// find every name they should.
 func FuzzParseEnvFile(f *testing.F) {
-	for _, s := range []string{"relay-servers=a:1\nKEY=_\n", "export KEY='x'\n# c\n", "A_B=\"unterminated\n", "=\n==\n"} {
+	for _, s := range []string{"relay-servers=a:1\nKEY=_\n", "export KEY='x'\n# c\n", "A_B=\"unterminated\n", "=\n==\n", "key=_\n"} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		for k := range parseEnvFile(data) {
-			if k != normKey(k) || k == "" {
-				t.Fatalf("key %q not normalised", k)
+		vars := parseEnvFile(data)
+		for _, v := range vars {
+			if v.Name == "" || v.Name != strings.TrimSpace(v.Name) || strings.ContainsAny(v.Name, "=\n") {
+				t.Fatalf("name %q", v.Name)
+			}
+			if _, ok := vars.exact(v.Name); !ok {
+				t.Fatalf("%q not found by its exact name", v.Name)
+			}
+			if _, ok := vars.normalised(normKey(v.Name)); !ok {
+				t.Fatalf("%q not found by its normalised name", v.Name)
 			}
 		}
 	})

@@ -96,6 +96,9 @@ type Input struct {
 	Resolver Resolver
 	// ResolveTimeout bounds the lookup; zero means 2 s.
 	ResolveTimeout time.Duration
+
+	// logs says where to read why a unit stopped (set by unitChecks).
+	logs string
 }
 
 // KeyDirs are the places a hbbs key is commonly found: the Docker images'
@@ -137,7 +140,7 @@ func (c *Check) fix(f func() (string, error)) {
 func Run(ctx context.Context, in Input) []Check {
 	cs := in.fileChecks()
 	in.duplicateKeys(&cs)
-	in.unitChecks(&cs)
+	in.logs = in.unitChecks(&cs)
 	in.relayCheck(ctx, &cs)
 	if in.live() {
 		in.liveChecks(&cs)
@@ -199,10 +202,30 @@ func (in *Input) keyChecks(cs *checks, wd string, owner keys.Owner, ownerKnown b
 	switch {
 	case !st.SecretPresent:
 		cs.fail("secret-key", SeverityError, "there is no %s in %s: hbbs will generate a new pair, and clients configured with the old key will see \"Key mismatch\"", keys.SecretFile, wd)
+	case !st.Valid && st.Verdict == keys.VerdictFatal:
+		cs.fail("secret-key", SeverityError, "%s in %s is unusable: hbbs exits on it (\"Fatal error: malformed private key\", on its stdout): %v", keys.SecretFile, wd, st.SecretErr)
+	case !st.Valid && st.Verdict == keys.VerdictUnenforced:
+		cs.fail("secret-key", SeverityError, "%s in %s is not a valid key pair: hbbs starts with it but enforces no key (see %s): %v", keys.SecretFile, wd, adopt.FindingHBBSEnforcesKey, st.SecretErr)
 	case !st.Valid:
-		cs.fail("secret-key", SeverityError, "%s in %s is unusable (hbbs exits on it): %v", keys.SecretFile, wd, st.SecretErr)
+		cs.fail("secret-key", SeverityError, "%s in %s is unusable: %v", keys.SecretFile, wd, st.SecretErr)
 	default:
 		cs.ok("secret-key", "%s is a valid key pair, fingerprint %s", keys.SecretFile, st.Pair.Fingerprint())
+	}
+	// What hbbs makes of the file (reference §8): a secret whose halves
+	// disagree, content that is not UTF-8 or a directory at id_ed25519 let
+	// it start and check no key at all, which looks like a working server.
+	switch st.Verdict {
+	case keys.VerdictUnenforced:
+		cs.fail(adopt.FindingHBBSEnforcesKey, SeverityError, "hbbs starts with what is at %s but enforces no key at all: it serves clients whatever key they were given; put a backup back (rdctl backups list, rdctl rotate --restore STAMP)",
+			filepath.Join(wd, keys.SecretFile))
+	case keys.VerdictUnknown:
+		cs.skip(adopt.FindingHBBSEnforcesKey, "cannot tell what hbbs makes of %s (%v)", filepath.Join(wd, keys.SecretFile), st.SecretErr)
+	case keys.VerdictFatal:
+		cs.ok(adopt.FindingHBBSEnforcesKey, "hbbs does not start with this %s (see secret-key), so it serves no client unchecked", keys.SecretFile)
+	case keys.VerdictAbsent:
+		cs.ok(adopt.FindingHBBSEnforcesKey, "hbbs generates a key pair and enforces it (see secret-key)")
+	default:
+		cs.ok(adopt.FindingHBBSEnforcesKey, "hbbs enforces the key in %s", keys.SecretFile)
 	}
 	if !st.SecretPresent || !st.SecretInfo.IsRegular() {
 		return
@@ -462,21 +485,35 @@ func (in *Input) duplicateKeys(cs *checks) {
 	}
 }
 
-// unitChecks reads the record's units the way adopt does.
-func (in *Input) unitChecks(cs *checks) {
+// unitChecks reads the record's units the way adopt does. It returns where
+// to read why a unit stopped.
+func (in *Input) unitChecks(cs *checks) (logs string) {
 	rec := in.Record
+	logs = fmt.Sprintf("journalctl -u %s -u %s", rec.HBBSUnit, rec.HBBRUnit)
 	if rec.Backend != deploy.BackendSystemd {
 		cs.skip("units-installed", "the %s backend has no unit files", rec.Backend)
-		return
+		return logs
 	}
 	inst, err := adopt.Inspect(in.Root, rec.Origin, rec.HBBSUnit, rec.HBBRUnit)
 	if err != nil {
 		cs.fail("units-installed", SeverityError, "cannot read %s: %v", rec.HBBSUnit, err)
-		return
+		return logs
+	}
+	// hbbs and hbbr log everything on stdout, "Fatal error" included
+	// (reference §8): where StandardOutput= names a file (the Debian
+	// units' hbbs.log), the journal does not have it.
+	var files []string
+	for _, s := range []*adopt.Service{inst.HBBS, inst.HBBR} {
+		if s != nil && s.LogFile != "" {
+			files = append(files, s.LogFile)
+		}
+	}
+	if len(files) > 0 {
+		logs = "the servers' output (the \"Fatal error\" line too) in " + strings.Join(files, " and ") + ", and " + logs
 	}
 	if inst.HBBR == nil {
 		cs.fail("units-installed", SeverityError, "%s exists but %s does not", inst.HBBS.Unit.Path, rec.HBBRUnit)
-		return
+		return logs
 	}
 	cs.ok("units-installed", "%s and %s are installed", inst.HBBS.Unit.Path, inst.HBBR.Unit.Path)
 
@@ -516,6 +553,7 @@ func (in *Input) unitChecks(cs *checks) {
 			}
 		}
 	}
+	return logs
 }
 
 // unitsAsWritten compares rdctl's own unit files with what rdctl install
@@ -588,6 +626,10 @@ func (in *Input) relayCheck(ctx context.Context, cs *checks) {
 
 // liveChecks look at systemd's view of the units and the open sockets.
 func (in *Input) liveChecks(cs *checks) {
+	logs := in.logs
+	if logs == "" {
+		logs = fmt.Sprintf("journalctl -u %s -u %s", in.Record.HBBSUnit, in.Record.HBBRUnit)
+	}
 	switch {
 	case in.Record.Backend == deploy.BackendCompose:
 		in.containerChecks(cs)
@@ -610,12 +652,12 @@ func (in *Input) liveChecks(cs *checks) {
 			}
 		}
 		if len(down) > 0 {
-			cs.fail("units-running", SeverityError, "%s; see why with: journalctl -u %s -u %s", strings.Join(down, ", "), in.Record.HBBSUnit, in.Record.HBBRUnit)
+			cs.fail("units-running", SeverityError, "%s; see why in: %s", strings.Join(down, ", "), logs)
 		} else {
 			cs.ok("units-running", "both units are active and running")
 		}
 		if len(restarting) > 0 {
-			cs.fail("units-restarting", SeverityWarning, "%s: it is crashing; see journalctl -u %s -u %s", strings.Join(restarting, ", "), in.Record.HBBSUnit, in.Record.HBBRUnit)
+			cs.fail("units-restarting", SeverityWarning, "%s: it is crashing; see why in: %s", strings.Join(restarting, ", "), logs)
 		} else {
 			cs.ok("units-restarting", "no restarts")
 		}

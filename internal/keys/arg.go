@@ -56,13 +56,14 @@ func ParsePublicArg(flag, s string) (string, ed25519.PublicKey, error) {
 	return s, ed25519.PublicKey(raw), nil
 }
 
-// isSecret reports whether s is a secret key however it is spaced or
-// broken into lines: the refusal must not depend on how it was pasted.
+// isSecret reports whether s is a secret key however it is spaced, broken
+// into lines or padded (hbbs loads one with missing or partial padding):
+// the refusal must not depend on how it was pasted.
 func isSecret(s string) bool {
 	if len(s) > MaxFileSize {
 		return false
 	}
-	compact := strings.Join(strings.Fields(s), "")
-	raw, err := base64.StdEncoding.DecodeString(compact)
+	compact := strings.TrimRight(strings.Join(strings.Fields(s), ""), "=")
+	raw, err := base64.RawStdEncoding.DecodeString(compact)
 	return err == nil && len(raw) == SecretSize
 }

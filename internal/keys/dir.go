@@ -28,6 +28,10 @@ type State struct {
 	Valid bool
 	// SecretInfo is the secret file's mode and owner.
 	SecretInfo safefs.Info
+	// Verdict is what the real hbbs does with what is at id_ed25519: a
+	// secret rdctl calls invalid may still run a server that enforces
+	// nothing, which no client notices.
+	Verdict Verdict
 
 	// PubPresent is true when id_ed25519.pub exists as a regular file.
 	PubPresent bool
@@ -48,15 +52,20 @@ type State struct {
 // only when d cannot be read at all; problems with the files are reported in
 // the State.
 func Inspect(d *safefs.Dir) (State, error) {
-	var st State
+	st := State{Verdict: VerdictAbsent}
 	data, info, err := d.ReadFile(SecretFile, MaxFileSize)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 	case err != nil:
-		st.SecretErr = err
-		st.SecretPresent = !errors.Is(err, fs.ErrNotExist)
+		st.SecretErr, st.SecretPresent, st.Verdict = err, true, VerdictUnknown
+		// hbbs opens a directory at id_ed25519, fails to read it as text
+		// and goes on with no key (reference §8).
+		if li, lerr := d.Lstat(SecretFile); lerr == nil && li.Mode.IsDir() {
+			st.Verdict = VerdictUnenforced
+		}
 	default:
 		st.SecretPresent, st.SecretInfo = true, info
+		st.Verdict = SecretVerdict(data)
 		p, err := ParseSecret(data)
 		if err != nil {
 			st.SecretErr = err

@@ -14,6 +14,11 @@
 // hbbs trims surrounding whitespace, and so does this package. hbbs never
 // reads the .pub file: the key it serves is bytes 32..64 of the secret.
 //
+// hbbs 1.1.16 reads the secret more leniently than it writes it: padding
+// may be missing or partial (86 or 87 characters), as its decoder (Rust
+// base64 0.13) does not require it. [ParseSecret] accepts exactly that, and
+// [SecretVerdict] says what the real server does with any id_ed25519.
+//
 // This package never returns secret key material in an error message.
 package keys
 
@@ -68,6 +73,10 @@ func (e *MalformedError) Unwrap() error { return ErrMalformed }
 // Pair is an Ed25519 key pair as hbbs stores it. The zero value is not valid.
 type Pair struct {
 	secret ed25519.PrivateKey
+	// file is the id_ed25519 contents the pair was parsed from, byte for
+	// byte (a backup must hold what was on disk, padding or newline
+	// included); nil for a pair made here.
+	file []byte
 }
 
 // FromSeed derives the pair for a 32-byte seed.
@@ -101,47 +110,69 @@ func Generate(r io.Reader) (Pair, error) {
 	return Pair{}, fmt.Errorf("generate key: no public key without '/' in %d tries", maxGenerateTries)
 }
 
-// ParseSecret parses the contents of an id_ed25519 file. Surrounding
-// whitespace (a trailing newline) is tolerated, as hbbs tolerates it. The
-// secret must decode to exactly 64 bytes, as hbbs requires. ParseSecret does
-// not check that the public half matches the seed: see [Pair.Validate].
+// ParseSecret parses the contents of an id_ed25519 file, accepting exactly
+// what hbbs 1.1.16 loads (reference §8): surrounding whitespace is trimmed
+// (a trailing newline or CRLF), and the rest must be standard-alphabet
+// base64 of exactly 64 bytes with full, partial or no padding (88, 87 or 86
+// characters), no line break inside and no set bits past the data in the
+// last symbol. ParseSecret does not check that the public half matches the
+// seed: see [Pair.Validate] and [SecretVerdict].
 func ParseSecret(data []byte) (Pair, error) {
-	raw, err := decodeStd(data, SecretSize, "secret key")
+	raw, err := decodeStd(bytes.TrimSpace(data), SecretSize, "secret key", true)
 	if err != nil {
 		return Pair{}, err
 	}
-	return Pair{secret: ed25519.PrivateKey(raw)}, nil
+	return Pair{secret: ed25519.PrivateKey(raw), file: bytes.Clone(data)}, nil
 }
 
 // ParsePublic parses the contents of an id_ed25519.pub file, or a key string
-// as clients are given it, and returns the 32 raw bytes.
+// as clients are given it, and returns the 32 raw bytes. Unlike the secret,
+// the public key must be padded: hbbs never reads .pub, and clients compare
+// the key string byte for byte with the padded one hbbs serves, so an
+// unpadded one is a different key to them.
 func ParsePublic(data []byte) (ed25519.PublicKey, error) {
-	raw, err := decodeStd(data, PublicSize, "public key")
+	if len(data) > MaxFileSize {
+		return nil, &MalformedError{What: "public key", Reason: fmt.Sprintf("file is %d bytes, too large for a key", len(data))}
+	}
+	raw, err := decodeStd(bytes.TrimSpace(data), PublicSize, "public key", false)
 	if err != nil {
 		return nil, err
 	}
 	return ed25519.PublicKey(raw), nil
 }
 
-func decodeStd(data []byte, want int, what string) ([]byte, error) {
-	if len(data) > MaxFileSize {
-		return nil, &MalformedError{What: what, Reason: fmt.Sprintf("file is %d bytes, too large for a key", len(data))}
-	}
-	s := bytes.TrimSpace(data)
+// decodeStd decodes s (already trimmed) as hbbs's decoder (Rust base64
+// 0.13, standard alphabet) does, with padding required unless optional, and
+// checks that it yields want bytes.
+func decodeStd(s []byte, want int, what string, optionalPadding bool) ([]byte, error) {
 	if len(s) == 0 {
 		return nil, &MalformedError{What: what, Reason: "empty"}
 	}
-	// As hbbs decodes (Rust base64 0.13): no line breaks inside (Go's
-	// decoder would skip them), and no set bits past the data in the last
-	// symbol (Strict), so a file rdctl accepts is one hbbs accepts.
+	// No line breaks inside (Go's decoder would skip them, hbbs's does not),
+	// and no set bits past the data in the last symbol (Strict), so a file
+	// rdctl accepts is one hbbs accepts.
 	if bytes.ContainsAny(s, "\r\n") {
 		return nil, &MalformedError{What: what, Reason: "line break inside the base64"}
 	}
-	raw := make([]byte, base64.StdEncoding.DecodedLen(len(s)))
-	n, err := base64.StdEncoding.Strict().Decode(raw, s)
+	// Longer than any encoding of want bytes: say so without decoding.
+	if max := base64.StdEncoding.EncodedLen(want); len(s) > max {
+		return nil, &MalformedError{What: what, Reason: fmt.Sprintf("%d characters, too long for %d bytes", len(s), want)}
+	}
+	enc, reason := base64.StdEncoding.Strict(), "not standard padded base64"
+	if optionalPadding {
+		data, ok := stripPadding(s)
+		if !ok {
+			return nil, &MalformedError{What: what, Reason: "misplaced '=' padding"}
+		}
+		// The reason keeps the words rdctl has always used: padding may be
+		// left out, but nothing else about the standard encoding may.
+		s, enc = data, base64.RawStdEncoding.Strict()
+	}
+	raw := make([]byte, enc.DecodedLen(len(s)))
+	n, err := enc.Decode(raw, s)
 	if err != nil {
 		// The error from encoding/base64 names only an offset, never content.
-		return nil, &MalformedError{What: what, Reason: "not standard padded base64 (" + err.Error() + ")"}
+		return nil, &MalformedError{What: what, Reason: reason + " (" + err.Error() + ")"}
 	}
 	if n != want {
 		return nil, &MalformedError{What: what, Reason: fmt.Sprintf("decodes to %d bytes, want %d", n, want)}
@@ -149,10 +180,39 @@ func decodeStd(data []byte, want int, what string) ([]byte, error) {
 	return raw[:n], nil
 }
 
+// stripPadding drops the '=' padding from the end of s where Rust base64
+// 0.13 allows it: only in the third and fourth place of the last group of
+// four, after at least two data symbols, so "xx", "xx=", "xx==", "xxx" and
+// "xxx=" end a valid string and "xxx==" or "xx===" do not. It reports false
+// for padding anywhere else; '=' inside the data is left for the decoder to
+// refuse.
+func stripPadding(s []byte) ([]byte, bool) {
+	data := bytes.TrimRight(s, "=")
+	pad, r := len(s)-len(data), len(data)%4
+	return data, pad == 0 || (r >= 2 && r+pad <= 4)
+}
+
 // SecretFileBytes returns the exact contents hbbs writes to id_ed25519:
 // padded standard base64, no newline. The caller must keep it out of logs.
 func (p Pair) SecretFileBytes() []byte {
 	return []byte(base64.StdEncoding.EncodeToString(p.secret))
+}
+
+// OriginalFileBytes returns the id_ed25519 contents the pair was parsed
+// from, byte for byte, or [Pair.SecretFileBytes] for a pair made here. A
+// backup holds these, so that putting it back restores exactly what was on
+// disk. The caller must keep it out of logs.
+func (p Pair) OriginalFileBytes() []byte {
+	if p.file != nil {
+		return bytes.Clone(p.file)
+	}
+	return p.SecretFileBytes()
+}
+
+// Canonical reports whether the pair's file is in the form hbbs writes
+// (padded base64, no whitespace); a pair made here always is.
+func (p Pair) Canonical() bool {
+	return p.file == nil || bytes.Equal(p.file, p.SecretFileBytes())
 }
 
 // PublicFileBytes returns the exact contents hbbs writes to id_ed25519.pub.

@@ -116,7 +116,6 @@ func TestParseSecretRejects(t *testing.T) {
 		"65 bytes":     base64.StdEncoding.EncodeToString(append(raw, 0)),
 		"bad base64":   strings.Replace(vectorSecretFile, "A", "*", 1),
 		"url alphabet": strings.NewReplacer("+", "-", "/", "_").Replace(vectorSecretFile),
-		"unpadded":     strings.TrimRight(vectorSecretFile, "="),
 		"empty":        "",
 		"public key":   vectorPublicFile,
 		// hbbs (Rust base64 0.13) rejects both; Go's plain decoder would
@@ -230,23 +229,46 @@ func TestFingerprint(t *testing.T) {
 	}
 }
 
+// FuzzParseSecret: never panics; a refusal is typed; anything accepted is
+// what hbbs 1.1.16 accepts by hbbsDecodes, an oracle written from §8 of
+// the reference without encoding/base64, and is the canonical file with no
+// more than its padding left out; and the other way round, every input the
+// oracle says hbbs decodes is accepted, so rdctl refuses no key that runs
+// a server.
 func FuzzParseSecret(f *testing.F) {
 	f.Add([]byte(vectorSecretFile))
 	f.Add([]byte(vectorSecretFile + "\n"))
+	f.Add([]byte(vectorSecretFile[:86]))
+	f.Add([]byte(vectorSecretFile[:87] + "\r\n"))
+	f.Add([]byte(vectorSecretFile[:86] + "==="))
+	f.Add([]byte(nonCanonical(vectorSecretFile[:86])))
 	f.Add([]byte(vectorPublicFile))
 	f.Add([]byte("===="))
 	f.Add([]byte{0xff, 0xfe})
 	f.Fuzz(func(t *testing.T, data []byte) {
 		p, err := ParseSecret(data)
+		want, oracleOK := hbbsDecodes(data)
 		if err != nil {
 			if !errors.Is(err, ErrMalformed) {
 				t.Fatalf("error not typed: %v", err)
 			}
+			if oracleOK {
+				t.Fatalf("%q: refused (%v), but hbbs loads it", data, err)
+			}
 			return
 		}
-		// Anything accepted re-encodes to the trimmed input, as hbbs would read it.
-		if got := string(p.SecretFileBytes()); got != string(bytes.TrimSpace(data)) {
-			t.Fatalf("round trip %q != %q", got, bytes.TrimSpace(data))
+		if !oracleOK {
+			t.Fatalf("%q: accepted, but hbbs exits on it (or reads no key)", data)
+		}
+		if !bytes.Equal(p.secret, want) {
+			t.Fatalf("%q: decoded %x, hbbs %x", data, []byte(p.secret), want)
+		}
+		trimmed := string(bytes.TrimSpace(data))
+		if canon := string(p.SecretFileBytes()); !strings.HasPrefix(canon, trimmed) || strings.Trim(canon[len(trimmed):], "=") != "" {
+			t.Fatalf("%q: not the canonical %q with only padding left out", trimmed, canon)
+		}
+		if !bytes.Equal(p.OriginalFileBytes(), data) {
+			t.Fatalf("%q: original bytes %q", data, p.OriginalFileBytes())
 		}
 	})
 }

@@ -90,7 +90,10 @@ func writeBackup(d *safefs.Dir, stamp string, p keys.Pair, owner keys.Owner) (st
 	defer s.Close()
 	path := d.Join(backupsDir + "/" + stamp)
 	opts := safefs.FileOptions{Mode: 0o600, UID: owner.UID, GID: owner.GID}
-	for name, data := range map[string][]byte{keys.SecretFile: p.SecretFileBytes(), keys.PublicFile: p.PublicFileBytes()} {
+	// The secret as it was on disk, byte for byte: hbbs also loads forms
+	// rdctl does not write (no padding, a newline), and a backup holds
+	// exactly what ran.
+	for name, data := range map[string][]byte{keys.SecretFile: p.OriginalFileBytes(), keys.PublicFile: p.PublicFileBytes()} {
 		cur, _, err := s.ReadFile(name, keys.MaxFileSize)
 		if err == nil {
 			if !bytes.Equal(cur, data) {

@@ -244,7 +244,7 @@ func gatherKey(root, wd string) Key {
 	case !st.SecretPresent:
 		k.Error = "no " + keys.SecretFile
 	case st.SecretErr != nil:
-		k.Error = st.SecretErr.Error()
+		k.Error = st.SecretProblem()
 	}
 	acc := doctor.Accounts{Root: root}
 	file := func(name string, info safefs.Info) *File {

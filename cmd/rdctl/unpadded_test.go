@@ -1,0 +1,135 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/rdctl/rdctl/internal/hbbstest"
+	"github.com/rdctl/rdctl/internal/keys"
+)
+
+// unpadForms are id_ed25519 contents hbbs 1.1.16 loads that rdctl never
+// writes (reference §8): no padding, partial padding, with a CRLF.
+var unpadForms = map[string]func(canonical []byte) []byte{
+	"no padding":          func(c []byte) []byte { return c[:86:86] },
+	"partial padding":     func(c []byte) []byte { return c[:87:87] },
+	"no padding, CRLF":    func(c []byte) []byte { return append(c[:86:86], '\r', '\n') },
+	"partial padding, LF": func(c []byte) []byte { return append(c[:87:87], '\n') },
+}
+
+// rotate on a working dir whose id_ed25519 hbbs loads but is not in the
+// canonical form: it is the live key, the backup holds its exact bytes,
+// and the new key is written padded.
+func TestRotateUnpaddedLiveKey(t *testing.T) {
+	t.Parallel()
+	for name, form := range unpadForms {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			root, wd := installTree(t)
+			canonical := mustRead(t, filepath.Join(wd, keys.SecretFile))
+			old := form(canonical)
+			noErr(t, os.WriteFile(filepath.Join(wd, keys.SecretFile), old, 0o600))
+			oldPub := string(mustRead(t, filepath.Join(wd, keys.PublicFile)))
+
+			code, stdout, stderr := runInProcess(t, "--root", root, "--json", "rotate")
+			if code != 0 {
+				t.Fatalf("rotate: exit %d\n%s\n%s", code, stdout, stderr)
+			}
+			var res struct {
+				Old    string `json:"old_public_key"`
+				New    string `json:"new_public_key"`
+				Backup string `json:"backup"`
+			}
+			noErr(t, json.Unmarshal([]byte(stdout), &res))
+			if res.Old != oldPub || res.New == oldPub {
+				t.Errorf("old %s new %s, want old %s", res.Old, res.New, oldPub)
+			}
+			if got := mustRead(t, filepath.Join(res.Backup, keys.SecretFile)); string(got) != string(old) {
+				t.Errorf("the backup holds %d bytes, not the live file's %d byte for byte", len(got), len(old))
+			}
+			live := mustRead(t, filepath.Join(wd, keys.SecretFile))
+			p, err := keys.ParseSecret(live)
+			if err != nil || len(live) != 88 || !strings.HasSuffix(string(live), "==") || !p.Canonical() || p.PublicBase64() != res.New {
+				t.Errorf("the new key is not written padded, 88 bytes: %d bytes, %v", len(live), err)
+			}
+			// and the old one goes back exactly as it was backed up
+			stamp := filepath.Base(res.Backup)
+			if code, _, stderr := runInProcess(t, "-q", "--root", root, "rotate", "--restore", stamp); code != 0 {
+				t.Fatalf("restore: exit %d: %s", code, stderr)
+			}
+			if got := livePub(t, wd); got != oldPub {
+				t.Errorf("restored %s, want %s", got, oldPub)
+			}
+		})
+	}
+}
+
+// check derives the expected key from an unpadded id_ed25519 as hbbs does
+// and finds it served. The stand-in (internal/hbbstest) loads only padded
+// keys so far, so it starts on the padded file, which is then rewritten
+// unpadded: the key the real hbbs would load from either is the same.
+func TestCheckUnpaddedRecordKey(t *testing.T) {
+	t.Parallel()
+	root := filepath.Join(t.TempDir(), "img")
+	wd := filepath.Join(root, "var/lib/rustdesk")
+	host := fmt.Sprintf("127.0.%d.%d", rand.IntN(200)+20, rand.IntN(250)+2)
+	var port int
+	var lastErr error
+	for attempt := 0; attempt < 10 && port == 0; attempt++ {
+		p, err := hbbstest.FreeBasePort(host)
+		if err != nil {
+			t.Fatal(err)
+		}
+		code, _, stderr := runInProcess(t, "-q", "install", "systemd", "--root", root, "--no-start",
+			"--relay", fmt.Sprintf("%s:%d", host, p+1), "--id-host", fmt.Sprintf("%s:%d", host, p))
+		if code != 0 {
+			t.Fatalf("install: exit %d: %s", code, stderr)
+		}
+		s, err := hbbstest.StartHBBS(context.Background(), hbbstest.Options{Dir: wd, Bind: host, Port: p, ConsoleRule: hbbstest.NeverConsole})
+		if lastErr = err; err != nil {
+			continue
+		}
+		t.Cleanup(func() { s.Close() })
+		r, err := hbbstest.StartHBBR(context.Background(), hbbstest.Options{Dir: wd, Bind: host, Port: p + 1, Key: new("_"), ConsoleRule: hbbstest.NeverConsole})
+		if lastErr = err; err != nil {
+			s.Close()
+			continue
+		}
+		t.Cleanup(func() { r.Close() })
+		port = p
+	}
+	if port == 0 {
+		t.Fatalf("could not start the stand-ins: %v", lastErr)
+	}
+	canonical := mustRead(t, filepath.Join(wd, keys.SecretFile))
+	pub := string(mustRead(t, filepath.Join(wd, keys.PublicFile)))
+	noErr(t, os.WriteFile(filepath.Join(wd, keys.SecretFile), canonical[:86], 0o600))
+	// a .pub that disagrees proves the key came from the secret
+	other, _ := keys.Generate(nil)
+	noErr(t, os.WriteFile(filepath.Join(wd, keys.PublicFile), other.PublicFileBytes(), 0o644))
+
+	code, stdout, stderr := runInProcess(t, "--root", root, "check")
+	if code != 0 || !strings.Contains(stdout, "expected key: "+pub+" (id_ed25519 in "+wd+")") || strings.Contains(stderr, "not usable") {
+		t.Errorf("exit %d:\n%s\n%s", code, stdout, stderr)
+	}
+	code, stdout, _ = runInProcess(t, "--root", root, "--json", "check")
+	if out := decodeCheck(t, stdout); code != 0 || out.Targets[0].KeyStatus != "match" {
+		t.Errorf("exit %d: %s", code, stdout)
+	}
+	// the unpadded secret given as --key is refused as a secret, unechoed
+	for _, form := range unpadForms {
+		code, stdout, stderr := runInProcess(t, "check", "127.0.0.1:2", "--key", string(form(canonical)))
+		if code != exitUsage || !strings.Contains(stderr, "--key: that is a secret key") {
+			t.Errorf("exit %d: %s", code, stderr)
+		}
+		if strings.Contains(stdout+stderr, string(canonical[:40])) {
+			t.Error("the secret was echoed")
+		}
+	}
+}
