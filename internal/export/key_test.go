@@ -61,7 +61,7 @@ func TestReadKey(t *testing.T) {
 		}
 	}
 
-	empty := t.TempDir()
+	empty, sd := t.TempDir(), t.TempDir()
 	var invalid *InvalidKeyError
 	if _, err := ReadKey(empty, sd, false); !errors.As(err, &invalid) || invalid.Err != nil {
 		t.Errorf("no key: %v", err)
