@@ -15,8 +15,9 @@ func backupsCommand(e *env) *cli.Command {
 	return &cli.Command{
 		Name:  "backups",
 		Usage: "list or prune the key backups rotations keep",
-		Description: `Backups live in <working dir>/backups/<UTC stamp>/ (dir 0700, files 0600,
-owned by root so the service user cannot read old keys).
+		Description: `Backups live in /var/lib/rdctl/<deployment>/backups/<UTC stamp>/ (dir 0700,
+files 0600, owned by root), outside the working directory the service user owns,
+so that user can neither read old keys nor touch the backups.
 
 Examples:
   rdctl backups list
@@ -37,7 +38,7 @@ Examples:
 					if err != nil {
 						return err
 					}
-					all, err := rotate.ListBackups(e.under(rec.WorkingDir))
+					all, err := rotate.ListBackups(e.under(rec.WorkingDir), e.stateDir(rec))
 					if err != nil {
 						return err
 					}
@@ -48,7 +49,7 @@ Examples:
 						return writeJSON(e.stdout, map[string]any{"backups": all})
 					}
 					if len(all) == 0 {
-						e.printf("no backups in %s/backups\n", e.under(rec.WorkingDir))
+						e.printf("no backups in %s/backups\n", e.stateDir(rec))
 						return nil
 					}
 					tw := tabwriter.NewWriter(e.stdout, 2, 4, 2, ' ', 0)
@@ -89,8 +90,8 @@ Examples:
 					if err := e.requireRoot(); err != nil {
 						return err
 					}
-					dir := e.under(rec.WorkingDir)
-					all, err := rotate.ListBackups(dir)
+					dir := e.stateDir(rec)
+					all, err := rotate.ListBackups(e.under(rec.WorkingDir), dir)
 					if err != nil {
 						return err
 					}

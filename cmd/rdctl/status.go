@@ -187,8 +187,8 @@ func runStatus(ctx context.Context, e *env) error {
 		out.Ports = doctor.MatchPorts(doctor.ServerPorts, ls)
 		out.Tailnet = statusTailnet(ctx, e.tsSocket, out.Ports)
 	}
-	out.Backups = statusBackups(wd)
-	if p, err := rotate.Staged(wd); err != nil && !errors.Is(err, os.ErrNotExist) {
+	out.Backups = statusBackups(wd, e.stateDir(rec))
+	if p, err := rotate.Staged(e.stateDir(rec)); err != nil && !errors.Is(err, os.ErrNotExist) {
 		out.Staged.Error = err.Error()
 	} else if !p.IsZero() {
 		out.Staged = statusStagedJSON{Present: true, PublicKey: p.PublicBase64(), Fingerprint: p.Fingerprint()}
@@ -309,9 +309,9 @@ func statusKey(e *env, wd string) statusKeyJSON {
 	return k
 }
 
-func statusBackups(wd string) statusBackupsJSON {
+func statusBackups(wd, sd string) statusBackupsJSON {
 	var b statusBackupsJSON
-	all, err := rotate.ListBackups(wd)
+	all, err := rotate.ListBackups(wd, sd)
 	if err != nil {
 		if !errors.Is(err, os.ErrNotExist) {
 			b.Error = err.Error()

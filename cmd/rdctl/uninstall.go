@@ -26,11 +26,12 @@ func uninstallCommand(e *env) *cli.Command {
 	return &cli.Command{
 		Name:  "uninstall",
 		Usage: "stop and remove the units; keep the keys and database",
-		Description: `Backs the key up first (<working dir>/backups/<stamp>-uninstall/), then stops
-and disables hbbs and hbbr, removes the unit files rdctl wrote, their
+		Description: `Backs the key up first (/var/lib/rdctl/<deployment>/backups/<stamp>-uninstall/),
+then stops and disables hbbs and hbbr, removes the unit files rdctl wrote, their
 enablement links and the sysusers entry, reloads systemd, and removes the
-deployment record last. The working directory with the key pair, the database
-and the backups stays: reinstalling or adopting later serves the same key.
+deployment record last. The working directory with the key pair and the
+database stays, and so do the backups: reinstalling or adopting later serves
+the same key.
 
 --purge-keys --yes also deletes id_ed25519 (overwritten with zeros, fsynced,
 then unlinked) and id_ed25519.pub, after checking the fresh backup holds them.
@@ -109,7 +110,8 @@ func runUninstall(ctx context.Context, e *env, cmd *cli.Command) error {
 	p := e.newPlan(ctx, rec)
 	// 1. The backup, before anything stops.
 	var stamp string
-	backup := &plan.Func{Verb: "back up the key in", Object: wd, To: wd + "/backups/<stamp>-uninstall/"}
+	sd := e.stateDir(rec)
+	backup := &plan.Func{Verb: "back up the key in", Object: wd, To: sd + "/backups/<stamp>-uninstall/"}
 	backup.Check = func() (bool, error) {
 		st, err := inspectDir(wd)
 		switch {
@@ -123,7 +125,7 @@ func runUninstall(ctx context.Context, e *env, cmd *cli.Command) error {
 		return st.Valid, nil
 	}
 	backup.Do = func() (bool, error) {
-		switch b, _, err := rotate.BackupNow(wd, e.backupOwner(), "uninstall"); {
+		switch b, _, err := rotate.BackupNow(wd, sd, e.backupOwner(), "uninstall"); {
 		case err == nil:
 			out.Backup, stamp = b, filepath.Base(b)
 			backup.To = b
@@ -157,7 +159,7 @@ func runUninstall(ctx context.Context, e *env, cmd *cli.Command) error {
 				if stamp == "" {
 					return false, nil
 				}
-				removed, err := rotate.PurgeKeys(wd, stamp)
+				removed, err := rotate.PurgeKeys(wd, sd, stamp)
 				out.Removed = append(out.Removed, removed...)
 				if err != nil {
 					return len(removed) > 0, withHints(err, "the units are gone; the record stays so you can run rdctl uninstall --purge-keys --yes again")
@@ -177,7 +179,7 @@ func runUninstall(ctx context.Context, e *env, cmd *cli.Command) error {
 	out.Kept = append(out.Kept, leftUnits...)
 	keptWD := false
 	if out.PurgedKeys {
-		out.Kept = append(out.Kept, path.Join(wd, "backups"))
+		out.Kept = append(out.Kept, path.Join(sd, "backups"))
 	} else if d, err := safefs.OpenDir(wd); err == nil {
 		d.Close()
 		out.Kept = append(out.Kept, wd)
@@ -190,13 +192,13 @@ func runUninstall(ctx context.Context, e *env, cmd *cli.Command) error {
 	e.printReport(rep)
 	switch {
 	case e.dryRun && !purge:
-		e.printf("would keep %s with the key pair, the database and the backups\n", wd)
+		e.printf("would keep %s with the key pair and the database, and the backups in %s/backups\n", wd, sd)
 	case e.dryRun:
 	case out.PurgedKeys:
-		e.printf("deleted the key pair; the backups in %s/backups still hold it and every earlier key\n", wd)
+		e.printf("deleted the key pair; the backups in %s/backups still hold it and every earlier key\n", sd)
 		e.warnf("on SSDs and copy-on-write filesystems the overwrite before unlinking is not a guarantee that the old key bytes are gone")
 	case keptWD:
-		e.printf("kept %s: the key pair, the database and the backups (a reinstall serves the same key)\n", wd)
+		e.printf("kept %s: the key pair and the database (a reinstall serves the same key); the backups stay in %s/backups\n", wd, sd)
 	}
 	if e.dryRun {
 		return nil

@@ -115,4 +115,3 @@ func TestResolve(t *testing.T) {
 		}
 	}
 }
-

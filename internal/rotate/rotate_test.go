@@ -314,9 +314,9 @@ func TestStage(t *testing.T) {
 		t.Errorf("staged %s, want the seed stream's %s", p.PublicBase64(), firstNewPub)
 	}
 	for rel, mode := range map[string]fs.FileMode{
-		stagedDir:                         0o700 | fs.ModeDir,
-		stagedDir + "/" + keys.SecretFile: 0o600,
-		stagedDir + "/" + keys.PublicFile: 0o600,
+		stagedDir:                          0o700 | fs.ModeDir,
+		stagedDir + "/" + keys.SecretFile:  0o600,
+		stagedDir + "/" + keys.PublicFile:  0o600,
 		stagedDir + "/" + stagedRecordFile: 0o600,
 	} {
 		fi, err := os.Lstat(filepath.Join(f.sd, rel))
