@@ -19,6 +19,7 @@ import (
 
 	"github.com/rdctl/rdctl/integration/harness"
 	"github.com/rdctl/rdctl/internal/compose"
+	"github.com/rdctl/rdctl/internal/deploy"
 	"github.com/rdctl/rdctl/internal/probe"
 	"github.com/rdctl/rdctl/internal/rotate"
 )
@@ -147,8 +148,14 @@ func (c *composeEnv) newStack(t *testing.T) *stack {
 	s := &stack{env: c, dir: filepath.Join(base, fmt.Sprintf("rdit-%x", rnd)), config: filepath.Join(base, "rdctl.toml")}
 	s.project = compose.ProjectName(s.dir)
 	c.d.TrackProject(t, s.project)
+	// rdctl keeps the stack's backups and journal in the host's state
+	// directory, keyed by the data directory: remove this stack's.
+	t.Cleanup(func() { os.RemoveAll(s.stateDir()) })
 	return s
 }
+
+// stateDir is rdctl's state directory for the stack (backups, journal).
+func (s *stack) stateDir() string { return deploy.StateDirFor(filepath.Join(s.dir, "data")) }
 
 func (s *stack) run(t *testing.T, env []string, args ...string) (stdout, stderr string, code int) {
 	t.Helper()
@@ -434,12 +441,15 @@ func TestCompose(t *testing.T) {
 					}
 				}
 				var left []string
-				filepath.Walk(filepath.Join(s.dir, "data"), func(p string, fi os.FileInfo, err error) error {
-					if err == nil && (strings.Contains(p, "rdctl-tmp") || strings.HasSuffix(p, ".rdctl-new") || strings.HasSuffix(p, ".rdctl-rotation.json")) {
-						left = append(left, p)
-					}
-					return nil
-				})
+				for _, dir := range []string{filepath.Join(s.dir, "data"), s.stateDir()} {
+					filepath.Walk(dir, func(p string, fi os.FileInfo, err error) error {
+						if err == nil && (strings.Contains(p, "rdctl-tmp") || strings.HasSuffix(p, ".rdctl-new") ||
+							strings.HasSuffix(p, "rotation-journal.json") || strings.HasSuffix(p, ".rdctl-rotation.json")) {
+							left = append(left, p)
+						}
+						return nil
+					})
+				}
 				if len(left) > 0 {
 					t.Errorf("leftovers after %s: %v", point, left)
 				}

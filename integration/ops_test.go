@@ -176,7 +176,7 @@ func TestSystemdUninstallKeepsKeysAndFirewall(t *testing.T) {
 	if _, _, code, _ := m.Exec(t.Context(), "test", "-s", "/var/lib/rustdesk/id_ed25519"); code != 0 {
 		t.Fatalf("uninstall removed the key:\n%s", out)
 	}
-	if list := m.MustExec(t, "sh", "-c", "cat /var/lib/rustdesk/backups/*-uninstall/id_ed25519.pub"); strings.TrimSpace(list) != pub {
+	if list := m.MustExec(t, "sh", "-c", "cat /var/lib/rdctl/*/backups/*-uninstall/id_ed25519.pub"); strings.TrimSpace(list) != pub {
 		t.Errorf("no uninstall backup of the key: %q", list)
 	}
 	if _, errOut, code := rdctlIn(t, m, nil, "uninstall", "--purge-keys"); code != 2 || !strings.Contains(errOut, "--yes") {

@@ -295,7 +295,7 @@ func TestSystemdRotateCrashMatrix(t *testing.T) {
 			if st := keyStatus(t, m, live); st != probe.KeyMatch {
 				t.Errorf("after %s hbbs does not serve the live key: %s", point, st)
 			}
-			leftovers := m.MustExec(t, "sh", "-c", "find /var/lib/rustdesk -name '*rdctl-tmp*' -o -name '*.rdctl-new' -o -name '.rdctl-rotation.json'")
+			leftovers := m.MustExec(t, "sh", "-c", "find /var/lib/rustdesk /var/lib/rdctl -name '*rdctl-tmp*' -o -name '*.rdctl-new' -o -name 'rotation-journal.json' -o -name '.rdctl-rotation.json'")
 			if strings.TrimSpace(leftovers) != "" {
 				t.Errorf("leftovers after %s: %s", point, leftovers)
 			}

@@ -27,7 +27,7 @@ func backupsCommand(e *env) *cli.Command {
 					if err != nil {
 						return err
 					}
-					all, err := rotate.ListBackups(e.under(rec.WorkingDir))
+					all, err := rotate.ListBackups(e.under(rec.WorkingDir), e.stateDir(rec))
 					if err != nil {
 						return err
 					}
@@ -38,7 +38,7 @@ func backupsCommand(e *env) *cli.Command {
 						return writeJSON(e.stdout, map[string]any{"backups": all})
 					}
 					if len(all) == 0 {
-						e.printf("no backups in %s/backups\n", e.under(rec.WorkingDir))
+						e.printf("no backups in %s/backups\n", e.stateDir(rec))
 						return nil
 					}
 					tw := tabwriter.NewWriter(e.stdout, 2, 4, 2, ' ', 0)
@@ -73,8 +73,8 @@ func backupsCommand(e *env) *cli.Command {
 					if err := e.requireRoot(); err != nil {
 						return err
 					}
-					dir := e.under(rec.WorkingDir)
-					all, err := rotate.ListBackups(dir)
+					dir := e.stateDir(rec)
+					all, err := rotate.ListBackups(e.under(rec.WorkingDir), dir)
 					if err != nil {
 						return err
 					}

@@ -41,8 +41,8 @@ func TestDoctorFixJSON(t *testing.T) {
 	secret := mustRead(t, filepath.Join(wd, keys.SecretFile))
 	noErr(t, os.Chmod(filepath.Join(wd, keys.SecretFile), 0o640))
 	noErr(t, os.Remove(filepath.Join(wd, keys.PublicFile)))
-	noErr(t, os.Mkdir(filepath.Join(wd, "staged"), 0o750))
-	noErr(t, os.Chmod(filepath.Join(wd, "staged"), 0o750))
+	noErr(t, os.MkdirAll(filepath.Join(stateDirIn(root), "staged"), 0o700))
+	noErr(t, os.Chmod(filepath.Join(stateDirIn(root), "staged"), 0o750))
 	noErr(t, os.Chmod(wd, 0o770))
 
 	code, out, _ := runInProcess(t, "--root", root, "--json", "doctor")
@@ -67,10 +67,13 @@ func TestDoctorFixJSON(t *testing.T) {
 	if string(got) != string(secret) {
 		t.Fatal("doctor --fix changed the secret key")
 	}
-	for p, want := range map[string]os.FileMode{keys.SecretFile: 0o600, keys.PublicFile: 0o644, "staged": 0o700, ".": 0o750} {
-		fi, err := os.Stat(filepath.Join(wd, p))
-		if err != nil || fi.Mode().Perm() != want {
-			t.Errorf("%s: %v %v, want %04o", p, fi.Mode(), err, want)
+	staged := filepath.Join(stateDirIn(root), "staged")
+	for p, want := range map[string]os.FileMode{filepath.Join(wd, keys.SecretFile): 0o600, filepath.Join(wd, keys.PublicFile): 0o644, staged: 0o700, wd: 0o750} {
+		fi, err := os.Stat(p)
+		if err != nil {
+			t.Errorf("%s: %v", p, err)
+		} else if fi.Mode().Perm() != want {
+			t.Errorf("%s: %v, want %04o", p, fi.Mode(), want)
 		}
 	}
 }

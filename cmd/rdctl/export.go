@@ -183,11 +183,11 @@ func (e *env) exportSource(cmd *cli.Command) (export.Source, error) {
 // resolveExport is export.Resolve, with hints that say what to do when the
 // record or the key is missing.
 func (e *env) resolveExport(g export.Given, rec *deploy.Record) (export.Source, error) {
-	wd := ""
+	wd, sd := "", ""
 	if rec != nil {
-		wd = e.under(rec.WorkingDir)
+		wd, sd = e.under(rec.WorkingDir), e.stateDir(rec)
 	}
-	src, err := export.Resolve(g, rec, e.recordPath(), wd)
+	src, err := export.Resolve(g, rec, e.recordPath(), wd, sd)
 	var (
 		missing  *export.MissingError
 		pending  *export.PendingRotationError

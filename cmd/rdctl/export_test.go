@@ -79,7 +79,7 @@ func TestExportEveryFormatHasNoSecret(t *testing.T) {
 	if code, _, stderr := runInProcess(t, "-q", "--root", root, "rotate", "--stage"); code != 0 {
 		t.Fatal(stderr)
 	}
-	next, err := rotate.Staged(wd)
+	next, err := rotate.Staged(stateDirIn(root))
 	if err != nil || next.IsZero() {
 		t.Fatalf("staged: %v", err)
 	}

@@ -44,7 +44,7 @@ func (e *env) rotateOptions(ctx context.Context, rec *deploy.Record, verify bool
 	if err != nil {
 		return rotate.Options{}, err
 	}
-	o := rotate.Options{WorkingDir: e.under(rec.WorkingDir), Runtime: rt, BackupOwner: e.backupOwner()}
+	o := rotate.Options{WorkingDir: e.under(rec.WorkingDir), StateDir: e.stateDir(rec), Runtime: rt, BackupOwner: e.backupOwner()}
 	if verify {
 		o.Verify = e.verifier(rec, rt)
 	}
@@ -145,12 +145,17 @@ func runRotate(ctx context.Context, e *env, cmd *cli.Command) error {
 // stageStep is rotate.Stage as a plan step: a new pair in staged/, or
 // nothing where one is staged already.
 func stageStep(o rotate.Options, run *rotateRun) plan.Step {
-	return &plan.Func{Verb: "stage the next key in", Object: o.WorkingDir + "/staged",
+	return &plan.Func{Verb: "stage the next key in", Object: o.StateDir + "/staged",
 		Check: func() (bool, error) {
-			if _, err := rotate.Check(o.WorkingDir, rotate.OpRotate, ""); err != nil {
+			if _, err := rotate.Check(o.WorkingDir, o.StateDir, rotate.OpRotate, ""); err != nil {
 				return false, err
 			}
-			p, err := rotate.Staged(o.WorkingDir)
+			p, err := rotate.Staged(o.StateDir)
+			var untrusted *rotate.UntrustedStagedError
+			if errors.As(err, &untrusted) {
+				// Stage replaces it.
+				return true, nil
+			}
 			return p.IsZero(), err
 		},
 		Do: func() (bool, error) {
@@ -169,11 +174,11 @@ func switchStep(ctx context.Context, o rotate.Options, run *rotateRun, stamp str
 	case rotate.OpCommit:
 		verb = "switch to the staged key in"
 	case rotate.OpRestore:
-		verb, target = "restore the key from", o.WorkingDir+"/backups/"+stamp
+		verb, target = "restore the key from", o.StateDir+"/backups/"+stamp
 	}
 	step := &plan.Func{Verb: verb, Object: target}
 	step.Check = func() (bool, error) {
-		pv, err := rotate.Check(o.WorkingDir, run.op, stamp)
+		pv, err := rotate.Check(o.WorkingDir, o.StateDir, run.op, stamp)
 		step.From, step.To = fingerprintOf(pv.Old), fingerprintOf(pv.Next)
 		if step.To == "" && err == nil {
 			step.To = "a new key"
@@ -234,7 +239,7 @@ func printRotate(e *env, o rotate.Options, rep plan.Report, run *rotateRun, expo
 			e.printf("exported the staged key's client configuration to %s (%d files)\n", exportDir, len(run.exported))
 		}
 		if !run.created {
-			e.printf("unchanged: a key is already staged in %s/staged\n", o.WorkingDir)
+			e.printf("unchanged: a key is already staged in %s/staged\n", o.StateDir)
 		}
 		e.printf("next public key: %s\nfingerprint:     %s\n", run.staged.PublicBase64(), run.staged.Fingerprint())
 		e.hintf("build client media for it, then switch: rdctl rotate --commit")

@@ -15,6 +15,7 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/rdctl/rdctl/internal/deploy"
 	"github.com/rdctl/rdctl/internal/keys"
 	"github.com/rdctl/rdctl/internal/rotate"
 	"github.com/rdctl/rdctl/internal/safefs"
@@ -64,8 +65,9 @@ func livePub(t *testing.T, wd string) string {
 // backup holding oldPub.
 func assertConsistent(t *testing.T, wd, oldPub string) string {
 	t.Helper()
+	root := strings.TrimSuffix(wd, deploy.DefaultWorkingDir)
 	pub := livePub(t, wd)
-	if _, err := os.Stat(filepath.Join(wd, rotate.JournalFile)); !errors.Is(err, fs.ErrNotExist) {
+	if _, err := os.Stat(filepath.Join(stateDirIn(root), rotate.JournalFile)); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("journal still present: %v", err)
 	}
 	filepath.WalkDir(wd, func(p string, d fs.DirEntry, err error) error {
@@ -74,7 +76,7 @@ func assertConsistent(t *testing.T, wd, oldPub string) string {
 		}
 		return nil
 	})
-	all, err := rotate.ListBackups(wd)
+	all, err := rotate.ListBackups(wd, stateDirIn(root))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -112,7 +114,7 @@ func TestRotateCrashMatrixImage(t *testing.T) {
 				if !killedBySIGKILL(err) {
 					t.Fatalf("rotate was not killed at %s: %v\n%s", point, err, stderr)
 				}
-				j, err := os.ReadFile(filepath.Join(wd, rotate.JournalFile))
+				j, err := os.ReadFile(filepath.Join(stateDirIn(root), rotate.JournalFile))
 				if err != nil {
 					t.Fatalf("no journal after a kill at %s: %v", point, err)
 				}
@@ -221,8 +223,11 @@ func mustRead(t *testing.T, p string) []byte {
 
 // TestRotateRefusesSymlinks plants symlinks at the key files, the backups
 // dir, the staged dir and the new-file name; nothing outside is touched.
+// backups and staged in the working directory are where an older rdctl kept
+// its state: a link there is left alone (and reported) while rdctl's state
+// goes to its own directory; a link at that state directory is refused.
 func TestRotateRefusesSymlinks(t *testing.T) {
-	for _, planted := range []string{keys.SecretFile, keys.PublicFile, "backups", "staged", "id_ed25519.rdctl-new"} {
+	for _, planted := range []string{keys.SecretFile, keys.PublicFile, "backups", "staged", "id_ed25519.rdctl-new", "state"} {
 		t.Run(planted, func(t *testing.T) {
 			root, wd := installTree(t)
 			outside := t.TempDir()
@@ -233,6 +238,11 @@ func TestRotateRefusesSymlinks(t *testing.T) {
 				target = outside
 			}
 			p := filepath.Join(wd, planted)
+			if planted == "state" {
+				target = outside
+				p = stateDirIn(root)
+				noErr(t, os.MkdirAll(filepath.Dir(p), 0o700))
+			}
 			// Not every planted name exists in a fresh install.
 			if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
 				t.Fatal(err)
@@ -245,7 +255,21 @@ func TestRotateRefusesSymlinks(t *testing.T) {
 				args = append(args, "--stage")
 			}
 			_, stderr, err := rdctlExec(nil, args...)
-			if planted == "id_ed25519.rdctl-new" {
+			switch planted {
+			case "backups", "staged":
+				if err != nil {
+					t.Fatalf("rotate: %v %s", err, stderr)
+				}
+				if !strings.Contains(stderr, "warning: left "+p+" in the working directory: not a directory") {
+					t.Errorf("stderr does not report the link: %s", stderr)
+				}
+				if _, err := os.Readlink(p); err != nil {
+					t.Errorf("planted link: %v", err)
+				}
+				if _, err := os.Stat(filepath.Join(stateDirIn(root), planted)); err != nil {
+					t.Errorf("rdctl's own %s: %v", planted, err)
+				}
+			case "id_ed25519.rdctl-new":
 				// A leftover at rdctl's own scratch name is removed (the link
 				// itself, never its target) before the rotation runs.
 				if err != nil {
@@ -254,7 +278,7 @@ func TestRotateRefusesSymlinks(t *testing.T) {
 				if _, err := os.Lstat(p); err == nil {
 					t.Error("planted link still there")
 				}
-			} else {
+			default:
 				if err == nil {
 					t.Fatalf("rotate succeeded with a symlink at %s", planted)
 				}
@@ -290,7 +314,7 @@ func TestStageCommitRestore(t *testing.T) {
 	if livePub(t, wd) != orig {
 		t.Fatal("--stage switched the key")
 	}
-	fi, err := os.Stat(filepath.Join(wd, "staged", keys.SecretFile))
+	fi, err := os.Stat(filepath.Join(stateDirIn(root), "staged", keys.SecretFile))
 	if err != nil || fi.Mode().Perm() != 0o600 {
 		t.Fatalf("staged secret: %v", err)
 	}
@@ -312,7 +336,7 @@ func TestStageCommitRestore(t *testing.T) {
 	if err == nil || !strings.Contains(stderr, "no staged key") {
 		t.Errorf("commit with nothing staged: %v %s", err, stderr)
 	}
-	all, _ := rotate.ListBackups(wd)
+	all, _ := rotate.ListBackups(wd, stateDirIn(root))
 	if len(all) != 1 || all[0].PublicKey != orig {
 		t.Fatalf("backups %+v", all)
 	}
@@ -335,7 +359,7 @@ func TestBackupsPrune(t *testing.T) {
 			t.Fatal(err, stderr)
 		}
 	}
-	all, _ := rotate.ListBackups(wd)
+	all, _ := rotate.ListBackups(wd, stateDirIn(root))
 	if len(all) != 4 {
 		t.Fatalf("%d backups", len(all))
 	}
@@ -346,7 +370,7 @@ func TestBackupsPrune(t *testing.T) {
 	if strings.Count(out, "removed ") != 2 || !strings.Contains(stderr, "copy-on-write") {
 		t.Errorf("prune output: %s / %s", out, stderr)
 	}
-	left, _ := rotate.ListBackups(wd)
+	left, _ := rotate.ListBackups(wd, stateDirIn(root))
 	if len(left) != 2 || left[0].Stamp != all[2].Stamp || left[1].Stamp != all[3].Stamp {
 		t.Errorf("kept %+v", left)
 	}
@@ -386,7 +410,7 @@ func TestRotateDiskFull(t *testing.T) {
 				if got := livePub(t, wd); got != oldPub {
 					t.Errorf("failed rotation changed the key")
 				}
-				if _, err := os.Stat(filepath.Join(wd, rotate.JournalFile)); err == nil {
+				if _, err := os.Stat(filepath.Join(stateDirIn(root), rotate.JournalFile)); err == nil {
 					t.Errorf("journal left after a clean failure")
 				}
 				return
@@ -467,7 +491,13 @@ func TestPruneResumesInterruptedRotation(t *testing.T) {
 	if pub == old {
 		t.Error("a rotation killed after the secret rename should have been finished")
 	}
-	if all, _ := rotate.ListBackups(wd); len(all) != 1 {
+	if all, _ := rotate.ListBackups(wd, stateDirIn(root)); len(all) != 1 {
 		t.Errorf("%d backups left, want 1", len(all))
 	}
+}
+
+// stateDirIn is rdctl's state directory of the default deployment in the
+// image tree root.
+func stateDirIn(root string) string {
+	return filepath.Join(root, deploy.StateDirFor(deploy.DefaultWorkingDir))
 }

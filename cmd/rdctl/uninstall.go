@@ -56,7 +56,7 @@ func runUninstall(ctx context.Context, e *env, cmd *cli.Command) error {
 		return err
 	}
 	steps, res, err := systemd.UninstallPlan(ctx, systemd.UninstallOptions{Root: e.root, Record: rec, RecordPath: e.recordPath(),
-		Purge: purge, BackupOwner: e.backupOwner(), Live: e.root == "", LookupUnit: adopt.LookupUnit})
+		Purge: purge, BackupOwner: e.backupOwner(), StateDir: e.stateDir(rec), Live: e.root == "", LookupUnit: adopt.LookupUnit})
 	var notSystemd *systemd.NotSystemdError
 	if errors.As(err, &notSystemd) {
 		return withHints(err, "stop it with docker compose down in "+composeDirOf(rec)+"; the data directory holds the keys")
@@ -82,16 +82,16 @@ func runUninstall(ctx context.Context, e *env, cmd *cli.Command) error {
 		return writeJSON(e.stdout, out)
 	}
 	e.printReport(rep)
-	wd := res.WorkingDir
+	wd, sd := res.WorkingDir, res.StateDir
 	switch {
 	case e.dryRun && !purge:
-		e.printf("would keep %s with the key pair, the database and the backups\n", wd)
+		e.printf("would keep %s with the key pair and the database, and the backups in %s/backups\n", wd, sd)
 	case e.dryRun:
 	case res.PurgedKeys:
-		e.printf("deleted the key pair; the backups in %s/backups still hold it and every earlier key\n", wd)
+		e.printf("deleted the key pair; the backups in %s/backups still hold it and every earlier key\n", sd)
 		e.warnf("on SSDs and copy-on-write filesystems the overwrite before unlinking is not a guarantee that the old key bytes are gone")
 	case res.KeptWorkingDir:
-		e.printf("kept %s: the key pair, the database and the backups (a reinstall serves the same key)\n", wd)
+		e.printf("kept %s: the key pair and the database (a reinstall serves the same key); the backups stay in %s/backups\n", wd, sd)
 	}
 	if e.dryRun {
 		return nil

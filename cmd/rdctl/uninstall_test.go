@@ -25,7 +25,7 @@ func TestUninstallPurgeNeverLosesAKey(t *testing.T) {
 	if code, _, e := runInProcess(t, "-q", "--root", root, "rotate", "--stage"); code != 0 {
 		t.Fatal(e)
 	}
-	staged, _ := rotate.Staged(wd)
+	staged, _ := rotate.Staged(stateDirIn(root))
 	code, out, errOut := runInProcess(t, "--root", root, "uninstall", "--purge-keys", "--yes")
 	if code != 0 {
 		t.Fatalf("exit %d: %s %s", code, out, errOut)
@@ -38,7 +38,7 @@ func TestUninstallPurgeNeverLosesAKey(t *testing.T) {
 			t.Errorf("%s still there: %v", f, err)
 		}
 	}
-	all, err := rotate.ListBackups(wd)
+	all, err := rotate.ListBackups(wd, stateDirIn(root))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -54,7 +54,7 @@ func TestUninstallPurgeNeverLosesAKey(t *testing.T) {
 			t.Errorf("key %s is in no backup", pub)
 		}
 	}
-	if got, _ := rotate.Staged(wd); !got.Equal(staged) {
+	if got, _ := rotate.Staged(stateDirIn(root)); !got.Equal(staged) {
 		t.Error("the staged key was removed")
 	}
 }

@@ -75,8 +75,9 @@ type Input struct {
 	// Accounts resolves the service user (an image's own /etc/passwd
 	// under Root).
 	Accounts Accounts
-	// BackupOwner should own backups/ and staged/: root on a live host,
-	// so the service user cannot read old keys.
+	// BackupOwner should own backups/ and staged/ in rdctl's state
+	// directory: root on a live host, so the service user cannot read old
+	// keys.
 	BackupOwner keys.Owner
 
 	// Live only (ignored under Root):
@@ -352,8 +353,8 @@ func describeChange(p string, before, after safefs.Info) string {
 }
 
 // dirChecks: the working directory must not be writable by others (they
-// could swap the key), and backups/ and staged/ must keep old and next keys
-// from the service user.
+// could swap the key), and backups/ and staged/ in rdctl's state directory
+// (deploy.StateDirFor) must keep old and next keys from the service user.
 func (in *Input) dirChecks(cs *checks, wd string, owner keys.Owner) {
 	d, err := safefs.OpenDir(wd)
 	if err != nil {
@@ -379,14 +380,27 @@ func (in *Input) dirChecks(cs *checks, wd string, owner keys.Owner) {
 		}
 	}
 	serviceIsBackupOwner := owner == in.BackupOwner
+	sdPath := in.under(deploy.StateDirFor(in.Record.WorkingDir))
+	sd, sdErr := safefs.OpenDir(sdPath)
+	if sdErr == nil {
+		defer sd.Close()
+	}
 	for _, sub := range []string{"backups", "staged"} {
 		id := sub + "-private"
-		info, err := d.Lstat(sub)
+		if errors.Is(sdErr, fs.ErrNotExist) {
+			cs.ok(id, "there is no %s directory", sub)
+			continue
+		}
+		if sdErr != nil {
+			cs.fail(id, SeverityError, "rdctl's state directory %s cannot be read: %v", sdPath, sdErr)
+			continue
+		}
+		info, err := sd.Lstat(sub)
 		if errors.Is(err, fs.ErrNotExist) {
 			cs.ok(id, "there is no %s directory", sub)
 			continue
 		}
-		p := filepath.Join(wd, sub)
+		p := filepath.Join(sdPath, sub)
 		if err != nil || !info.Mode.IsDir() {
 			cs.fail(id, SeverityError, "%s is not a directory (%v)", p, err)
 			continue
@@ -410,7 +424,7 @@ func (in *Input) dirChecks(cs *checks, wd string, owner keys.Owner) {
 		}
 		bo := in.BackupOwner
 		c.fix(func() (string, error) {
-			d, err := safefs.OpenDir(wd)
+			d, err := safefs.OpenDir(sdPath)
 			if err != nil {
 				return "", err
 			}
@@ -439,8 +453,10 @@ func (in *Input) dirChecks(cs *checks, wd string, owner keys.Owner) {
 			return describeChange(p, before, after), nil
 		})
 	}
-	if ok, _ := d.Exists(rotate.JournalFile); ok {
-		cs.fail("rotation-journal", SeverityError, "an interrupted rotation left %s: finish or roll it back with rdctl rotate --resume", filepath.Join(wd, rotate.JournalFile))
+	if ok, _ := rotate.InFlight(sdPath); ok {
+		cs.fail("rotation-journal", SeverityError, "an interrupted rotation left %s: finish or roll it back with rdctl rotate --resume", filepath.Join(sdPath, rotate.JournalFile))
+	} else if ok, _ := d.Exists(rotate.LegacyJournalFile); ok {
+		cs.fail("rotation-journal", SeverityWarning, "an older rdctl left %s in the working directory: the next mutating rdctl command (e.g. rdctl rotate --resume) removes it, without resuming it", filepath.Join(wd, rotate.LegacyJournalFile))
 	} else {
 		cs.ok("rotation-journal", "no interrupted rotation")
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/rdctl/rdctl/internal/deploy"
 	"github.com/rdctl/rdctl/internal/keys"
 	"github.com/rdctl/rdctl/internal/plan"
+	"github.com/rdctl/rdctl/internal/rotate"
 	"github.com/rdctl/rdctl/internal/systemd"
 )
 
@@ -153,8 +154,9 @@ func TestFixRepairsWhatIsSafe(t *testing.T) {
 	other, _ := keys.Generate(nil)
 	noErr(t, os.Chmod(filepath.Join(wd, keys.SecretFile), 0o644))
 	writeFile(t, wd, keys.PublicFile, other.PublicBase64(), 0o644)
-	noErr(t, os.Mkdir(filepath.Join(wd, "backups"), 0o755))
-	noErr(t, os.Chmod(filepath.Join(wd, "backups"), 0o755))
+	sd := filepath.Join(root, deploy.StateDirFor(rec.WorkingDir))
+	noErr(t, os.MkdirAll(filepath.Join(sd, "backups"), 0o700))
+	noErr(t, os.Chmod(filepath.Join(sd, "backups"), 0o755))
 	noErr(t, os.Chmod(wd, 0o757))
 
 	cs := run(root, rec)
@@ -202,8 +204,9 @@ func TestFixOwners(t *testing.T) {
 	root, rec := image(t)
 	wd := filepath.Join(root, rec.WorkingDir)
 	noErr(t, os.Chown(filepath.Join(wd, keys.SecretFile), 4321, 4321))
-	noErr(t, os.Mkdir(filepath.Join(wd, "staged"), 0o700))
-	noErr(t, os.Chown(filepath.Join(wd, "staged"), 4321, 4321))
+	sd := filepath.Join(root, deploy.StateDirFor(rec.WorkingDir))
+	noErr(t, os.MkdirAll(filepath.Join(sd, "staged"), 0o700))
+	noErr(t, os.Chown(filepath.Join(sd, "staged"), 4321, 4321))
 	cs := run(root, rec)
 	mustFail(t, cs, "secret-owner", true, "owned by 4321:4321")
 	mustFail(t, cs, "staged-private", true, "owner 4321:4321")
@@ -303,8 +306,16 @@ func TestUnitsAsWritten(t *testing.T) {
 
 func TestRotationJournal(t *testing.T) {
 	root, rec := image(t)
-	writeFile(t, root, filepath.Join(rec.WorkingDir, ".rdctl-rotation.json"), "{}", 0o600)
+	sd := deploy.StateDirFor(rec.WorkingDir)
+	noErr(t, os.MkdirAll(filepath.Join(root, sd), 0o700))
+	writeFile(t, root, filepath.Join(sd, rotate.JournalFile), "{}", 0o600)
 	mustFail(t, run(root, rec), "rotation-journal", false, "rdctl rotate --resume")
+
+	// One an older rdctl left in the working directory is reported too;
+	// the next mutating run removes it without resuming it.
+	root, rec = image(t)
+	writeFile(t, root, filepath.Join(rec.WorkingDir, rotate.LegacyJournalFile), "{}", 0o600)
+	mustFail(t, run(root, rec), "rotation-journal", false, "removes it, without resuming it")
 }
 
 func TestLiveUnitAndPortChecks(t *testing.T) {

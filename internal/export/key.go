@@ -2,7 +2,6 @@ package export
 
 import (
 	"fmt"
-	"os"
 	"path/filepath"
 
 	"github.com/rdctl/rdctl/internal/deploy"
@@ -53,23 +52,27 @@ func (e *InvalidKeyError) Error() string {
 func (e *InvalidKeyError) Unwrap() error { return e.Err }
 
 // ReadKey returns the public key of the live pair in the working directory
-// wd, or with staged of the next pair that rotate --stage prepared. The
+// wd, or with staged of the next pair that rotate --stage prepared in the
+// state directory sd. The
 // live key is derived from the secret, as hbbs does, even when
 // id_ed25519.pub says otherwise (PubFileDisagrees), since it is the one hbbs
 // serves. The secret goes no further than this.
-func ReadKey(wd string, staged bool) (PublicKey, error) {
+func ReadKey(wd, sd string, staged bool) (PublicKey, error) {
 	// With a rotation journal the live key is about to change (or change
 	// back): exporting now could put the wrong key on every client.
-	if _, err := os.Lstat(filepath.Join(wd, rotate.JournalFile)); err == nil {
+	if inFlight, err := rotate.InFlight(sd); err != nil || inFlight {
+		if err != nil {
+			return PublicKey{}, &KeyDirError{Dir: sd, Err: err}
+		}
 		return PublicKey{}, &PendingRotationError{Dir: wd}
 	}
 	if staged {
-		p, err := rotate.Staged(wd)
+		p, err := rotate.Staged(sd)
 		if err != nil {
 			return PublicKey{}, err
 		}
 		if p.IsZero() {
-			return PublicKey{}, &NoStagedKeyError{Dir: wd}
+			return PublicKey{}, &NoStagedKeyError{Dir: sd}
 		}
 		return PublicKey{Key: p.PublicBase64(), Fingerprint: p.Fingerprint()}, nil
 	}
@@ -99,9 +102,10 @@ type Given struct {
 
 // Resolve fills in what g leaves out from the deployment record rec (read
 // from recordPath; nil when there is none) and the key in its working
-// directory wd (resolved under --root). Without a record, g must give the
-// key and the ID server: *MissingError otherwise.
-func Resolve(g Given, rec *deploy.Record, recordPath, wd string) (Source, error) {
+// directory wd (resolved under --root), with rdctl's state directory sd for
+// a staged key. Without a record, g must give the key and the ID server:
+// *MissingError otherwise.
+func Resolve(g Given, rec *deploy.Record, recordPath, wd, sd string) (Source, error) {
 	src := Source{Staged: g.Staged}
 	if rec == nil && (g.Key == nil || g.ID == nil) {
 		return src, &MissingError{RecordPath: recordPath}
@@ -113,7 +117,7 @@ func Resolve(g Given, rec *deploy.Record, recordPath, wd string) (Source, error)
 		}
 		src.Endpoints = ep
 		if g.Key == nil {
-			if src.PublicKey, err = ReadKey(wd, g.Staged); err != nil {
+			if src.PublicKey, err = ReadKey(wd, sd, g.Staged); err != nil {
 				return src, err
 			}
 		}

@@ -21,48 +21,57 @@ func keyDir(t *testing.T, p keys.Pair) string {
 }
 
 func TestReadKey(t *testing.T) {
-	live, next, other := pair(t, 1), pair(t, 2), pair(t, 3)
+	live, other := pair(t, 1), pair(t, 3)
 	want := func(p keys.Pair) PublicKey { return PublicKey{Key: p.PublicBase64(), Fingerprint: p.Fingerprint()} }
-	wd := keyDir(t, live)
-	if k, err := ReadKey(wd, false); err != nil || k != want(live) {
+	wd, sd := keyDir(t, live), filepath.Join(t.TempDir(), "state")
+	if k, err := ReadKey(wd, sd, false); err != nil || k != want(live) {
 		t.Errorf("live: %+v, %v", k, err)
 	}
 	var noStaged *NoStagedKeyError
-	if _, err := ReadKey(wd, true); !errors.As(err, &noStaged) || noStaged.Dir != wd {
+	if _, err := ReadKey(wd, sd, true); !errors.As(err, &noStaged) || noStaged.Dir != sd {
 		t.Errorf("nothing staged: %v", err)
 	}
+	// A staged pair in the working directory (where an older rdctl kept
+	// it, and where the service user can plant one) is not the staged key.
 	os.Mkdir(filepath.Join(wd, "staged"), 0o700)
-	os.WriteFile(filepath.Join(wd, "staged", keys.SecretFile), next.SecretFileBytes(), 0o600)
-	if k, err := ReadKey(wd, true); err != nil || k != want(next) {
+	os.WriteFile(filepath.Join(wd, "staged", keys.SecretFile), other.SecretFileBytes(), 0o600)
+	if _, err := ReadKey(wd, sd, true); !errors.As(err, &noStaged) {
+		t.Errorf("staged pair in the working directory: %v", err)
+	}
+	next, _, err := rotate.Stage(rotate.Options{WorkingDir: wd, StateDir: sd, BackupOwner: keys.Owner{UID: os.Getuid(), GID: os.Getgid()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if k, err := ReadKey(wd, sd, true); err != nil || k != want(next) {
 		t.Errorf("staged: %+v, %v", k, err)
 	}
 
 	// A stale .pub: the key hbbs serves is the one derived from the secret.
 	os.WriteFile(filepath.Join(wd, keys.PublicFile), other.PublicFileBytes(), 0o644)
-	if k, err := ReadKey(wd, false); err != nil || k.Key != live.PublicBase64() || !k.PubFileDisagrees {
+	if k, err := ReadKey(wd, sd, false); err != nil || k.Key != live.PublicBase64() || !k.PubFileDisagrees {
 		t.Errorf("stale .pub: %+v, %v", k, err)
 	}
 
 	// A rotation journal leaves the live key unsettled, staged or not.
-	os.WriteFile(filepath.Join(wd, rotate.JournalFile), []byte("{}"), 0o600)
+	os.WriteFile(filepath.Join(sd, rotate.JournalFile), []byte("{}"), 0o600)
 	for _, staged := range []bool{false, true} {
 		var pending *PendingRotationError
-		if _, err := ReadKey(wd, staged); !errors.As(err, &pending) {
+		if _, err := ReadKey(wd, sd, staged); !errors.As(err, &pending) {
 			t.Errorf("journal, staged=%v: %v", staged, err)
 		}
 	}
 
-	empty := t.TempDir()
+	empty, sd := t.TempDir(), t.TempDir()
 	var invalid *InvalidKeyError
-	if _, err := ReadKey(empty, false); !errors.As(err, &invalid) || invalid.Err != nil {
+	if _, err := ReadKey(empty, sd, false); !errors.As(err, &invalid) || invalid.Err != nil {
 		t.Errorf("no key: %v", err)
 	}
 	os.WriteFile(filepath.Join(empty, keys.SecretFile), []byte("not a key\n"), 0o600)
-	if _, err := ReadKey(empty, false); !errors.As(err, &invalid) || invalid.Err == nil {
+	if _, err := ReadKey(empty, sd, false); !errors.As(err, &invalid) || invalid.Err == nil {
 		t.Errorf("malformed key: %v", err)
 	}
 	var dirErr *KeyDirError
-	if _, err := ReadKey(filepath.Join(empty, "missing"), false); !errors.As(err, &dirErr) {
+	if _, err := ReadKey(filepath.Join(empty, "missing"), sd, false); !errors.As(err, &dirErr) {
 		t.Errorf("missing directory: %v", err)
 	}
 }
@@ -97,7 +106,7 @@ func TestResolve(t *testing.T) {
 		{"bad record api", Given{Key: gk}, &deploy.Record{IDHost: "rd.example.com", API: "ftp://x"}, Source{}, new(*deploy.InputError)},
 		{"nothing staged", Given{Staged: true}, rec, Source{}, new(*NoStagedKeyError)},
 	} {
-		got, err := Resolve(c.g, c.rec, "/etc/rdctl/rdctl.toml", wd)
+		got, err := Resolve(c.g, c.rec, "/etc/rdctl/rdctl.toml", wd, filepath.Join(t.TempDir(), "state"))
 		switch {
 		case c.err == nil && (err != nil || got != c.want):
 			t.Errorf("%s: %+v, %v; want %+v", c.name, got, err, c.want)

@@ -48,12 +48,16 @@ type State struct {
 	PubInfo safefs.Info
 }
 
-// Inspect reads the key files in d without following symlinks. It fails
+// Inspect reads the key files in d without following symlinks. d is
+// usually hbbs's working directory, which the service user can write, so
+// each file is read as untrusted ([safefs.Dir.ReadUntrusted]): a FIFO, a
+// hard link or a file larger than [MaxFileSize] is reported as a problem
+// with that file, never followed, waited on or read whole. It fails
 // only when d cannot be read at all; problems with the files are reported in
 // the State.
 func Inspect(d *safefs.Dir) (State, error) {
 	st := State{Verdict: VerdictAbsent}
-	data, info, err := d.ReadFile(SecretFile, MaxFileSize)
+	data, info, err := d.ReadUntrusted(SecretFile, MaxFileSize)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 	case err != nil:
@@ -75,7 +79,7 @@ func Inspect(d *safefs.Dir) (State, error) {
 			st.Valid = st.SecretErr == nil
 		}
 	}
-	data, info, err = d.ReadFile(PublicFile, MaxFileSize)
+	data, info, err = d.ReadUntrusted(PublicFile, MaxFileSize)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 	case err != nil:

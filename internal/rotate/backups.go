@@ -2,25 +2,33 @@ package rotate
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
+	"regexp"
 	"sort"
-	"strings"
 
 	"github.com/rdctl/rdctl/internal/keys"
 	"github.com/rdctl/rdctl/internal/safefs"
-	"golang.org/x/sys/unix"
 )
 
-// Directories under the working directory.
+// Directories under the state directory ([Options.StateDir]).
 const (
-	backupsDir = "backups"
-	stagedDir  = "staged"
+	backupsDir    = "backups"
+	stagedDir     = "staged"
+	quarantineDir = "quarantine"
 )
 
 // stampLayout names backup directories: UTC, sortable.
 const stampLayout = "20060102T150405Z"
+
+// stampRE is every name rdctl gives a backup: the UTC stamp, then an
+// optional label (-uninstall) and collision counter (-1). A journal's stamp
+// and a backup migrated from an older layout must match it: such a name
+// becomes a directory name and is printed, so it carries no separators,
+// control characters or escapes.
+var stampRE = regexp.MustCompile(`^[0-9]{8}T[0-9]{6}Z(-[a-z0-9][a-z0-9-]{0,40})?$`)
 
 // ErrNothingStaged means --commit found no staged key.
 var ErrNothingStaged = errors.New("no staged key (stage one first: rdctl rotate --stage)")
@@ -47,7 +55,8 @@ func ensureSub(d *safefs.Dir, name string, owner keys.Owner) (*safefs.Dir, error
 	return s, nil
 }
 
-// newStamp reserves a fresh backups/<stamp> directory.
+// newStamp reserves a fresh backups/<stamp> directory in the state
+// directory d.
 func newStamp(d *safefs.Dir, o *Options) (string, error) {
 	b, err := ensureSub(d, backupsDir, o.BackupOwner)
 	if err != nil {
@@ -74,11 +83,20 @@ func newStamp(d *safefs.Dir, o *Options) (string, error) {
 	return "", errors.New("no free backup name")
 }
 
-// writeBackup makes backups/<stamp> hold p, writing only what is missing
-// and never overwriting a file. Each file is written to a temporary name
-// and renamed without replace, so a crash leaves whole files or temps.
+// writeBackup makes backups/<stamp> in the state directory d hold p,
+// writing only what is missing and never overwriting a file. Each file is
+// written to a temporary name and renamed without replace, so a crash
+// leaves whole files or temps.
 func writeBackup(d *safefs.Dir, stamp string, p keys.Pair, owner keys.Owner) (string, error) {
-	b, err := ensureSub(d, backupsDir, owner)
+	return writePairDir(d, backupsDir, stamp, p, owner)
+}
+
+// writePairDir is writeBackup into <sub>/<stamp>.
+func writePairDir(d *safefs.Dir, sub, stamp string, p keys.Pair, owner keys.Owner) (string, error) {
+	if err := checkStamp(stamp); err != nil {
+		return "", err
+	}
+	b, err := ensureSub(d, sub, owner)
 	if err != nil {
 		return "", err
 	}
@@ -88,7 +106,7 @@ func writeBackup(d *safefs.Dir, stamp string, p keys.Pair, owner keys.Owner) (st
 		return "", err
 	}
 	defer s.Close()
-	path := d.Join(backupsDir + "/" + stamp)
+	path := d.Join(sub + "/" + stamp)
 	opts := safefs.FileOptions{Mode: 0o600, UID: owner.UID, GID: owner.GID}
 	// The secret as it was on disk, byte for byte: hbbs also loads forms
 	// rdctl does not write (no padding, a newline), and a backup holds
@@ -117,7 +135,7 @@ func writeBackup(d *safefs.Dir, stamp string, p keys.Pair, owner keys.Owner) (st
 		return path, err
 	}
 	// Read it back: a backup is only a backup once it verifiably holds the key.
-	got, err := readBackup(d, stamp)
+	got, err := readPairDir(d, sub, stamp)
 	if err != nil {
 		return path, fmt.Errorf("backup %q does not read back: %w", path, err)
 	}
@@ -127,19 +145,32 @@ func writeBackup(d *safefs.Dir, stamp string, p keys.Pair, owner keys.Owner) (st
 	return path, nil
 }
 
+// InvalidStampError reports a backup name that is not one rdctl gives. The
+// name itself is not kept: it may hold control characters.
+type InvalidStampError struct{ Len int }
+
+func (e *InvalidStampError) Error() string {
+	return fmt.Sprintf("invalid backup name (%d bytes): backup names look like 20261122T015501Z or 20261122T015501Z-uninstall", e.Len)
+}
+
 func checkStamp(stamp string) error {
-	if stamp == "" || stamp == "." || stamp == ".." || strings.ContainsAny(stamp, "/\x00") {
-		return fmt.Errorf("invalid backup name %q", stamp)
+	if !stampRE.MatchString(stamp) {
+		return &InvalidStampError{Len: len(stamp)}
 	}
 	return nil
 }
 
-// readBackup reads and validates the pair in backups/<stamp>.
+// readBackup reads and validates the pair in backups/<stamp> of the state
+// directory d.
 func readBackup(d *safefs.Dir, stamp string) (keys.Pair, error) {
+	return readPairDir(d, backupsDir, stamp)
+}
+
+func readPairDir(d *safefs.Dir, sub, stamp string) (keys.Pair, error) {
 	if err := checkStamp(stamp); err != nil {
 		return keys.Pair{}, err
 	}
-	b, err := d.Sub(backupsDir)
+	b, err := d.Sub(sub)
 	if err != nil {
 		return keys.Pair{}, err
 	}
@@ -149,7 +180,14 @@ func readBackup(d *safefs.Dir, stamp string) (keys.Pair, error) {
 		return keys.Pair{}, err
 	}
 	defer s.Close()
-	data, _, err := s.ReadFile(keys.SecretFile, keys.MaxFileSize)
+	return readPairFiles(s)
+}
+
+// readPairFiles reads and validates the secret in s. It reads as from an
+// untrusted directory (one link, bounded, no FIFO), which costs nothing for
+// rdctl's own files and is what the legacy directories need.
+func readPairFiles(s *safefs.Dir) (keys.Pair, error) {
+	data, _, err := s.ReadUntrusted(keys.SecretFile, keys.MaxFileSize)
 	if err != nil {
 		return keys.Pair{}, err
 	}
@@ -171,14 +209,22 @@ type Backup struct {
 	Error       string `json:"error,omitempty"`
 }
 
-// ListBackups lists the backups in workingDir, oldest first.
-func ListBackups(workingDir string) ([]Backup, error) {
-	d, err := safefs.OpenDir(workingDir)
+// ListBackups lists the backups in stateDir, oldest first; Live compares
+// each with the key in workingDir. A missing state directory has none.
+func ListBackups(workingDir, stateDir string) ([]Backup, error) {
+	var st keys.State
+	if w, err := safefs.OpenDir(workingDir); err == nil {
+		st, _ = keys.Inspect(w)
+		w.Close()
+	}
+	d, err := openState(stateDir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
 	if err != nil {
 		return nil, err
 	}
 	defer d.Close()
-	st, _ := keys.Inspect(d)
 	b, err := d.Sub(backupsDir)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
@@ -193,7 +239,7 @@ func ListBackups(workingDir string) ([]Backup, error) {
 	}
 	var out []Backup
 	for _, n := range names {
-		if info, err := b.Lstat(n); err != nil || !info.Mode.IsDir() {
+		if info, err := b.Lstat(n); err != nil || !info.Mode.IsDir() || checkStamp(n) != nil {
 			continue
 		}
 		bk := Backup{Stamp: n, Path: b.Join(n)}
@@ -215,15 +261,15 @@ func ListBackups(workingDir string) ([]Backup, error) {
 // copy-on-write filesystems (btrfs, ZFS) that overwrite may land in new
 // blocks and leave the old bytes on the medium: it is a best effort, not a
 // guarantee.
-func Prune(workingDir string, keep int) ([]string, error) {
+func Prune(workingDir, stateDir string, keep int) ([]string, error) {
 	if keep < 0 {
 		return nil, errors.New("keep must be 0 or more")
 	}
-	all, err := ListBackups(workingDir)
+	all, err := ListBackups(workingDir, stateDir)
 	if err != nil || len(all) <= keep {
 		return nil, err
 	}
-	d, err := safefs.OpenDir(workingDir)
+	d, err := openState(stateDir)
 	if err != nil {
 		return nil, err
 	}
@@ -255,7 +301,7 @@ func shredDir(parent *safefs.Dir, sub string) error {
 		return err
 	}
 	for _, n := range names {
-		if err := shredFile(s, n); err != nil {
+		if err := s.Shred(n, keys.MaxFileSize); err != nil {
 			s.Close()
 			return err
 		}
@@ -268,37 +314,47 @@ func shredDir(parent *safefs.Dir, sub string) error {
 	return parent.RemoveDir(sub)
 }
 
-func shredFile(d *safefs.Dir, name string) error {
-	info, err := d.Lstat(name)
-	if err != nil {
-		return err
-	}
-	if info.IsRegular() && info.Size > 0 {
-		fd, err := unix.Openat(d.FD(), name, unix.O_WRONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
-		if err != nil {
-			return err
-		}
-		zeros := make([]byte, info.Size)
-		_, werr := unix.Pwrite(fd, zeros, 0)
-		serr := unix.Fsync(fd)
-		unix.Close(fd)
-		if werr != nil || serr != nil {
-			return errors.Join(werr, serr)
-		}
-	}
-	return d.Remove(name)
+// stagedRecord is staged.json, which [Stage] writes next to the staged
+// pair. A staged pair is trusted only if the record says it is the one
+// Stage made: anything else in staged/ did not come from rdctl.
+type stagedRecord struct {
+	Format    int    `json:"format"`
+	PublicKey string `json:"public_key"`
 }
 
-// Stage generates the next pair into staged/ (root-only, 0700/0600) so
-// client media can be built before the switch. An already staged valid
-// pair is kept and returned with created=false.
+const stagedRecordFile = "staged.json"
+
+// UntrustedStagedError reports a staged pair that [Stage] did not record:
+// it is never committed.
+type UntrustedStagedError struct {
+	Dir    string
+	Reason string
+}
+
+func (e *UntrustedStagedError) Error() string {
+	return fmt.Sprintf("the staged key in %q is not the one rdctl rotate --stage recorded (%s); stage a new one", e.Dir, e.Reason)
+}
+
+// Stage generates the next pair into staged/ of the state directory
+// (root-only, 0700/0600) so client media can be built before the switch,
+// and records its public key in staged/staged.json. An already staged
+// valid pair is kept and returned with created=false.
 func Stage(o Options) (p keys.Pair, created bool, err error) {
-	d, err := safefs.OpenDir(o.WorkingDir)
+	d, err := createState(o.StateDir, o.BackupOwner)
 	if err != nil {
 		return keys.Pair{}, false, err
 	}
 	defer d.Close()
-	if p, err := readStaged(d); err != nil || !p.IsZero() {
+	p, err = readStaged(d)
+	var untrusted *UntrustedStagedError
+	switch {
+	case errors.As(err, &untrusted):
+		// Not rdctl's (or a Stage that crashed before its record): it is
+		// never committed, so replace it with a pair that is.
+		if err := shredDir(d, stagedDir); err != nil {
+			return keys.Pair{}, false, err
+		}
+	case err != nil || !p.IsZero():
 		return p, false, err
 	}
 	s, err := ensureSub(d, stagedDir, o.BackupOwner)
@@ -311,18 +367,32 @@ func Stage(o Options) (p keys.Pair, created bool, err error) {
 		return keys.Pair{}, false, err
 	}
 	opts := safefs.FileOptions{Mode: 0o600, UID: o.BackupOwner.UID, GID: o.BackupOwner.GID}
+	// The pair first, the record last: a crash in between leaves a pair
+	// without a record, which readStaged refuses and Stage then replaces.
 	if _, err := s.WriteFile(keys.SecretFile, p.SecretFileBytes(), opts); err != nil {
 		return keys.Pair{}, false, err
 	}
 	if _, err := s.WriteFile(keys.PublicFile, p.PublicFileBytes(), opts); err != nil {
 		return keys.Pair{}, false, err
 	}
+	rec, err := json.Marshal(stagedRecord{Format: 1, PublicKey: p.PublicBase64()})
+	if err != nil {
+		return keys.Pair{}, false, err
+	}
+	if _, err := s.WriteFile(stagedRecordFile, append(rec, '\n'), opts); err != nil {
+		return keys.Pair{}, false, err
+	}
 	return p, true, nil
 }
 
-// Staged returns the staged pair, or a zero pair when none is staged.
-func Staged(workingDir string) (keys.Pair, error) {
-	d, err := safefs.OpenDir(workingDir)
+// Staged returns the staged pair in stateDir, or a zero pair when none is
+// staged. A pair that staged.json does not vouch for is an
+// [*UntrustedStagedError].
+func Staged(stateDir string) (keys.Pair, error) {
+	d, err := openState(stateDir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return keys.Pair{}, nil
+	}
 	if err != nil {
 		return keys.Pair{}, err
 	}
@@ -339,7 +409,7 @@ func readStaged(d *safefs.Dir) (keys.Pair, error) {
 		return keys.Pair{}, err
 	}
 	defer s.Close()
-	data, _, err := s.ReadFile(keys.SecretFile, keys.MaxFileSize)
+	data, _, err := s.ReadUntrusted(keys.SecretFile, keys.MaxFileSize)
 	if errors.Is(err, fs.ErrNotExist) {
 		return keys.Pair{}, nil
 	}
@@ -350,11 +420,28 @@ func readStaged(d *safefs.Dir) (keys.Pair, error) {
 	if err != nil {
 		return keys.Pair{}, fmt.Errorf("staged key: %w", err)
 	}
-	return p, p.Validate()
+	if err := p.Validate(); err != nil {
+		return keys.Pair{}, fmt.Errorf("staged key: %w", err)
+	}
+	raw, _, err := s.ReadUntrusted(stagedRecordFile, 4096)
+	if errors.Is(err, fs.ErrNotExist) {
+		return keys.Pair{}, &UntrustedStagedError{Dir: s.Path(), Reason: "there is no " + stagedRecordFile}
+	}
+	if err != nil {
+		return keys.Pair{}, err
+	}
+	var rec stagedRecord
+	if err := json.Unmarshal(raw, &rec); err != nil || rec.Format != 1 {
+		return keys.Pair{}, &UntrustedStagedError{Dir: s.Path(), Reason: stagedRecordFile + " is unreadable"}
+	}
+	if rec.PublicKey != p.PublicBase64() {
+		return keys.Pair{}, &UntrustedStagedError{Dir: s.Path(), Reason: stagedRecordFile + " names a different key"}
+	}
+	return p, nil
 }
 
-func removeStaged(workingDir string) error {
-	d, err := safefs.OpenDir(workingDir)
+func removeStaged(stateDir string) error {
+	d, err := openState(stateDir)
 	if err != nil {
 		return err
 	}

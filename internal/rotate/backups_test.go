@@ -40,7 +40,7 @@ func rotations(t *testing.T, f *fixture, n int) ([]keys.Pair, []string) {
 
 func TestListBackups(t *testing.T) {
 	f := newFixture(t)
-	if all, err := ListBackups(f.wd); all != nil || err != nil {
+	if all, err := ListBackups(f.wd, f.sd); all != nil || err != nil {
 		t.Errorf("ListBackups without backups/: %+v, %v; want nil, nil", all, err)
 	}
 	olds, stamps := rotations(t, f, 3)
@@ -53,15 +53,15 @@ func TestListBackups(t *testing.T) {
 	}
 	// Things that are not backups: a plain file is skipped, a directory
 	// without a valid secret is listed as invalid.
-	if err := os.WriteFile(filepath.Join(f.wd, backupsDir, "README"), []byte("x"), 0o600); err != nil {
+	if err := os.WriteFile(filepath.Join(f.sd, backupsDir, "README"), []byte("x"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	broken := "00000000T000000Z"
-	if err := os.Mkdir(filepath.Join(f.wd, backupsDir, broken), 0o700); err != nil {
+	if err := os.Mkdir(filepath.Join(f.sd, backupsDir, broken), 0o700); err != nil {
 		t.Fatal(err)
 	}
 
-	all, err := ListBackups(f.wd)
+	all, err := ListBackups(f.wd, f.sd)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -79,7 +79,7 @@ func TestListBackups(t *testing.T) {
 		t.Errorf("broken backup listed as %+v", b)
 	}
 	for i, b := range all[1:] {
-		if !b.Valid || b.Error != "" || b.Path != filepath.Join(f.wd, backupsDir, b.Stamp) {
+		if !b.Valid || b.Error != "" || b.Path != filepath.Join(f.sd, backupsDir, b.Stamp) {
 			t.Errorf("backup %d: %+v", i, b)
 		}
 	}
@@ -103,14 +103,14 @@ func TestPrune(t *testing.T) {
 		t.Run(fmt.Sprint("keep ", keep), func(t *testing.T) {
 			f := newFixture(t)
 			_, stamps := rotations(t, f, 4)
-			removed, err := Prune(f.wd, keep)
+			removed, err := Prune(f.wd, f.sd, keep)
 			if err != nil {
 				t.Fatal(err)
 			}
 			cut := max(len(stamps)-keep, 0)
 			var wantRemoved []string
 			for _, s := range stamps[:cut] {
-				wantRemoved = append(wantRemoved, filepath.Join(f.wd, backupsDir, s))
+				wantRemoved = append(wantRemoved, filepath.Join(f.sd, backupsDir, s))
 			}
 			if !slices.Equal(removed, wantRemoved) {
 				t.Errorf("removed %q, want %q", removed, wantRemoved)
@@ -120,7 +120,7 @@ func TestPrune(t *testing.T) {
 					t.Errorf("%s still there (%v)", p, err)
 				}
 			}
-			all, err := ListBackups(f.wd)
+			all, err := ListBackups(f.wd, f.sd)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -137,10 +137,10 @@ func TestPrune(t *testing.T) {
 	t.Run("negative keep", func(t *testing.T) {
 		f := newFixture(t)
 		rotations(t, f, 1)
-		if _, err := Prune(f.wd, -1); err == nil {
+		if _, err := Prune(f.wd, f.sd, -1); err == nil {
 			t.Error("Prune(-1) succeeded")
 		}
-		if all, _ := ListBackups(f.wd); len(all) != 1 {
+		if all, _ := ListBackups(f.wd, f.sd); len(all) != 1 {
 			t.Errorf("%d backups left, want 1", len(all))
 		}
 	})
@@ -151,7 +151,7 @@ func TestPrune(t *testing.T) {
 func TestPruneShredsSecrets(t *testing.T) {
 	f := newFixture(t)
 	_, stamps := rotations(t, f, 2)
-	path := filepath.Join(f.wd, backupsDir, stamps[0], keys.SecretFile)
+	path := filepath.Join(f.sd, backupsDir, stamps[0], keys.SecretFile)
 	fh, err := os.Open(path)
 	if err != nil {
 		t.Fatal(err)
@@ -161,7 +161,7 @@ func TestPruneShredsSecrets(t *testing.T) {
 	if err != nil || len(before) == 0 {
 		t.Fatalf("backup secret: %d bytes, %v", len(before), err)
 	}
-	if _, err := Prune(f.wd, 1); err != nil {
+	if _, err := Prune(f.wd, f.sd, 1); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := os.Lstat(path); !errors.Is(err, fs.ErrNotExist) {
@@ -176,28 +176,28 @@ func TestPruneShredsSecrets(t *testing.T) {
 
 func TestBackupNow(t *testing.T) {
 	f := newFixture(t)
-	path, p, err := BackupNow(f.wd, me(), "uninstall")
+	path, p, err := BackupNow(f.wd, f.sd, me(), "uninstall")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !p.Equal(f.old) || !strings.HasSuffix(path, "-uninstall") || filepath.Dir(path) != filepath.Join(f.wd, backupsDir) {
+	if !p.Equal(f.old) || !strings.HasSuffix(path, "-uninstall") || filepath.Dir(path) != filepath.Join(f.sd, backupsDir) {
 		t.Errorf("BackupNow: %s %s", path, p.PublicBase64())
 	}
-	path2, _, err := BackupNow(f.wd, me(), "uninstall")
+	path2, _, err := BackupNow(f.wd, f.sd, me(), "uninstall")
 	if err != nil || path2 == path {
 		t.Errorf("second BackupNow: %s, %v; want a distinct backup of %s", path2, err, path)
 	}
 	f.assertBackupOf(t, f.old)
 
 	for _, label := range []string{"", "Upper", "a/b", "-x", strings.Repeat("a", 33)} {
-		if _, _, err := BackupNow(f.wd, me(), label); err == nil {
+		if _, _, err := BackupNow(f.wd, f.sd, me(), label); err == nil {
 			t.Errorf("label %q accepted", label)
 		}
 	}
 	if err := os.Remove(filepath.Join(f.wd, keys.SecretFile)); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := BackupNow(f.wd, me(), "uninstall"); !errors.Is(err, ErrNoLiveKey) {
+	if _, _, err := BackupNow(f.wd, f.sd, me(), "uninstall"); !errors.Is(err, ErrNoLiveKey) {
 		t.Errorf("BackupNow without a key: %v, want ErrNoLiveKey", err)
 	}
 }
@@ -205,11 +205,11 @@ func TestBackupNow(t *testing.T) {
 func TestPurgeKeys(t *testing.T) {
 	t.Run("backup holds the live key", func(t *testing.T) {
 		f := newFixture(t)
-		path, _, err := BackupNow(f.wd, me(), "purge")
+		path, _, err := BackupNow(f.wd, f.sd, me(), "purge")
 		if err != nil {
 			t.Fatal(err)
 		}
-		removed, err := PurgeKeys(f.wd, filepath.Base(path))
+		removed, err := PurgeKeys(f.wd, f.sd, filepath.Base(path))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -227,14 +227,14 @@ func TestPurgeKeys(t *testing.T) {
 	t.Run("backup of another key", func(t *testing.T) {
 		f := newFixture(t)
 		_, stamps := rotations(t, f, 1) // backs up the old key; the new one is live
-		if _, err := PurgeKeys(f.wd, stamps[0]); err == nil {
+		if _, err := PurgeKeys(f.wd, f.sd, stamps[0]); err == nil {
 			t.Fatal("PurgeKeys removed a key it has no backup of")
 		}
 		f.live(t)
 	})
 	t.Run("missing backup", func(t *testing.T) {
 		f := newFixture(t)
-		if _, err := PurgeKeys(f.wd, testStamp); !errors.Is(err, fs.ErrNotExist) {
+		if _, err := PurgeKeys(f.wd, f.sd, testStamp); !errors.Is(err, fs.ErrNotExist) {
 			t.Fatalf("PurgeKeys: %v, want ErrNotExist", err)
 		}
 		f.live(t)

@@ -116,6 +116,7 @@ func recordVerify(calls *[]verifyCall, err error) func(context.Context, string, 
 // a transaction on it.
 type fixture struct {
 	wd  string
+	sd  string // rdctl's state directory, created by the first write
 	old keys.Pair
 	rt  *fakeRuntime
 }
@@ -126,7 +127,7 @@ const oldSeedByte = 0xA0
 
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
-	f := &fixture{wd: t.TempDir(), old: pairFromByte(t, oldSeedByte), rt: newFakeRuntime()}
+	f := &fixture{wd: t.TempDir(), sd: filepath.Join(t.TempDir(), "state"), old: pairFromByte(t, oldSeedByte), rt: newFakeRuntime()}
 	f.writeLive(t, f.old)
 	return f
 }
@@ -146,6 +147,7 @@ func (f *fixture) writeLive(t *testing.T, p keys.Pair) {
 func (f *fixture) opts() Options {
 	return Options{
 		WorkingDir:  f.wd,
+		StateDir:    f.sd,
 		Runtime:     f.rt,
 		BackupOwner: me(),
 		Now:         func() time.Time { return testNow },
@@ -183,29 +185,35 @@ func (f *fixture) assertLive(t *testing.T, want keys.Pair, what string) {
 }
 
 // assertClean checks what every finished transaction must leave: no
-// journal, no new-key files, no safefs temporaries anywhere below wd.
+// journal, no new-key files, no safefs temporaries anywhere below wd or
+// the state directory.
 func (f *fixture) assertClean(t *testing.T) {
 	t.Helper()
-	if _, err := os.Lstat(filepath.Join(f.wd, JournalFile)); !errors.Is(err, fs.ErrNotExist) {
+	if _, err := os.Lstat(filepath.Join(f.sd, JournalFile)); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("journal still present (%v)", err)
 	}
-	filepath.WalkDir(f.wd, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			t.Errorf("walk %s: %v", p, err)
+	for _, root := range []string{f.wd, f.sd} {
+		filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+			if errors.Is(err, fs.ErrNotExist) && p == f.sd {
+				return nil
+			}
+			if err != nil {
+				t.Errorf("walk %s: %v", p, err)
+				return nil
+			}
+			if n := d.Name(); strings.Contains(n, safefs.TempMarker) || strings.HasSuffix(n, ".rdctl-new") {
+				t.Errorf("leftover %s", p)
+			}
 			return nil
-		}
-		if n := d.Name(); strings.Contains(n, safefs.TempMarker) || strings.HasSuffix(n, ".rdctl-new") {
-			t.Errorf("leftover %s", p)
-		}
-		return nil
-	})
+		})
+	}
 }
 
 // assertBackupOf checks that some backup holds p, whole: the listing says
 // valid and the files read back, the .pub agreeing with the secret.
 func (f *fixture) assertBackupOf(t *testing.T, p keys.Pair) string {
 	t.Helper()
-	all, err := ListBackups(f.wd)
+	all, err := ListBackups(f.wd, f.sd)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,11 +11,11 @@ import (
 )
 
 // NeedsResume reports, without changing anything, whether [Resume] would
-// finish or roll back something in workingDir: a journal, or new-key files
-// a crash left. A dry run uses it to show the recovery the real run would
+// finish or roll back something: a journal in stateDir, or new-key files a
+// crash left in workingDir. A dry run uses it to show the recovery the real run would
 // do first. (Resume also removes safefs temporaries, which this does not
 // count: removing them changes no key.)
-func NeedsResume(workingDir string) (bool, error) {
+func NeedsResume(workingDir, stateDir string) (bool, error) {
 	d, err := safefs.OpenDir(workingDir)
 	if errors.Is(err, fs.ErrNotExist) {
 		return false, nil
@@ -24,8 +24,17 @@ func NeedsResume(workingDir string) (bool, error) {
 		return false, err
 	}
 	defer d.Close()
-	if j, err := readJournal(d); err != nil || j != nil {
-		return j != nil, err
+	sd, err := openState(stateDir)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+	case err != nil:
+		return false, err
+	default:
+		j, err := readJournal(sd)
+		sd.Close()
+		if err != nil || j != nil {
+			return j != nil, err
+		}
 	}
 	for _, n := range []string{newSecret, newPublic} {
 		if ok, err := d.Exists(n); err != nil || ok {
@@ -54,12 +63,13 @@ const (
 	OpRestore = "restore"
 )
 
-// Check reads what op (with stamp, for a restore) would do in workingDir.
+// Check reads what op (with stamp, for a restore) would do in workingDir,
+// with the staged pair and the backups of stateDir.
 // It fails where the transaction would fail before changing anything: no
 // valid live key ([NotRotatableError]), nothing staged ([ErrNothingStaged]),
 // a missing or unreadable backup. A dry run builds on it, so it refuses
 // exactly what the real run refuses.
-func Check(workingDir, op, stamp string) (Preview, error) {
+func Check(workingDir, stateDir, op, stamp string) (Preview, error) {
 	d, err := safefs.OpenDir(workingDir)
 	if err != nil {
 		return Preview{}, err
@@ -81,12 +91,17 @@ func Check(workingDir, op, stamp string) (Preview, error) {
 	case OpRotate:
 		return pv, nil
 	case OpCommit:
-		if next, err = readStaged(d); err == nil && next.IsZero() {
+		if next, err = Staged(stateDir); err == nil && next.IsZero() {
 			err = ErrNothingStaged
 		}
 	case OpRestore:
 		if err = checkStamp(stamp); err == nil {
-			next, err = readBackup(d, stamp)
+			var sd *safefs.Dir
+			if sd, err = openState(stateDir); err == nil {
+				next, err = readBackup(sd, stamp)
+				sd.Close()
+			}
+			err = noBackup(stamp, err)
 		}
 	default:
 		return Preview{}, fmt.Errorf("unknown transaction %q", op)
@@ -98,13 +113,16 @@ func Check(workingDir, op, stamp string) (Preview, error) {
 	return pv, nil
 }
 
-// RemoveBackup shreds one backup (see [Prune]) and syncs backups/. A
-// backup that is gone already is no change.
-func RemoveBackup(workingDir, stamp string) (removed bool, err error) {
+// RemoveBackup shreds one backup in stateDir (see [Prune]) and syncs
+// backups/. A backup that is gone already is no change.
+func RemoveBackup(stateDir, stamp string) (removed bool, err error) {
 	if err := checkStamp(stamp); err != nil {
 		return false, err
 	}
-	d, err := safefs.OpenDir(workingDir)
+	d, err := openState(stateDir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, nil
+	}
 	if err != nil {
 		return false, err
 	}

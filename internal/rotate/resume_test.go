@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"syscall"
 	"testing"
 
@@ -94,7 +95,7 @@ func TestCrashMatrix(t *testing.T) {
 				})
 
 				// What the kill left: a journal naming both keys.
-				d, err := safefs.OpenDir(f.wd)
+				d, err := safefs.OpenDir(f.sd)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -190,12 +191,19 @@ func TestResumeWithoutJournal(t *testing.T) {
 			stagedDir + "/." + keys.SecretFile + safefs.TempMarker + "0a1b2c",
 		}
 		for _, dir := range []string{backupsDir + "/" + testStamp, stagedDir} {
-			if err := os.MkdirAll(filepath.Join(f.wd, dir), 0o700); err != nil {
+			if err := os.MkdirAll(filepath.Join(f.sd, dir), 0o700); err != nil {
 				t.Fatal(err)
 			}
 		}
+		if err := os.Chmod(f.sd, 0o700); err != nil {
+			t.Fatal(err)
+		}
 		for _, n := range leftovers {
-			if err := os.WriteFile(filepath.Join(f.wd, n), []byte("x"), 0o600); err != nil {
+			dir := f.wd
+			if strings.HasPrefix(n, backupsDir+"/") || strings.HasPrefix(n, stagedDir+"/") {
+				dir = f.sd
+			}
+			if err := os.WriteFile(filepath.Join(dir, n), []byte("x"), 0o600); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -224,20 +232,41 @@ func TestResumeBadJournal(t *testing.T) {
 		{"wrong format", `{"format":2,"stamp":"s","old_public_key":"a","new_public_key":"b"}`},
 		{"no stamp", `{"format":1,"old_public_key":"a","new_public_key":"b"}`},
 		{"no new key", `{"format":1,"stamp":"s","old_public_key":"a"}`},
+		// Hostile: fields that would be printed or used as a directory
+		// name carry terminal escapes, newlines, separators.
+		{"escape in stamp", `{"format":1,"op":"rotate","stamp":"20260314T140926Z\u001b[2J","old_public_key":"` + pk(0xA0) + `","new_public_key":"` + pk(1) + `"}`},
+		{"newline in stamp", `{"format":1,"op":"rotate","stamp":"20260314T140926Z\nrdctl: ok","old_public_key":"` + pk(0xA0) + `","new_public_key":"` + pk(1) + `"}`},
+		{"stamp escapes backups", `{"format":1,"op":"rotate","stamp":"../../etc","old_public_key":"` + pk(0xA0) + `","new_public_key":"` + pk(1) + `"}`},
+		{"key not base64", `{"format":1,"op":"rotate","stamp":"20260314T140926Z","old_public_key":"\u001b]0;x\u0007","new_public_key":"` + pk(1) + `"}`},
+		{"unknown op", `{"format":1,"op":"rm -rf","stamp":"20260314T140926Z","old_public_key":"` + pk(0xA0) + `","new_public_key":"` + pk(1) + `"}`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newFixture(t)
-			if err := os.WriteFile(filepath.Join(f.wd, JournalFile), []byte(tc.journal), 0o600); err != nil {
+			if err := os.Mkdir(f.sd, 0o700); err != nil {
 				t.Fatal(err)
 			}
-			before := snapshotDir(t, f.wd)
-			if rec, err := Resume(context.Background(), f.opts()); err == nil {
+			if err := os.WriteFile(filepath.Join(f.sd, JournalFile), []byte(tc.journal), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			before := f.snapshot(t)
+			rec, err := Resume(context.Background(), f.opts())
+			if err == nil {
 				t.Fatalf("Resume: %+v, want an error", rec)
+			}
+			var je *JournalError
+			if !errors.As(err, &je) {
+				t.Errorf("Resume: %v (%T), want a *JournalError", err, err)
+			}
+			if msg := err.Error(); strings.ContainsAny(msg, "\x1b\x07\n") || strings.Contains(msg, "rm -rf") || strings.Contains(msg, "../") {
+				t.Errorf("the error quotes the journal: %q", msg)
+			}
+			if pending, err := NeedsResume(f.wd, f.sd); err == nil {
+				t.Errorf("NeedsResume: %v, nil; want the journal's error", pending)
 			}
 			if _, err := Rotate(context.Background(), f.opts()); err == nil {
 				t.Fatal("Rotate ran over an unreadable journal")
 			}
-			if after := snapshotDir(t, f.wd); !slices.Equal(before, after) {
+			if after := f.snapshot(t); !slices.Equal(before, after) {
 				t.Errorf("the working directory changed:\nbefore %q\nafter  %q", before, after)
 			}
 			if len(f.rt.calls) != 0 {
@@ -299,14 +328,14 @@ func TestResumeNeitherKeyLive(t *testing.T) {
 		f := newFixture(t)
 		crashedRotation(t, f, PointRenamedSecret)
 		f.writeLive(t, pairFromByte(t, 0x77))
-		if err := os.RemoveAll(filepath.Join(f.wd, backupsDir, testStamp)); err != nil {
+		if err := os.RemoveAll(filepath.Join(f.sd, backupsDir, testStamp)); err != nil {
 			t.Fatal(err)
 		}
-		before := snapshotDir(t, f.wd)
+		before := f.snapshot(t)
 		if rec, err := Resume(context.Background(), f.opts()); err == nil {
 			t.Fatalf("Resume without a backup: %+v, want an error", rec)
 		}
-		if after := snapshotDir(t, f.wd); !slices.Equal(before, after) {
+		if after := f.snapshot(t); !slices.Equal(before, after) {
 			t.Errorf("Resume changed what a human must inspect:\nbefore %q\nafter  %q", before, after)
 		}
 	})
@@ -325,7 +354,7 @@ func TestResumeVerifyFails(t *testing.T) {
 	if !errors.As(err, &rb) || !errors.Is(err, errVerify) || rb.RestoreErr != nil {
 		t.Fatalf("Resume: %v, want a clean RolledBackError caused by the verify failure", err)
 	}
-	if want := filepath.Join(f.wd, backupsDir, testStamp); rb.Backup != want {
+	if want := filepath.Join(f.sd, backupsDir, testStamp); rb.Backup != want {
 		t.Errorf("RolledBackError.Backup = %q, want %q", rb.Backup, want)
 	}
 	if len(vcalls) != 1 || vcalls[0] != (verifyCall{next.PublicBase64(), f.old.PublicBase64()}) {
@@ -352,7 +381,7 @@ func TestResumeStartFails(t *testing.T) {
 			if _, err := Resume(context.Background(), f.opts()); !errors.Is(err, errStart) {
 				t.Fatalf("Resume: %v, want the start failure", err)
 			}
-			if !exists(t, f.wd, JournalFile) {
+			if !exists(t, f.sd, JournalFile) {
 				t.Fatal("journal removed although the services did not start")
 			}
 			rec, err := Resume(context.Background(), f.opts())
@@ -401,4 +430,9 @@ func TestResumeNeitherKeyLiveKeepsOwner(t *testing.T) {
 			t.Errorf("%s owned by %d:%d, want %d:%d", n, st.Uid, st.Gid, uid, gid)
 		}
 	}
+}
+
+// pk is the public key string of pairFromByte(b).
+func pk(b byte) string {
+	return pairFromByte(&testing.T{}, b).PublicBase64()
 }

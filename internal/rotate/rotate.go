@@ -5,8 +5,8 @@
 //
 // Everything that can be prepared happens while the services still run:
 // the new pair is generated and validated, the journal is written, the old
-// pair is backed up (backups/<stamp>/, dir 0700, files 0600, never
-// overwritten), and the new files are written next to the live ones as
+// pair is backed up (backups/<stamp>/ in the state directory, dir 0700,
+// files 0600, never overwritten), and the new files are written next to the live ones as
 // id_ed25519.rdctl-new and id_ed25519.pub.rdctl-new with their final mode
 // and owner, fsynced. Then the services stop, the two files are renamed into
 // place (secret first: it is the key hbbs serves), the directory is fsynced,
@@ -16,8 +16,8 @@
 //
 // # Crash safety
 //
-// A journal (.rdctl-rotation.json, public keys only) exists from before the
-// backup until the end. [Resume] reads it and the live secret: if the live
+// A journal (rotation-journal.json in the state directory, public keys
+// only) exists from before the backup until the end. [Resume] reads it and the live secret: if the live
 // key is the new one the rotation is finished (the .pub completed, services
 // started, verified); if it is the old one the rotation is rolled back (the
 // backup completed, the new files removed, services started). Either way
@@ -30,6 +30,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"time"
 
@@ -58,13 +59,19 @@ var Points = []string{PointJournal, PointBackup, PointNewFiles, PointStopped, Po
 type Options struct {
 	// WorkingDir holds the live key files (already resolved under --root).
 	WorkingDir string
+	// StateDir is rdctl's own state for this deployment: backups/,
+	// staged/ and the journal (already resolved under --root; see
+	// deploy.StateDirFor). Root's, not the service user's, so nothing the
+	// service user writes steers a rotation. Created 0700 where missing.
+	StateDir string
 	// Runtime stops and starts the services; deploy.NoRuntime for an image.
 	Runtime deploy.Runtime
 	// Verify, if set, is called after the services start; it must return
 	// nil only if the server now serves newKey (and no longer oldKey).
 	Verify func(ctx context.Context, newKey, oldKey string) error
-	// BackupOwner owns backups/ and staged/ (root on a live host, so the
-	// service user cannot read old keys). Zero value: root.
+	// BackupOwner owns the state directory, backups/ and staged/ (root on
+	// a live host, so the service user cannot read old keys). Zero value:
+	// root.
 	BackupOwner keys.Owner
 	// Hook, if set, is called at each step boundary (fault injection).
 	Hook func(point string)
@@ -137,8 +144,11 @@ func Rotate(ctx context.Context, o Options) (*Result, error) {
 // Commit replaces the live key with the staged one (see [Stage]) and
 // removes the staged copy on success.
 func Commit(ctx context.Context, o Options) (*Result, error) {
-	res, err := run(ctx, o, "commit", func(d *safefs.Dir) (keys.Pair, error) {
-		p, err := readStaged(d)
+	res, err := run(ctx, o, "commit", func(sd *safefs.Dir) (keys.Pair, error) {
+		if sd == nil {
+			return keys.Pair{}, ErrNothingStaged
+		}
+		p, err := readStaged(sd)
 		if err != nil {
 			return keys.Pair{}, err
 		}
@@ -148,7 +158,7 @@ func Commit(ctx context.Context, o Options) (*Result, error) {
 		return p, nil
 	})
 	if err == nil {
-		err = removeStaged(o.WorkingDir)
+		err = removeStaged(o.StateDir)
 	}
 	return res, err
 }
@@ -156,7 +166,16 @@ func Commit(ctx context.Context, o Options) (*Result, error) {
 // Restore puts the pair from backups/<stamp> back through the same
 // transaction (the current key is backed up first).
 func Restore(ctx context.Context, o Options, stamp string) (*Result, error) {
-	return run(ctx, o, "restore", func(d *safefs.Dir) (keys.Pair, error) { return readBackup(d, stamp) })
+	return run(ctx, o, "restore", func(sd *safefs.Dir) (keys.Pair, error) {
+		if sd == nil {
+			if err := checkStamp(stamp); err != nil {
+				return keys.Pair{}, err
+			}
+			return keys.Pair{}, &NoBackupError{Stamp: stamp}
+		}
+		p, err := readBackup(sd, stamp)
+		return p, noBackup(stamp, err)
+	})
 }
 
 func run(ctx context.Context, o Options, op string, next func(*safefs.Dir) (keys.Pair, error)) (*Result, error) {
@@ -179,7 +198,18 @@ func run(ctx context.Context, o Options, op string, next func(*safefs.Dir) (keys
 	if !st.Valid {
 		return nil, &NotRotatableError{Dir: o.WorkingDir, Err: st.SecretErr}
 	}
-	newPair, err := next(d)
+	// Read only until the transaction is sure to run: a refused one
+	// leaves no state directory behind.
+	sd, err := openState(o.StateDir)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		sd = nil
+	case err != nil:
+		return nil, err
+	default:
+		defer sd.Close()
+	}
+	newPair, err := next(sd)
 	if err != nil {
 		return nil, err
 	}
@@ -191,36 +221,43 @@ func run(ctx context.Context, o Options, op string, next func(*safefs.Dir) (keys
 		res.Unchanged = true
 		return res, nil
 	}
-	return res, switchTo(ctx, &o, d, st, newPair, res)
+	if sd == nil {
+		if sd, err = createState(o.StateDir, o.BackupOwner); err != nil {
+			return nil, err
+		}
+		defer sd.Close()
+	}
+	return res, switchTo(ctx, &o, d, sd, st, newPair, res)
 }
 
-// switchTo is the transaction proper (see the package doc).
-func switchTo(ctx context.Context, o *Options, d *safefs.Dir, cur keys.State, next keys.Pair, res *Result) error {
+// switchTo is the transaction proper (see the package doc): d is the
+// working directory, sd the state directory.
+func switchTo(ctx context.Context, o *Options, d, sd *safefs.Dir, cur keys.State, next keys.Pair, res *Result) error {
 	live := keys.Owner{UID: cur.SecretInfo.UID, GID: cur.SecretInfo.GID}
-	stamp, err := newStamp(d, o)
+	stamp, err := newStamp(sd, o)
 	if err != nil {
 		return err
 	}
 	j := &Journal{Format: 1, Op: res.Op, Stamp: stamp, OldPublicKey: res.OldPublicKey, NewPublicKey: res.NewPublicKey, PID: os.Getpid()}
-	if err := writeJournal(d, j); err != nil {
+	if err := writeJournal(sd, j); err != nil {
 		return err
 	}
 	o.hook(PointJournal)
-	backup, err := writeBackup(d, stamp, cur.Pair, o.BackupOwner)
+	backup, err := writeBackup(sd, stamp, cur.Pair, o.BackupOwner)
 	if err != nil {
-		return abandon(d, err)
+		return abandon(d, sd, err)
 	}
 	res.Backup = backup
 	o.hook(PointBackup)
 	if err := writeNext(d, next, live); err != nil {
-		return abandon(d, err)
+		return abandon(d, sd, err)
 	}
 	o.hook(PointNewFiles)
 
 	if err := o.Runtime.Stop(ctx); err != nil {
 		// Nothing was switched; bring back whatever stopped.
 		startErr := o.Runtime.Start(context.WithoutCancel(ctx))
-		return abandon(d, errors.Join(fmt.Errorf("stopping the services: %w", err), startErr))
+		return abandon(d, sd, errors.Join(fmt.Errorf("stopping the services: %w", err), startErr))
 	}
 	o.hook(PointStopped)
 	// The outage: renames and one directory fsync, nothing else.
@@ -228,21 +265,21 @@ func switchTo(ctx context.Context, o *Options, d *safefs.Dir, cur keys.State, ne
 	err = swapIn(d, o)
 	res.OutageMS = float64(time.Since(t0).Microseconds()) / 1000
 	if err != nil {
-		return rollback(ctx, o, d, cur.Pair, live, backup, fmt.Errorf("switching the key files: %w", err))
+		return rollback(ctx, o, d, sd, cur.Pair, live, backup, fmt.Errorf("switching the key files: %w", err))
 	}
 	o.hook(PointRenamed)
 	if err := o.Runtime.Start(ctx); err != nil {
-		return rollback(ctx, o, d, cur.Pair, live, backup, fmt.Errorf("starting the services: %w", err))
+		return rollback(ctx, o, d, sd, cur.Pair, live, backup, fmt.Errorf("starting the services: %w", err))
 	}
 	o.hook(PointStarted)
 	if o.Verify != nil {
 		if err := o.Verify(ctx, res.NewPublicKey, res.OldPublicKey); err != nil {
-			return rollback(ctx, o, d, cur.Pair, live, backup, fmt.Errorf("verification: %w", err))
+			return rollback(ctx, o, d, sd, cur.Pair, live, backup, fmt.Errorf("verification: %w", err))
 		}
 		res.Verified = true
 	}
 	o.hook(PointVerified)
-	return finish(d)
+	return finish(d, sd)
 }
 
 // swapIn renames the new files over the live ones, secret first.
@@ -267,14 +304,14 @@ func writeNext(d *safefs.Dir, p keys.Pair, owner keys.Owner) error {
 
 // abandon undoes a transaction that failed before the switch: the live
 // files were never touched; the backup stays.
-func abandon(d *safefs.Dir, cause error) error {
-	errs := []error{cause, d.Remove(newSecret), d.Remove(newPublic), d.Remove(JournalFile), d.Sync()}
+func abandon(d, sd *safefs.Dir, cause error) error {
+	errs := []error{cause, d.Remove(newSecret), d.Remove(newPublic), d.Sync(), sd.Remove(JournalFile), sd.Sync()}
 	d.RemoveStaleTemps()
 	return errors.Join(errs...)
 }
 
 // rollback puts the old pair back after a failed switch.
-func rollback(ctx context.Context, o *Options, d *safefs.Dir, old keys.Pair, owner keys.Owner, backup string, cause error) error {
+func rollback(ctx context.Context, o *Options, d, sd *safefs.Dir, old keys.Pair, owner keys.Owner, backup string, cause error) error {
 	ctx = context.WithoutCancel(ctx)
 	_ = o.Runtime.Stop(ctx) // best effort: it may be half up
 	err := writeNext(d, old, owner)
@@ -286,19 +323,24 @@ func rollback(ctx context.Context, o *Options, d *safefs.Dir, old keys.Pair, own
 		err = fmt.Errorf("starting the services with the old key: %w", startErr)
 	}
 	if err == nil {
-		err = finish(d)
+		err = finish(d, sd)
 	}
 	return &RolledBackError{Cause: cause, Backup: backup, RestoreErr: err}
 }
 
-func finish(d *safefs.Dir) error {
-	if err := d.Remove(JournalFile); err != nil {
-		return err
-	}
+// finish ends a transaction: the temporaries go first, the journal last,
+// so the journal outlives everything a crash could leave.
+func finish(d, sd *safefs.Dir) error {
 	if _, err := d.RemoveStaleTemps(); err != nil {
 		return err
 	}
-	return d.Sync()
+	if err := d.Sync(); err != nil {
+		return err
+	}
+	if err := sd.Remove(JournalFile); err != nil {
+		return err
+	}
+	return sd.Sync()
 }
 
 // Recovery is what Resume found and did.
@@ -321,13 +363,27 @@ func Resume(ctx context.Context, o Options) (*Recovery, error) {
 		return nil, err
 	}
 	defer d.Close()
-	j, err := readJournal(d)
+	sd, err := openState(o.StateDir)
+	if errors.Is(err, fs.ErrNotExist) {
+		// No state yet: no journal, no backups; only the working
+		// directory can hold leftovers.
+		removed, err := removeLeftovers(d, nil)
+		if err != nil || len(removed) == 0 {
+			return nil, err
+		}
+		return &Recovery{RemovedTemps: removed}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer sd.Close()
+	j, err := readJournal(sd)
 	if err != nil {
 		return nil, err
 	}
 	if j == nil {
 		// No rotation in flight: only leftovers of a crashed plain write.
-		removed, err := removeLeftovers(d)
+		removed, err := removeLeftovers(d, sd)
 		if err != nil || len(removed) == 0 {
 			return nil, err
 		}
@@ -348,12 +404,10 @@ func Resume(ctx context.Context, o Options) (*Recovery, error) {
 	}
 	switch live {
 	case j.NewPublicKey:
-		// The secret was switched: complete the .pub, then run the tail.
-		if ok, _ := d.Exists(newPublic); ok {
-			if err := d.Rename(newPublic, keys.PublicFile); err != nil {
-				return nil, err
-			}
-		} else if _, err := d.WriteFile(keys.PublicFile, st.Pair.PublicFileBytes(), safefs.FileOptions{Mode: keys.PublicMode, UID: owner.UID, GID: owner.GID}); err != nil {
+		// The secret was switched: complete the .pub from the secret, then
+		// run the tail. (Not by renaming id_ed25519.pub.rdctl-new into
+		// place: the service user could have planted that one.)
+		if _, err := d.WriteFile(keys.PublicFile, st.Pair.PublicFileBytes(), safefs.FileOptions{Mode: keys.PublicMode, UID: owner.UID, GID: owner.GID}); err != nil {
 			return nil, err
 		}
 		if err := d.Sync(); err != nil {
@@ -364,11 +418,11 @@ func Resume(ctx context.Context, o Options) (*Recovery, error) {
 		}
 		if o.Verify != nil {
 			if err := o.Verify(ctx, j.NewPublicKey, j.OldPublicKey); err != nil {
-				old, berr := readBackup(d, j.Stamp)
+				old, berr := readBackup(sd, j.Stamp)
 				if berr != nil {
 					return nil, fmt.Errorf("the interrupted rotation's new key failed verification (%v), and its backup is unreadable: %w", err, berr)
 				}
-				return nil, rollback(ctx, &o, d, old, owner, d.Join(backupsDir+"/"+j.Stamp), err)
+				return nil, rollback(ctx, &o, d, sd, old, owner, sd.Join(backupsDir+"/"+j.Stamp), err)
 			}
 			rec.Verified = true
 		}
@@ -376,7 +430,7 @@ func Resume(ctx context.Context, o Options) (*Recovery, error) {
 	case j.OldPublicKey:
 		// The switch never happened: make sure the backup is whole, drop
 		// the new files, and start what may have been stopped.
-		if _, err := writeBackup(d, j.Stamp, st.Pair, o.BackupOwner); err != nil && !errors.Is(err, errBackupExists) {
+		if _, err := writeBackup(sd, j.Stamp, st.Pair, o.BackupOwner); err != nil && !errors.Is(err, errBackupExists) {
 			return nil, err
 		}
 		if _, err := d.WriteFile(keys.PublicFile, st.Pair.PublicFileBytes(), safefs.FileOptions{Mode: keys.PublicMode, UID: owner.UID, GID: owner.GID}); err != nil {
@@ -389,7 +443,7 @@ func Resume(ctx context.Context, o Options) (*Recovery, error) {
 	default:
 		// Neither key is live (the secret is missing or foreign): put the
 		// backup of the old key back, if it is whole.
-		old, err := readBackup(d, j.Stamp)
+		old, err := readBackup(sd, j.Stamp)
 		if err != nil || old.PublicBase64() != j.OldPublicKey {
 			return nil, fmt.Errorf("the live key is neither the old nor the new one of the interrupted rotation and backup %q cannot restore it (%v); inspect %q by hand", j.Stamp, err, o.WorkingDir)
 		}
@@ -404,12 +458,12 @@ func Resume(ctx context.Context, o Options) (*Recovery, error) {
 		}
 		rec.Action = "rolled back"
 	}
-	removed, err := removeLeftovers(d)
+	removed, err := removeLeftovers(d, sd)
 	if err != nil {
 		return nil, err
 	}
 	rec.RemovedTemps = removed
-	if err := finish(d); err != nil {
+	if err := finish(d, sd); err != nil {
 		return nil, err
 	}
 	return rec, nil
@@ -433,8 +487,9 @@ func liveOwner(d *safefs.Dir, st keys.State) (keys.Owner, error) {
 }
 
 // removeLeftovers removes the new-key files and safefs temporaries, in the
-// working directory and in the backup directories.
-func removeLeftovers(d *safefs.Dir) ([]string, error) {
+// working directory d and in the backup and staged directories of the
+// state directory sd (nil: none).
+func removeLeftovers(d, sd *safefs.Dir) ([]string, error) {
 	var removed []string
 	for _, n := range []string{newSecret, newPublic} {
 		if ok, _ := d.Exists(n); ok {
@@ -449,8 +504,16 @@ func removeLeftovers(d *safefs.Dir) ([]string, error) {
 	if err != nil {
 		return removed, err
 	}
+	if len(removed) > 0 {
+		if err := d.Sync(); err != nil {
+			return removed, err
+		}
+	}
+	if sd == nil {
+		return removed, nil
+	}
 	for _, sub := range []string{backupsDir, stagedDir} {
-		b, err := d.Sub(sub)
+		b, err := sd.Sub(sub)
 		if err != nil {
 			continue
 		}
@@ -473,9 +536,6 @@ func removeLeftovers(d *safefs.Dir) ([]string, error) {
 			}
 		}
 		b.Close()
-	}
-	if len(removed) > 0 {
-		return removed, d.Sync()
 	}
 	return removed, nil
 }

@@ -102,7 +102,7 @@ func TestRotate(t *testing.T) {
 				if rb.RestoreErr != nil {
 					t.Errorf("RestoreErr = %v, want nil", rb.RestoreErr)
 				}
-				if want := filepath.Join(f.wd, backupsDir, testStamp); rb.Backup != want {
+				if want := filepath.Join(f.sd, backupsDir, testStamp); rb.Backup != want {
 					t.Errorf("RolledBackError.Backup = %q, want %q", rb.Backup, want)
 				}
 			}
@@ -112,7 +112,7 @@ func TestRotate(t *testing.T) {
 			if res.Op != "rotate" || res.OldPublicKey != f.old.PublicBase64() || res.NewPublicKey != firstNewPub {
 				t.Errorf("Result op %q old %q new %q, want rotate %q %q", res.Op, res.OldPublicKey, res.NewPublicKey, f.old.PublicBase64(), firstNewPub)
 			}
-			if want := filepath.Join(f.wd, backupsDir, testStamp); res.Backup != want {
+			if want := filepath.Join(f.sd, backupsDir, testStamp); res.Backup != want {
 				t.Errorf("Result.Backup = %q, want %q", res.Backup, want)
 			}
 			if res.Verified != tc.wantVerified {
@@ -165,7 +165,7 @@ func TestRotateStartNeverWorks(t *testing.T) {
 		t.Fatalf("Rotate: %v, want a RolledBackError whose RestoreErr is the start failure", err)
 	}
 	f.assertLive(t, f.old, "after a failed rollback start")
-	if !exists(t, f.wd, JournalFile) {
+	if !exists(t, f.sd, JournalFile) {
 		t.Fatal("the journal is gone although the rollback did not finish")
 	}
 
@@ -209,7 +209,7 @@ func TestRotateRefuses(t *testing.T) {
 			f := newFixture(t)
 			o := f.opts()
 			tc.setup(t, f, &o)
-			before := snapshotDir(t, f.wd)
+			before := f.snapshot(t)
 			res, err := Rotate(context.Background(), o)
 			if err == nil {
 				t.Fatalf("Rotate succeeded: %+v", res)
@@ -221,7 +221,7 @@ func TestRotateRefuses(t *testing.T) {
 			if nr != nil && nr.Dir != f.wd {
 				t.Errorf("NotRotatableError.Dir = %q, want %q", nr.Dir, f.wd)
 			}
-			if after := snapshotDir(t, f.wd); !slices.Equal(before, after) {
+			if after := f.snapshot(t); !slices.Equal(before, after) {
 				t.Errorf("the working directory changed:\nbefore %q\nafter  %q", before, after)
 			}
 			if len(f.rt.calls) != 0 {
@@ -233,10 +233,19 @@ func TestRotateRefuses(t *testing.T) {
 
 // snapshotDir lists every path below dir with its contents, to show that
 // nothing changed.
+// snapshot is snapshotDir of the working and the state directory.
+func (f *fixture) snapshot(t *testing.T) []string {
+	t.Helper()
+	return append(snapshotDir(t, f.wd), snapshotDir(t, f.sd)...)
+}
+
 func snapshotDir(t *testing.T, dir string) []string {
 	t.Helper()
 	var out []string
 	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if errors.Is(err, fs.ErrNotExist) && p == dir {
+			return nil
+		}
 		if err != nil {
 			return err
 		}
@@ -294,7 +303,7 @@ func TestRotateStamps(t *testing.T) {
 func TestStage(t *testing.T) {
 	f := newFixture(t)
 	o := f.opts()
-	if p, err := Staged(f.wd); err != nil || !p.IsZero() {
+	if p, err := Staged(f.sd); err != nil || !p.IsZero() {
 		t.Fatalf("Staged before Stage: %v, %v; want a zero pair", p.PublicBase64(), err)
 	}
 	p, created, err := Stage(o)
@@ -305,11 +314,12 @@ func TestStage(t *testing.T) {
 		t.Errorf("staged %s, want the seed stream's %s", p.PublicBase64(), firstNewPub)
 	}
 	for rel, mode := range map[string]fs.FileMode{
-		stagedDir:                         0o700 | fs.ModeDir,
-		stagedDir + "/" + keys.SecretFile: 0o600,
-		stagedDir + "/" + keys.PublicFile: 0o600,
+		stagedDir:                          0o700 | fs.ModeDir,
+		stagedDir + "/" + keys.SecretFile:  0o600,
+		stagedDir + "/" + keys.PublicFile:  0o600,
+		stagedDir + "/" + stagedRecordFile: 0o600,
 	} {
-		fi, err := os.Lstat(filepath.Join(f.wd, rel))
+		fi, err := os.Lstat(filepath.Join(f.sd, rel))
 		if err != nil || fi.Mode() != mode {
 			t.Errorf("%s: mode %v (%v), want %v", rel, fi.Mode(), err, mode)
 		}
@@ -322,7 +332,7 @@ func TestStage(t *testing.T) {
 	if err != nil || created || !again.Equal(p) {
 		t.Errorf("second Stage: %s created=%v %v; want the staged %s, created=false", again.PublicBase64(), created, err, p.PublicBase64())
 	}
-	if got, err := Staged(f.wd); err != nil || !got.Equal(p) {
+	if got, err := Staged(f.sd); err != nil || !got.Equal(p) {
 		t.Errorf("Staged: %s, %v; want %s", got.PublicBase64(), err, p.PublicBase64())
 	}
 	f.assertLive(t, f.old, "staging does not switch")
@@ -337,7 +347,7 @@ func TestStageRefusesCorruptStaged(t *testing.T) {
 	if _, _, err := Stage(f.opts()); err != nil {
 		t.Fatal(err)
 	}
-	path := filepath.Join(f.wd, stagedDir, keys.SecretFile)
+	path := filepath.Join(f.sd, stagedDir, keys.SecretFile)
 	if err := os.WriteFile(path, []byte("garbage"), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -378,7 +388,7 @@ func TestCommit(t *testing.T) {
 		f.assertLive(t, staged, "committed")
 		f.assertClean(t)
 		f.assertBackupOf(t, f.old)
-		if exists(t, f.wd, stagedDir) {
+		if exists(t, f.sd, stagedDir) {
 			t.Error("staged/ is still there after the commit")
 		}
 		if got := f.rt.callString(); got != "stop,start" {
@@ -387,12 +397,12 @@ func TestCommit(t *testing.T) {
 	})
 	t.Run("nothing staged", func(t *testing.T) {
 		f := newFixture(t)
-		before := snapshotDir(t, f.wd)
+		before := f.snapshot(t)
 		res, err := Commit(context.Background(), f.opts())
 		if !errors.Is(err, ErrNothingStaged) {
 			t.Fatalf("Commit: %+v, %v; want ErrNothingStaged", res, err)
 		}
-		if after := snapshotDir(t, f.wd); !slices.Equal(before, after) {
+		if after := f.snapshot(t); !slices.Equal(before, after) {
 			t.Errorf("the working directory changed:\nbefore %q\nafter  %q", before, after)
 		}
 		if len(f.rt.calls) != 0 {
@@ -413,9 +423,9 @@ func TestCommit(t *testing.T) {
 		if err != nil || !res.Unchanged {
 			t.Fatalf("Commit: %+v, %v; want unchanged", res, err)
 		}
-		if exists(t, f.wd, stagedDir) || exists(t, f.wd, backupsDir) || len(f.rt.calls) != 0 {
+		if exists(t, f.sd, stagedDir) || exists(t, f.sd, backupsDir) || len(f.rt.calls) != 0 {
 			t.Errorf("staged/ kept=%v, backups/ made=%v, runtime calls %v; want none of them",
-				exists(t, f.wd, stagedDir), exists(t, f.wd, backupsDir), f.rt.calls)
+				exists(t, f.sd, stagedDir), exists(t, f.sd, backupsDir), f.rt.calls)
 		}
 	})
 }
@@ -442,7 +452,7 @@ func TestRestore(t *testing.T) {
 		if res.Op != "restore" || res.NewPublicKey != f.old.PublicBase64() || res.OldPublicKey != current.PublicBase64() {
 			t.Errorf("Result %+v", res)
 		}
-		if want := filepath.Join(f.wd, backupsDir, testStamp+"-1"); res.Backup != want {
+		if want := filepath.Join(f.sd, backupsDir, testStamp+"-1"); res.Backup != want {
 			t.Errorf("the key restore replaced went to %q, want %q", res.Backup, want)
 		}
 		if len(vcalls) != 1 || vcalls[0] != (verifyCall{f.old.PublicBase64(), current.PublicBase64()}) {
@@ -461,7 +471,7 @@ func TestRestore(t *testing.T) {
 		if err != nil || !res.Unchanged || len(f.rt.calls) != 0 {
 			t.Errorf("second Restore: %+v, %v, calls %v; want unchanged, no calls", res, err, f.rt.calls)
 		}
-		if all, _ := ListBackups(f.wd); len(all) != 2 {
+		if all, _ := ListBackups(f.wd, f.sd); len(all) != 2 {
 			t.Errorf("%d backups, want 2 (an unchanged restore backs nothing up)", len(all))
 		}
 	})
@@ -478,12 +488,12 @@ func TestRestore(t *testing.T) {
 	} {
 		t.Run("bad/"+tc.name, func(t *testing.T) {
 			f, o, current := setup(t)
-			before := snapshotDir(t, f.wd)
+			before := f.snapshot(t)
 			res, err := Restore(context.Background(), o, tc.stamp)
 			if err == nil || (tc.wantErr != nil && !errors.Is(err, tc.wantErr)) {
 				t.Fatalf("Restore(%q): %+v, %v; want an error (%v)", tc.stamp, res, err, tc.wantErr)
 			}
-			if after := snapshotDir(t, f.wd); !slices.Equal(before, after) {
+			if after := f.snapshot(t); !slices.Equal(before, after) {
 				t.Errorf("the working directory changed:\nbefore %q\nafter  %q", before, after)
 			}
 			f.assertLive(t, current, "a failed restore changes nothing")
@@ -494,7 +504,7 @@ func TestRestore(t *testing.T) {
 	}
 	t.Run("backup with a broken secret", func(t *testing.T) {
 		f, o, current := setup(t)
-		if err := os.WriteFile(filepath.Join(f.wd, backupsDir, testStamp, keys.SecretFile), []byte("AAAA"), 0o600); err != nil {
+		if err := os.WriteFile(filepath.Join(f.sd, backupsDir, testStamp, keys.SecretFile), []byte("AAAA"), 0o600); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := Restore(context.Background(), o, testStamp); !errors.Is(err, keys.ErrMalformed) {

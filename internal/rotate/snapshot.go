@@ -18,12 +18,12 @@ var labelRE = regexp.MustCompile(`^[a-z][a-z0-9-]{0,31}$`)
 var ErrNoLiveKey = errors.New("no valid key pair to back up")
 
 // BackupNow backs up the live pair in workingDir to
-// backups/<UTC stamp>-<label>/ (dir 0700, files 0600, owned by owner, never
+// backups/<UTC stamp>-<label>/ in stateDir (dir 0700, files 0600, owned by owner, never
 // overwritten) and reads it back. It is the backup commands other than
 // rotate take before they touch a server (uninstall). It returns the
 // backup's path and the pair it holds; a missing or invalid secret gives an
 // error matching ErrNoLiveKey.
-func BackupNow(workingDir string, owner keys.Owner, label string) (string, keys.Pair, error) {
+func BackupNow(workingDir, stateDir string, owner keys.Owner, label string) (string, keys.Pair, error) {
 	if !labelRE.MatchString(label) {
 		return "", keys.Pair{}, fmt.Errorf("invalid backup label %q", label)
 	}
@@ -43,7 +43,12 @@ func BackupNow(workingDir string, owner keys.Owner, label string) (string, keys.
 		}
 		return "", keys.Pair{}, fmt.Errorf("%w in %q: %v", ErrNoLiveKey, workingDir, cause)
 	}
-	b, err := ensureSub(d, backupsDir, owner)
+	sd, err := createState(stateDir, owner)
+	if err != nil {
+		return "", keys.Pair{}, err
+	}
+	defer sd.Close()
+	b, err := ensureSub(sd, backupsDir, owner)
 	if err != nil {
 		return "", keys.Pair{}, err
 	}
@@ -68,16 +73,18 @@ func BackupNow(workingDir string, owner keys.Owner, label string) (string, keys.
 	if stamp == "" {
 		return "", keys.Pair{}, errors.New("no free backup name")
 	}
-	path, err := writeBackup(d, stamp, st.Pair, owner)
+	path, err := writeBackup(sd, stamp, st.Pair, owner)
 	return path, st.Pair, err
 }
 
 // PurgeKeys removes the live key files from workingDir — the secret
 // overwritten with zeros and fsynced first, as [Prune] does — but only after
-// checking that backups/<stamp> holds exactly the live pair: rdctl never
-// deletes a key it has no verified backup of. It returns the paths removed.
-// Backups and a staged key are left alone.
-func PurgeKeys(workingDir, stamp string) ([]string, error) {
+// checking that backups/<stamp> in stateDir holds exactly the live pair:
+// rdctl never deletes a key it has no verified backup of. It returns the
+// paths removed. Backups and a staged key are left alone. A key file that
+// is not a regular file with one link, or is larger than a key, is refused
+// and left untouched (see [safefs.Dir.Shred]).
+func PurgeKeys(workingDir, stateDir, stamp string) ([]string, error) {
 	d, err := safefs.OpenDir(workingDir)
 	if err != nil {
 		return nil, err
@@ -91,7 +98,12 @@ func PurgeKeys(workingDir, stamp string) ([]string, error) {
 		if !st.Valid {
 			return nil, fmt.Errorf("%s in %q is not a valid key and cannot be backed up; left it in place", keys.SecretFile, workingDir)
 		}
-		saved, err := readBackup(d, stamp)
+		sd, err := openState(stateDir)
+		if err != nil {
+			return nil, fmt.Errorf("backup %q: %w", stamp, err)
+		}
+		saved, err := readBackup(sd, stamp)
+		sd.Close()
 		if err != nil {
 			return nil, fmt.Errorf("backup %q: %w", stamp, err)
 		}
@@ -108,7 +120,7 @@ func PurgeKeys(workingDir, stamp string) ([]string, error) {
 		if !ok {
 			continue
 		}
-		if err := shredFile(d, name); err != nil {
+		if err := d.Shred(name, keys.MaxFileSize); err != nil {
 			return removed, err
 		}
 		removed = append(removed, d.Join(name))

@@ -39,6 +39,18 @@ var ErrSymlink = errors.New("is a symbolic link")
 // device, socket or FIFO) where rdctl wants a regular file.
 var ErrNotRegular = errors.New("is not a regular file")
 
+// ErrHardLink reports a regular file with more than one hard link where
+// rdctl reads, repairs or shreds a file in a directory another user can
+// write. Such a link may name a file outside that directory (with
+// fs.protected_hardlinks=0 anyone can link to a file they cannot read), so
+// chowning or zeroing it would act on that other file.
+var ErrHardLink = errors.New("has more than one hard link")
+
+// ErrTooLarge reports a file larger than rdctl reads or shreds there. A
+// planted sparse file may claim a terabyte; rdctl never sizes a buffer by
+// what a file claims.
+var ErrTooLarge = errors.New("is larger than rdctl handles there")
+
 // TempMarker is part of every temporary file name safefs creates.
 const TempMarker = ".rdctl-tmp-"
 
@@ -142,6 +154,11 @@ func classify(path string, err error) error {
 	if errors.Is(err, unix.ELOOP) {
 		return ErrSymlink
 	}
+	// What O_NONBLOCK gives for a FIFO with no reader opened for writing:
+	// it is not a regular file.
+	if errors.Is(err, unix.ENXIO) {
+		return ErrNotRegular
+	}
 	if errors.Is(err, unix.ENOTDIR) {
 		if fi, lerr := os.Lstat(path); lerr == nil && fi.Mode()&fs.ModeSymlink != 0 {
 			return ErrSymlink
@@ -156,6 +173,8 @@ type Info struct {
 	UID  int
 	GID  int
 	Size int64
+	// Nlink is the number of hard links.
+	Nlink uint64
 }
 
 // IsRegular reports whether the entry is a regular file.
@@ -185,7 +204,7 @@ func infoFromStat(st *unix.Stat_t) Info {
 	if st.Mode&unix.S_ISVTX != 0 {
 		m |= fs.ModeSticky
 	}
-	return Info{Mode: m, UID: int(st.Uid), GID: int(st.Gid), Size: st.Size}
+	return Info{Mode: m, UID: int(st.Uid), GID: int(st.Gid), Size: st.Size, Nlink: uint64(st.Nlink)}
 }
 
 // Lstat describes name without following a symlink. A missing entry gives
@@ -247,9 +266,88 @@ func (d *Dir) ReadFile(name string, max int64) ([]byte, Info, error) {
 		return nil, Info{}, &PathError{Op: "read", Path: d.Join(name), Err: err}
 	}
 	if int64(len(data)) > max {
-		return nil, Info{}, &PathError{Op: "read", Path: d.Join(name), Err: fmt.Errorf("larger than %d bytes", max)}
+		return nil, Info{}, &PathError{Op: "read", Path: d.Join(name), Err: fmt.Errorf("%w (%d bytes)", ErrTooLarge, max)}
 	}
 	return data, info, nil
+}
+
+// ReadUntrusted reads name from a directory another user can write (hbbs's
+// working directory, which the service user owns): like [Dir.ReadFile] it
+// opens without following a symlink and without blocking on a FIFO, checks
+// the descriptor (not the name) is a regular file and reads at most max
+// bytes, and it also refuses a file with more than one hard link
+// ([ErrHardLink]) or larger than max by its size ([ErrTooLarge]), before
+// reading anything.
+func (d *Dir) ReadUntrusted(name string, max int64) ([]byte, Info, error) {
+	f, info, err := d.openSingle(name, unix.O_RDONLY, max)
+	if err != nil {
+		return nil, Info{}, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, max+1))
+	if err != nil {
+		return nil, Info{}, &PathError{Op: "read", Path: d.Join(name), Err: err}
+	}
+	if int64(len(data)) > max {
+		// It grew after the fstat.
+		return nil, Info{}, &PathError{Op: "read", Path: d.Join(name), Err: fmt.Errorf("%w (%d bytes)", ErrTooLarge, max)}
+	}
+	return data, info, nil
+}
+
+// openSingle is openRegular that also refuses more than one hard link and,
+// with max >= 0, a size above max.
+func (d *Dir) openSingle(name string, flags int, max int64) (*os.File, Info, error) {
+	f, info, err := d.openRegular(name, flags)
+	if err != nil {
+		return nil, Info{}, err
+	}
+	switch {
+	case info.Nlink != 1:
+		err = &PathError{Op: "open", Path: d.Join(name), Err: fmt.Errorf("%w (%d)", ErrHardLink, info.Nlink)}
+	case max >= 0 && info.Size > max:
+		err = &PathError{Op: "open", Path: d.Join(name), Err: fmt.Errorf("%w (%d bytes, at most %d)", ErrTooLarge, info.Size, max)}
+	}
+	if err != nil {
+		f.Close()
+		return nil, Info{}, err
+	}
+	return f, info, nil
+}
+
+// shredChunk is how much of a file [Dir.Shred] overwrites per write.
+const shredChunk = 4096
+
+// Shred overwrites the regular file name with zeros, fsyncs it and unlinks
+// it. The overwrite happens on a descriptor that was checked to be a
+// regular file with one link and at most max bytes: a FIFO, a hard link to
+// a file elsewhere or a huge (sparse) file is refused with [ErrNotRegular],
+// [ErrHardLink] or [ErrTooLarge] and left untouched, and the zeros are
+// written in bounded chunks. A missing file is not an error. On SSDs and
+// copy-on-write filesystems the overwrite may land in new blocks: it is a
+// best effort, not a guarantee.
+func (d *Dir) Shred(name string, max int64) error {
+	f, info, err := d.openSingle(name, unix.O_WRONLY, max)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	zeros := make([]byte, shredChunk)
+	var werr error
+	for off := int64(0); off < info.Size && werr == nil; off += shredChunk {
+		n := min(info.Size-off, shredChunk)
+		_, werr = f.WriteAt(zeros[:n], off)
+	}
+	if werr == nil {
+		werr = f.Sync()
+	}
+	cerr := f.Close()
+	if err := errors.Join(werr, cerr); err != nil {
+		return &PathError{Op: "shred", Path: d.Join(name), Err: err}
+	}
+	return d.Remove(name)
 }
 
 // Sub opens the subdirectory name, refusing a symlink.
@@ -506,10 +604,12 @@ func (d *Dir) RemoveDir(name string) error {
 }
 
 // FixOwnerMode sets mode and owner of the regular file name through its open
-// descriptor, so a symlink swapped in is never followed. changed reports
-// whether anything was different.
+// descriptor, so a symlink swapped in is never followed. A file with more
+// than one hard link is refused ([ErrHardLink]): the other link may be a
+// file outside this directory that a chown would hand to its owner.
+// changed reports whether anything was different.
 func (d *Dir) FixOwnerMode(name string, o FileOptions) (changed bool, err error) {
-	f, info, err := d.openRegular(name, unix.O_RDONLY)
+	f, info, err := d.openSingle(name, unix.O_RDONLY, -1)
 	if err != nil {
 		return false, err
 	}

@@ -100,8 +100,9 @@ func Gather(ctx context.Context, o Options) (*Report, error) {
 			r.Tailnet = gatherTailnet(self, err, r.Ports)
 		}
 	}
-	r.Backups = gatherBackups(wd)
-	if p, err := rotate.Staged(wd); err != nil && !errors.Is(err, os.ErrNotExist) {
+	sd := under(o.Root, deploy.StateDirFor(rec.WorkingDir))
+	r.Backups = gatherBackups(wd, sd)
+	if p, err := rotate.Staged(sd); err != nil && !errors.Is(err, os.ErrNotExist) {
 		r.Staged.Error = err.Error()
 	} else if !p.IsZero() {
 		r.Staged = Staged{Present: true, PublicKey: p.PublicBase64(), Fingerprint: p.Fingerprint()}
@@ -272,9 +273,9 @@ func inspectDir(dir string) (keys.State, error) {
 // stampTime is the layout of the UTC time a backup's stamp starts with.
 const stampTime = "20060102T150405Z"
 
-func gatherBackups(wd string) Backups {
+func gatherBackups(wd, sd string) Backups {
 	var b Backups
-	all, err := rotate.ListBackups(wd)
+	all, err := rotate.ListBackups(wd, sd)
 	if err != nil {
 		if !errors.Is(err, os.ErrNotExist) {
 			b.Error = err.Error()

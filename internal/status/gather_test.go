@@ -108,7 +108,7 @@ func (tr *tree) key(b byte) {
 }
 
 func (tr *tree) rotateOpts(at time.Time, seed byte) rotate.Options {
-	return rotate.Options{WorkingDir: tr.path(wdPath), Runtime: deploy.NoRuntime{}, Rand: seeded(seed),
+	return rotate.Options{WorkingDir: tr.path(wdPath), StateDir: tr.path(deploy.StateDirFor(wdPath)), Runtime: deploy.NoRuntime{}, Rand: seeded(seed),
 		BackupOwner: keys.Owner{UID: os.Getuid(), GID: os.Getgid()}, Now: func() time.Time { return at }}
 }
 
@@ -229,7 +229,7 @@ func TestGatherRoot(t *testing.T) {
 			// uninstall's backups carry a label after the time.
 			tr.key(1)
 			tr.rotated(jan1, 2)
-			b := tr.path(wdPath + "/backups")
+			b := tr.path(deploy.StateDirFor(wdPath) + "/backups")
 			if err := os.Rename(filepath.Join(b, "20260101T120000Z"), filepath.Join(b, "20260101T120000Z-uninstall")); err != nil {
 				t.Fatal(err)
 			}

@@ -32,6 +32,9 @@ type UninstallOptions struct {
 	Purge bool
 	// BackupOwner owns the backup rdctl makes first.
 	BackupOwner keys.Owner
+	// StateDir is rdctl's own state for this deployment (under Root), where
+	// the backups are.
+	StateDir string
 	// Live stops, disables and reloads through Connect; an image tree has
 	// nothing running, so only its files go.
 	Live bool
@@ -52,6 +55,8 @@ type UnitLookup func(root, name string) (sysPath string, writtenByRdctl bool, er
 type UninstallResult struct {
 	// WorkingDir is the record's working directory, under Root.
 	WorkingDir string
+	// StateDir is rdctl's state for the deployment, where backups are.
+	StateDir string
 	// Backup is the backup made before anything stopped, if one was.
 	Backup string
 	// Stopped and Disabled are the units stopped and disabled, in order.
@@ -142,7 +147,7 @@ func UninstallPlan(ctx context.Context, o UninstallOptions) ([]plan.Step, *Unins
 		return nil, nil, &NotSystemdError{Backend: rec.Backend}
 	}
 	u := &uninstall{o: o, connect: o.Connect.orDefault(), res: &UninstallResult{
-		WorkingDir: Under(o.Root, rec.WorkingDir),
+		WorkingDir: Under(o.Root, rec.WorkingDir), StateDir: o.StateDir,
 		Stopped:    []string{}, Disabled: []string{}, Removed: []string{}, Kept: []string{},
 	}}
 	units := []string{rec.HBBSUnit, rec.HBBRUnit}
@@ -172,7 +177,7 @@ func UninstallPlan(ctx context.Context, o UninstallOptions) ([]plan.Step, *Unins
 func (r *UninstallResult) Finish() {
 	r.Kept = append(r.Kept, r.LeftUnits...)
 	if r.PurgedKeys {
-		r.Kept = append(r.Kept, path.Join(r.WorkingDir, "backups"))
+		r.Kept = append(r.Kept, path.Join(r.StateDir, "backups"))
 	} else if d, err := safefs.OpenDir(r.WorkingDir); err == nil {
 		d.Close()
 		r.Kept = append(r.Kept, r.WorkingDir)
@@ -192,7 +197,7 @@ type uninstall struct {
 // delete them, which it refuses, in a dry run too.
 func (u *uninstall) backupStep() plan.Step {
 	wd := u.res.WorkingDir
-	backup := &plan.Func{Verb: "back up the key in", Object: wd, To: wd + "/backups/<stamp>-uninstall/"}
+	backup := &plan.Func{Verb: "back up the key in", Object: wd, To: u.o.StateDir + "/backups/<stamp>-uninstall/"}
 	backup.Check = func() (bool, error) {
 		st, err := keys.InspectDir(wd)
 		switch {
@@ -206,7 +211,7 @@ func (u *uninstall) backupStep() plan.Step {
 		return st.Valid, nil
 	}
 	backup.Do = func() (bool, error) {
-		switch b, _, err := rotate.BackupNow(wd, u.o.BackupOwner, "uninstall"); {
+		switch b, _, err := rotate.BackupNow(wd, u.o.StateDir, u.o.BackupOwner, "uninstall"); {
 		case err == nil:
 			u.res.Backup, u.stamp = b, filepath.Base(b)
 			backup.To = b
@@ -231,7 +236,7 @@ func (u *uninstall) purgeStep() plan.Step {
 			if u.stamp == "" {
 				return false, nil
 			}
-			removed, err := rotate.PurgeKeys(wd, u.stamp)
+			removed, err := rotate.PurgeKeys(wd, u.o.StateDir, u.stamp)
 			u.res.Removed = append(u.res.Removed, removed...)
 			if err != nil {
 				return len(removed) > 0, &UninstallError{Stage: StagePurge, Err: err}

@@ -100,6 +100,7 @@ func runUninstall(t *testing.T, o UninstallOptions, dryRun bool) (*UninstallResu
 
 func uninstallOptions(root string, rec *deploy.Record) UninstallOptions {
 	return UninstallOptions{Root: root, Record: rec, RecordPath: Under(root, deploy.DefaultRecordPath),
+		StateDir:    Under(root, deploy.StateDirFor(rec.WorkingDir)),
 		BackupOwner: keys.Owner{UID: os.Getuid(), GID: os.Getgid()}, LookupUnit: lookupEtc}
 }
 
@@ -156,7 +157,7 @@ func TestUninstallPurge(t *testing.T) {
 		t.Fatal(err)
 	}
 	wd := Under(root, rec.WorkingDir)
-	if !res.PurgedKeys || res.KeptWorkingDir || !slices.Equal(res.Kept, []string{wd + "/backups"}) {
+	if !res.PurgedKeys || res.KeptWorkingDir || !slices.Equal(res.Kept, []string{o.StateDir + "/backups"}) {
 		t.Errorf("purged %v, kept %v", res.PurgedKeys, res.Kept)
 	}
 	if _, err := os.Lstat(filepath.Join(wd, keys.SecretFile)); !os.IsNotExist(err) {
