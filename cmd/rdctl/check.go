@@ -3,8 +3,10 @@ package main
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"os"
 	"runtime/debug"
@@ -280,7 +282,7 @@ func runCheck(ctx context.Context, e *env, a checkArgs) error {
 	}
 
 	if e.json {
-		if err := writeJSON(e.stdout, out); err != nil {
+		if err := writeCheckJSON(e.stdout, out); err != nil {
 			return err
 		}
 	} else {
@@ -404,6 +406,35 @@ func parseTargets(args []string, file string) ([]probe.Target, error) {
 		return nil, usageErrorf("--targets-file %s: %v", file, err)
 	}
 	return out, nil
+}
+
+// writeCheckJSON writes out exactly as writeJSON does, a target at a time:
+// encoding/json buffers a whole value before writing it, and 100,000
+// targets are 130 MB of JSON, which doubled the check's peak memory and
+// kept the collector busy for seconds past --deadline.
+func writeCheckJSON(w io.Writer, out checkJSON) error {
+	bw := bufio.NewWriterSize(w, 64<<10)
+	fmt.Fprintf(bw, "{\n  \"ok\": %t,\n  \"targets\": [", out.OK)
+	for i, t := range out.Targets {
+		if i > 0 {
+			bw.WriteString(",")
+		}
+		b, err := json.MarshalIndent(t, "    ", "  ")
+		if err != nil {
+			return err
+		}
+		bw.WriteString("\n    ")
+		bw.Write(b)
+	}
+	if len(out.Targets) > 0 {
+		bw.WriteString("\n  ")
+	}
+	ms, err := json.Marshal(out.ElapsedMS)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(bw, "],\n  \"elapsed_ms\": %s\n}\n", ms)
+	return bw.Flush()
 }
 
 // renderReserve is the time the output of n targets is given when

@@ -64,3 +64,24 @@ func TestCheckEscapesServerText(t *testing.T) {
 		t.Errorf("error %q, note %q", p.Error, p.Note)
 	}
 }
+
+// writeCheckJSON streams what writeJSON writes, byte for byte.
+func TestWriteCheckJSONSameBytes(t *testing.T) {
+	tn := &tailnetJSON{Peer: "p<&>", Online: true}
+	two := []checkTargetJSON{
+		{Target: "a", Address: "1.2.3.4:21116", Via: "direct", KeyStatus: "match", Probes: []checkProbeJSON{{Name: "nat-test", Proto: "tcp", Port: 21115, OK: true, MS: 1.25, Note: "n"}}},
+		{Target: "b", Via: "tailnet", Probes: []checkProbeJSON{}, Tailnet: tn},
+	}
+	for _, out := range []checkJSON{{OK: true, Targets: []checkTargetJSON{}, ElapsedMS: 0}, {Targets: two[:1], ElapsedMS: 12.5}, {Targets: two, ElapsedMS: 1e21}} {
+		var want, got strings.Builder
+		if err := writeJSON(&want, out); err != nil {
+			t.Fatal(err)
+		}
+		if err := writeCheckJSON(&got, out); err != nil {
+			t.Fatal(err)
+		}
+		if got.String() != want.String() {
+			t.Errorf("streamed:\n%s\nwant:\n%s", got.String(), want.String())
+		}
+	}
+}
