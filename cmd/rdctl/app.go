@@ -89,7 +89,18 @@ func (e *env) lock() (unlock func(), err error) {
 	if err := e.requireRoot(); err != nil {
 		return nil, err
 	}
-	return safefs.Lock(e.under(safefs.DefaultLockPath), e.lockWait)
+	path, err := safefs.LockPath(e.root)
+	if err != nil {
+		return nil, err
+	}
+	unlock, err = safefs.Lock(path, e.lockWait)
+	var unsafe *safefs.UnsafeLockError
+	if errors.As(err, &unsafe) {
+		// Someone else controls where the lock goes: rdctl does not fix
+		// that itself, since whoever did it may be holding the lock.
+		return nil, withHints(err, fmt.Sprintf("remove %q: rdctl recreates the lock directory as its own, mode 0700", unsafe.Path))
+	}
+	return unlock, err
 }
 
 // commandLine renders an rdctl command line for a hint, with --root when

@@ -3,8 +3,10 @@ package main
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"os"
 	"runtime/debug"
@@ -17,6 +19,7 @@ import (
 	"github.com/rdctl/rdctl/internal/deploy"
 	"github.com/rdctl/rdctl/internal/keys"
 	"github.com/rdctl/rdctl/internal/probe"
+	"github.com/rdctl/rdctl/internal/textsafe"
 )
 
 func checkCommand(e *env) *cli.Command {
@@ -69,6 +72,16 @@ type checkArgs struct {
 	tsSocket    string
 }
 
+// maxTargets bounds one check: its results are held in memory until it
+// ends. A million-line file took 4.35 GB and three minutes; 100,000
+// targets take about 250 MB (scripts/bench-fleet-deadline).
+const maxTargets = 100_000
+
+// maxTargetLine bounds a line of --targets-file (a host name is at most 253
+// bytes; the rest is room for a port and a comment), so reading it never
+// holds more than that of a line that never ends.
+const maxTargetLine = 4096
+
 // maxConcurrency keeps --concurrency below what file descriptor limits
 // allow (a relay probe holds two sockets).
 const maxConcurrency = 4096
@@ -101,9 +114,19 @@ type checkProbeJSON struct {
 	Note  string  `json:"note,omitempty"`
 }
 
+// probeJSON is one probe's result as reported. Its error and note may
+// carry text a server sent: escaped, so it cannot drive the terminal.
+func probeJSON(p probe.Result) checkProbeJSON {
+	return checkProbeJSON{Name: string(p.Name), Proto: p.Proto, Port: p.Port, OK: p.OK,
+		MS: millis(p.Duration), Error: textsafe.Escape(p.Error), Note: textsafe.Escape(p.Note)}
+}
+
 func millis(d time.Duration) float64 { return math.Round(float64(d)/1e4) / 100 }
 
 func runCheck(ctx context.Context, e *env, a checkArgs) error {
+	// --deadline bounds the whole command, from here to the last byte of
+	// output, not only the probes.
+	began := time.Now()
 	opts := probe.Options{Strict: a.strict, Timeout: a.timeout, Concurrency: a.concurrency, Deadline: a.deadline}
 	switch {
 	case a.timeout <= 0:
@@ -123,6 +146,11 @@ func runCheck(ctx context.Context, e *env, a checkArgs) error {
 	targets, err := parseTargets(a.targets, a.targetsFile)
 	if err != nil {
 		return err
+	}
+	if a.deadline > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadline(ctx, began.Add(a.deadline))
+		defer cancel()
 	}
 	if a.keySet {
 		if opts.Key, _, err = keys.ParsePublicArg("--key", a.key); err != nil {
@@ -167,6 +195,10 @@ func runCheck(ctx context.Context, e *env, a checkArgs) error {
 	}
 
 	tuneGCForCheck()
+	if a.deadline > 0 {
+		// The probes stop early enough to leave the output its time.
+		opts.Deadline = max(time.Until(began.Add(a.deadline))-renderReserve(len(targets)), time.Millisecond)
+	}
 	start := time.Now()
 	results, err := probe.Check(ctx, targets, opts)
 	if err != nil {
@@ -177,11 +209,10 @@ func runCheck(ctx context.Context, e *env, a checkArgs) error {
 	failed, mismatched, probesOK, probesAll := 0, 0, 0, 0
 	out := checkJSON{OK: true, Targets: make([]checkTargetJSON, 0, len(results)), ElapsedMS: millis(elapsed)}
 	for i, r := range results {
-		t := checkTargetJSON{Target: r.Target.String(), Address: r.Address, Via: r.Via, OK: r.OK, KeyStatus: string(r.KeyStatus),
+		t := checkTargetJSON{Target: textsafe.Escape(r.Target.String()), Address: r.Address, Via: r.Via, OK: r.OK, KeyStatus: string(r.KeyStatus),
 			Probes: make([]checkProbeJSON, 0, len(r.Probes))}
 		for _, p := range r.Probes {
-			t.Probes = append(t.Probes, checkProbeJSON{Name: string(p.Name), Proto: p.Proto, Port: p.Port, OK: p.OK,
-				MS: millis(p.Duration), Error: p.Error, Note: p.Note})
+			t.Probes = append(t.Probes, probeJSON(p))
 			probesAll++
 			if p.OK {
 				probesOK++
@@ -189,6 +220,10 @@ func runCheck(ctx context.Context, e *env, a checkArgs) error {
 		}
 		if info := tailnets[i]; info != nil {
 			tailnetNote(info, t.Probes)
+			// Names and errors a tailnet peer or tailscaled reported.
+			for _, f := range []*string{&info.Peer, &info.DNSName, &info.Endpoint, &info.DERPRegion, &info.Error, &info.Note} {
+				*f = textsafe.Escape(*f)
+			}
 			t.Tailnet = info
 		}
 		if !r.OK {
@@ -202,7 +237,7 @@ func runCheck(ctx context.Context, e *env, a checkArgs) error {
 	}
 
 	if e.json {
-		if err := writeJSON(e.stdout, out); err != nil {
+		if err := writeCheckJSON(e.stdout, out); err != nil {
 			return err
 		}
 	} else {
@@ -267,44 +302,103 @@ func printCheck(e *env, out checkJSON, key, keySource string) {
 
 // parseTargets parses the arguments and the lines of the targets file
 // (blank lines and # comments skipped) into targets, dropping exact
-// repeats. Any bad target is a usage error naming it.
+// repeats. Any bad target is a usage error naming it. The file is read a
+// line at a time, lines of at most maxTargetLine bytes, and reading stops
+// at the first target past maxTargets: what it costs is bounded whatever
+// the file holds.
 func parseTargets(args []string, file string) ([]probe.Target, error) {
-	specs := append([]string{}, args...)
-	if file != "" {
-		f, err := os.Open(file)
-		if err != nil {
-			return nil, usageErrorf("--targets-file: %v", err)
-		}
-		defer f.Close()
-		sc := bufio.NewScanner(f)
-		line := 0
-		for sc.Scan() {
-			line++
-			text, _, _ := strings.Cut(sc.Text(), "#")
-			fields := strings.Fields(text)
-			if len(fields) > 1 {
-				return nil, usageErrorf("--targets-file %s:%d: one target per line", file, line)
-			}
-			specs = append(specs, fields...)
-		}
-		if err := sc.Err(); err != nil {
-			return nil, usageErrorf("--targets-file %s: %v", file, err)
-		}
-	}
 	seen := map[string]bool{}
 	var out []probe.Target
-	for _, s := range specs {
+	add := func(s string) error {
 		if seen[s] {
-			continue
+			return nil
 		}
 		seen[s] = true
+		if len(out) == maxTargets {
+			return withHints(usageErrorf("more than %d targets", maxTargets),
+				fmt.Sprintf("split them into several checks of at most %d", maxTargets))
+		}
 		t, err := parseTarget(s)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		out = append(out, t)
+		return nil
+	}
+	for _, s := range args {
+		if err := add(s); err != nil {
+			return nil, err
+		}
+	}
+	if file == "" {
+		return out, nil
+	}
+	f, err := os.Open(file)
+	if err != nil {
+		return nil, usageErrorf("--targets-file: %v", err)
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 0, 512), maxTargetLine)
+	line := 0
+	for sc.Scan() {
+		line++
+		text, _, _ := strings.Cut(sc.Text(), "#")
+		fields := strings.Fields(text)
+		if len(fields) > 1 {
+			return nil, usageErrorf("--targets-file %s:%d: one target per line", file, line)
+		}
+		for _, s := range fields {
+			if err := add(s); err != nil {
+				return nil, fmt.Errorf("--targets-file %s:%d: %w", file, line, err)
+			}
+		}
+	}
+	if errors.Is(sc.Err(), bufio.ErrTooLong) {
+		return nil, usageErrorf("--targets-file %s:%d: line longer than %d bytes", file, line+1, maxTargetLine)
+	}
+	if err := sc.Err(); err != nil {
+		return nil, usageErrorf("--targets-file %s: %v", file, err)
 	}
 	return out, nil
+}
+
+// writeCheckJSON writes out exactly as writeJSON does, a target at a time:
+// encoding/json buffers a whole value before writing it, and 100,000
+// targets are 130 MB of JSON, which doubled the check's peak memory and
+// kept the collector busy for seconds past --deadline.
+func writeCheckJSON(w io.Writer, out checkJSON) error {
+	bw := bufio.NewWriterSize(w, 64<<10)
+	fmt.Fprintf(bw, "{\n  \"ok\": %t,\n  \"targets\": [", out.OK)
+	for i, t := range out.Targets {
+		if i > 0 {
+			bw.WriteString(",")
+		}
+		b, err := json.MarshalIndent(t, "    ", "  ")
+		if err != nil {
+			return err
+		}
+		bw.WriteString("\n    ")
+		bw.Write(b)
+	}
+	if len(out.Targets) > 0 {
+		bw.WriteString("\n  ")
+	}
+	ms, err := json.Marshal(out.ElapsedMS)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(bw, "],\n  \"elapsed_ms\": %s\n}\n", ms)
+	return bw.Flush()
+}
+
+// renderReserve is the time the output of n targets is given when
+// --deadline bounds the run: the probes stop that much earlier. Rendering
+// 100,000 targets as JSON (130 MB) takes about 1.5 s of CPU; the reserve
+// is 2 s for them, since a loaded machine gives the process less than a
+// core (scripts/bench-fleet-deadline).
+func renderReserve(n int) time.Duration {
+	return 20*time.Millisecond + time.Duration(n)*20*time.Microsecond
 }
 
 // parseTarget accepts HOST, HOST:P and [IPv6]:P (P = hbbs's base port).

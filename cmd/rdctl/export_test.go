@@ -254,7 +254,11 @@ func TestExportMismatchWritesNothing(t *testing.T) {
 // leaves the image tree exactly as it was.
 func TestExportNeedsNoLock(t *testing.T) {
 	root, _ := installTree(t)
-	unlock, err := safefs.Lock(filepath.Join(root, safefs.DefaultLockPath), time.Second)
+	path, err := safefs.LockPath(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	unlock, err := safefs.Lock(path, time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,7 +12,7 @@ import (
 // PATH: a fake ufw that logs its arguments, so nothing touches the host's
 // firewall. The dry run runs nothing (the fake's directory, where the log
 // would appear, is unchanged); the real run (root only: it takes the live
-// lock, /run/lock/rdctl.lock) reports the same steps and runs exactly the
+// lock, /run/rdctl/rdctl.lock) reports the same steps and runs exactly the
 // commands. internal/firewall tests the same with a fake Runner, as any user.
 func TestFirewallApplyPlan(t *testing.T) {
 	dir := t.TempDir()

@@ -52,11 +52,17 @@ func TestMain(m *testing.M) {
 			code := run(context.Background(), os.Args, stdout, stderr)
 			os.Exit(code)
 		},
-		// rdctl-holdlock PATH: take rdctl's lock, say so by creating
-		// PATH.held, and keep it until PATH.release appears (at most 30 s).
+		// rdctl-holdlock ROOT MARKER: take the lock of rdctl --root ROOT,
+		// say so by creating MARKER.held, and keep it until MARKER.release
+		// appears (at most 30 s).
 		"rdctl-holdlock": func() {
-			path := os.Args[1]
-			unlock, err := safefs.Lock(path, 5*time.Second)
+			lock, err := safefs.LockPath(os.Args[1])
+			if err != nil {
+				fmt.Fprintln(os.Stderr, err)
+				os.Exit(1)
+			}
+			path := os.Args[2]
+			unlock, err := safefs.Lock(lock, 5*time.Second)
 			if err != nil {
 				fmt.Fprintln(os.Stderr, err)
 				os.Exit(1)

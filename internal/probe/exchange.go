@@ -7,9 +7,11 @@ package probe
 import (
 	"context"
 	"crypto/rand"
+	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"time"
 
@@ -89,7 +91,17 @@ func PunchHole(ctx context.Context, dial DialFunc, addr, key string) (accepted b
 // Key runs the punch-hole key probe. With strict it also presents a wrong
 // key on a second connection, to tell an enforced key from none: that costs
 // one logged authentication failure on the server.
+//
+// The wrong key is fresh random bytes on every call: a server that does not
+// have the key cannot know which wrong key to reject, so it cannot pass for
+// one that enforces it (a constant wrong key could be answered
+// LICENSE_MISMATCH by rote).
 func Key(ctx context.Context, dial DialFunc, addr, key string, strict bool) (KeyStatus, error) {
+	return keyCheck(ctx, dial, addr, key, strict, rand.Reader)
+}
+
+// keyCheck is Key with the wrong key drawn from rnd.
+func keyCheck(ctx context.Context, dial DialFunc, addr, key string, strict bool, rnd io.Reader) (KeyStatus, error) {
 	ok, err := PunchHole(ctx, dial, addr, key)
 	if err != nil {
 		return KeyUnknown, err
@@ -100,7 +112,11 @@ func Key(ctx context.Context, dial DialFunc, addr, key string, strict bool) (Key
 	if !strict {
 		return KeyMatch, nil
 	}
-	wrongOK, err := PunchHole(ctx, dial, addr, wrongKey(key))
+	wrong, err := wrongKey(rnd, key)
+	if err != nil {
+		return KeyUnknown, err
+	}
+	wrongOK, err := PunchHole(ctx, dial, addr, wrong)
 	if err != nil {
 		return KeyUnknown, err
 	}
@@ -110,13 +126,19 @@ func Key(ctx context.Context, dial DialFunc, addr, key string, strict bool) (Key
 	return KeyMatch, nil
 }
 
-// wrongKey is a well-formed key that is certainly not key.
-func wrongKey(key string) string {
-	const a, b = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=", "BBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBA="
-	if key == a {
-		return b
+// wrongKey is a well-formed key (32 bytes, standard base64, as
+// id_ed25519.pub) made of random bytes from rnd, and certainly not key.
+func wrongKey(rnd io.Reader, key string) (string, error) {
+	var b [32]byte
+	if _, err := io.ReadFull(rnd, b[:]); err != nil {
+		return "", fmt.Errorf("drawing a wrong key: %w", err)
 	}
-	return a
+	k := base64.StdEncoding.EncodeToString(b[:])
+	if k == key {
+		b[0] ^= 1
+		k = base64.StdEncoding.EncodeToString(b[:])
+	}
+	return k, nil
 }
 
 // ErrOldKeyAccepted reports a server that still accepts the key it should

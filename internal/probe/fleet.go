@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/netip"
 	"slices"
@@ -110,6 +111,7 @@ func Check(ctx context.Context, targets []Target, opts Options) ([]TargetResult,
 	}
 	// Target-major order: a target's probes start close together, so its
 	// verdict is ready early and its sockets are short-lived.
+dispatch:
 	for i := range targets {
 		for j := range opts.Probes {
 			if across && j == relayWS {
@@ -119,8 +121,23 @@ func Check(ctx context.Context, targets []Target, opts Options) ([]TargetResult,
 			if across && j == relay {
 				weight = 2
 			}
-			for range weight {
-				slots <- struct{}{}
+			for taken := 0; taken < weight; taken++ {
+				select {
+				case slots <- struct{}{}:
+					if ctx.Err() == nil {
+						continue
+					}
+					taken++
+				case <-ctx.Done():
+				}
+				// The rest are marked here, not handed to the workers
+				// one by one: with 100,000 targets that hand-off alone
+				// took a noticeable part of a second.
+				for range taken {
+					<-slots // what this job already took
+				}
+				f.stopRest(ctx, i, j)
+				break dispatch
 			}
 			jobs <- job{i, j, weight}
 		}
@@ -211,7 +228,7 @@ func (f *fleet) run(ctx context.Context, i, j int) {
 			note, err = natTest(pctx, dial, addr, t.Dial != nil)
 		case RendezvousTCP:
 			var st KeyStatus
-			st, note, err = keyProbe(pctx, dial, addr, f.opts.Key, f.opts.Strict)
+			st, note, err = keyProbe(pctx, dial, addr, f.opts.Key, f.opts.Strict, f.opts.Rand)
 			f.results[i].KeyStatus = st
 		case RendezvousUDP:
 			err = RegisterUDP(pctx, dial, addr)
@@ -257,6 +274,7 @@ func (f *fleet) runRelays(ctx context.Context, i, jr, jw int) {
 		f.finish(ctx, rw, start, fmt.Sprintf("relayed bytes from a probe connection on TCP port %d", rr.Port), nil)
 		return
 	}
+	timedOut := pctx.Err() != nil || errors.Is(classify(err), ErrNoAnswer)
 	cancel()
 	var side *SideError
 	errors.As(err, &side)
@@ -267,6 +285,20 @@ func (f *fleet) runRelays(ctx context.Context, i, jr, jw int) {
 	case side != nil && side.Final && side.Other != nil:
 		f.finish(ctx, rr, start, "", side.Err)
 		f.finish(ctx, rw, start, "", side.Other)
+	case timedOut:
+		// A hung or black-holed hbbr costs one timeout, not one for the
+		// pairing and then one (or two) for each port alone: a side the
+		// pairing did not settle got no answer within the timeout either
+		// (its relayed bytes did not come), and is reported so.
+		errR, errW := error(ErrNoAnswer), error(ErrNoAnswer)
+		if side != nil && side.Final && side.Probe == Relay {
+			errR = side.Err
+		}
+		if side != nil && side.Final && side.Probe == RelayWS {
+			errW = side.Err
+		}
+		f.finish(ctx, rr, start, "", errR)
+		f.finish(ctx, rw, start, "", errW)
 	case side != nil && side.Final && side.Probe == Relay:
 		f.finish(ctx, rr, start, "", side.Err)
 		f.run(ctx, i, jw)
@@ -274,8 +306,27 @@ func (f *fleet) runRelays(ctx context.Context, i, jr, jw int) {
 		f.finish(ctx, rw, start, "", side.Err)
 		f.run(ctx, i, jr)
 	default:
+		// The pairing failed fast (rejected, closed, a wrong reply):
+		// each port alone, at the same time, so this costs one timeout
+		// more at most. The job holds two slots, one for each.
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			f.run(ctx, i, jw)
+		}()
 		f.run(ctx, i, jr)
-		f.run(ctx, i, jw)
+		<-done
+	}
+}
+
+// stopRest records that the check stopped before probe j of target i and
+// every later one could start.
+func (f *fleet) stopRest(ctx context.Context, i, j int) {
+	for ; i < len(f.results); i++ {
+		for ; j < len(f.results[i].Probes); j++ {
+			f.stopped(ctx, &f.results[i].Probes[j])
+		}
+		j = 0
 	}
 }
 
@@ -322,7 +373,7 @@ func (f *fleet) finish(ctx context.Context, r *Result, start time.Time, note str
 // keyProbe is the rendezvous-tcp probe: the punch-hole key probe (reference
 // §4c option 1). Without an expected key it presents an empty one, which
 // only a server enforcing no key accepts.
-func keyProbe(ctx context.Context, dial DialFunc, addr, key string, strict bool) (KeyStatus, string, error) {
+func keyProbe(ctx context.Context, dial DialFunc, addr, key string, strict bool, rnd io.Reader) (KeyStatus, string, error) {
 	if key == "" {
 		accepted, err := PunchHole(ctx, dial, addr, "")
 		switch {
@@ -333,7 +384,7 @@ func keyProbe(ctx context.Context, dial DialFunc, addr, key string, strict bool)
 		}
 		return KeyUnknown, "the server enforces a key; none was given to compare", nil
 	}
-	st, err := Key(ctx, dial, addr, key, strict)
+	st, err := keyCheck(ctx, dial, addr, key, strict, rnd)
 	if err != nil {
 		return KeyUnknown, "", err
 	}

@@ -1,8 +1,10 @@
 package probe
 
 import (
+	"crypto/rand"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"strconv"
 	"strings"
@@ -231,6 +233,9 @@ type Options struct {
 	// Key (match) from one enforcing nothing (unenforced). It costs one
 	// logged authentication failure on the server.
 	Strict bool
+	// Rand is where Strict's wrong keys come from, a fresh one for every
+	// target; nil means crypto/rand. It must be safe for concurrent use.
+	Rand io.Reader
 	// Timeout bounds each probe, from dial to verdict (and a target's name
 	// resolution); 0 means DefaultTimeout.
 	Timeout time.Duration
@@ -254,6 +259,9 @@ func (o Options) normalize() (Options, error) {
 	}
 	if o.Timeout == 0 {
 		o.Timeout = DefaultTimeout
+	}
+	if o.Rand == nil {
+		o.Rand = rand.Reader
 	}
 	if o.Concurrency == 0 {
 		o.Concurrency = DefaultConcurrency

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/url"
 
@@ -34,15 +35,29 @@ func wsDial(ctx context.Context, dial DialFunc, addr, host string) (*wsClient, e
 	if err != nil {
 		return nil, err
 	}
+	// watch puts the probe's deadline on the connection before the
+	// upgrade: a server sending its response a byte at a time costs at
+	// most the probe's timeout.
 	w := &wsClient{conn: c, stop: watch(ctx, c)}
 	d := ws.Dialer{Host: host}
-	br, _, err := d.Upgrade(c, &url.URL{Scheme: "ws", Host: addr, Path: "/"})
+	// gobwas/ws reads the response's lines into a slice that grows as long
+	// as the line does: a server sending an endless header line grew it by
+	// hundreds of MB a second. The limit makes that an error at
+	// maxHandshake bytes.
+	lim := &handshakeLimit{r: c, left: maxHandshake}
+	br, _, err := d.Upgrade(struct {
+		io.Reader
+		io.Writer
+	}{lim, c}, &url.URL{Scheme: "ws", Host: addr, Path: "/"})
 	if err != nil {
 		w.Close()
 		return nil, wsErr(ctx, err)
 	}
-	src := br // holds what the server wrote past its handshake response
-	if src == nil {
+	// What the server wrote past its response is in br, which reads on
+	// through lim: from here frames are bounded by maxReply instead.
+	lim.left = -1
+	var src io.Reader = br
+	if br == nil {
 		src = replyReader(c)
 	}
 	w.msgs = rendezvous.NewWSMessages(src, c, ws.StateClientSide, maxReply)
@@ -73,11 +88,43 @@ func (w *wsClient) Close() error {
 	return w.conn.Close()
 }
 
+// maxHandshake bounds the bytes of the server's response to the WebSocket
+// upgrade (status line and headers, and whatever it sends before the
+// handshake is parsed). hbbs and hbbr answer in about 150 bytes; an HTTP
+// server's response headers rarely pass 8 KiB (nginx's default limit).
+const maxHandshake = 8 << 10
+
+// ErrHandshakeTooLarge: the server's handshake response went on past
+// maxHandshake bytes.
+var ErrHandshakeTooLarge = fmt.Errorf("%w: WebSocket handshake response longer than %d bytes", ErrUnexpectedReply, maxHandshake)
+
+// handshakeLimit fails a read once left bytes have been read; left < 0
+// lifts the limit.
+type handshakeLimit struct {
+	r    io.Reader
+	left int
+}
+
+func (l *handshakeLimit) Read(p []byte) (int, error) {
+	switch {
+	case l.left < 0:
+		return l.r.Read(p)
+	case l.left == 0:
+		return 0, ErrHandshakeTooLarge
+	}
+	n, err := l.r.Read(p[:min(len(p), l.left)])
+	l.left -= n
+	return n, err
+}
+
 // wsErr classifies a WebSocket error: a handshake the server answered with
 // anything but 101 is an unexpected reply.
 func wsErr(ctx context.Context, err error) error {
 	if ctx.Err() == context.DeadlineExceeded {
 		return ErrNoAnswer
+	}
+	if errors.Is(err, ErrHandshakeTooLarge) {
+		return ErrHandshakeTooLarge
 	}
 	var st ws.StatusError
 	if errors.As(err, &st) {

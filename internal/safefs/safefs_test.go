@@ -4,10 +4,13 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // noErr stops the test on a setup step's error, so that a step that failed
@@ -226,4 +229,152 @@ func TestMkdirAllCurrentAndRoot(t *testing.T) {
 	if data, err := os.ReadFile(filepath.Join(dir, "f")); err != nil || string(data) != "x" {
 		t.Fatalf("%q, %v", data, err)
 	}
+}
+
+// TestLockRefusesUnsafe: whatever another user could have put where the
+// lock goes is refused with ErrUnsafeLock, and nothing is created through
+// it.
+func TestLockRefusesUnsafe(t *testing.T) {
+	other := os.Geteuid() + 1
+	tests := []struct {
+		name  string
+		setup func(t *testing.T, dir string) // dir is the lock directory
+		root  bool                           // needs root (chown)
+	}{
+		{"dir is a symlink", func(t *testing.T, dir string) {
+			target := filepath.Join(filepath.Dir(dir), "elsewhere")
+			noErr(t, os.Mkdir(target, 0o700))
+			noErr(t, os.Symlink(target, dir))
+		}, false},
+		{"dir is a file", func(t *testing.T, dir string) {
+			noErr(t, os.WriteFile(dir, nil, 0o600))
+		}, false},
+		{"dir world-writable", func(t *testing.T, dir string) {
+			noErr(t, os.Mkdir(dir, 0o700))
+			noErr(t, os.Chmod(dir, 0o1777))
+		}, false},
+		{"dir group-writable", func(t *testing.T, dir string) {
+			noErr(t, os.Mkdir(dir, 0o700))
+			noErr(t, os.Chmod(dir, 0o770))
+		}, false},
+		{"dir owned by another user", func(t *testing.T, dir string) {
+			noErr(t, os.Mkdir(dir, 0o700))
+			noErr(t, os.Chown(dir, other, other))
+		}, true},
+		{"lock is a directory", func(t *testing.T, dir string) {
+			noErr(t, os.MkdirAll(filepath.Join(dir, "rdctl.lock"), 0o700))
+		}, false},
+		{"lock is a symlink", func(t *testing.T, dir string) {
+			noErr(t, os.Mkdir(dir, 0o700))
+			noErr(t, os.Symlink(filepath.Join(filepath.Dir(dir), "victim"), filepath.Join(dir, "rdctl.lock")))
+		}, false},
+		{"lock is a FIFO", func(t *testing.T, dir string) {
+			noErr(t, os.Mkdir(dir, 0o700))
+			noErr(t, unix.Mkfifo(filepath.Join(dir, "rdctl.lock"), 0o600))
+		}, false},
+		{"lock owned by another user", func(t *testing.T, dir string) {
+			noErr(t, os.Mkdir(dir, 0o700))
+			noErr(t, os.WriteFile(filepath.Join(dir, "rdctl.lock"), nil, 0o600))
+			noErr(t, os.Chown(filepath.Join(dir, "rdctl.lock"), other, other))
+		}, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if tt.root && os.Geteuid() != 0 {
+				t.Skip("needs root to chown")
+			}
+			base := t.TempDir()
+			dir := filepath.Join(base, "rdctl")
+			tt.setup(t, dir)
+			unlock, err := Lock(filepath.Join(dir, "rdctl.lock"), 0)
+			if err == nil {
+				unlock()
+				t.Fatal("locked anyway")
+			}
+			var unsafe *UnsafeLockError
+			if !errors.As(err, &unsafe) || !errors.Is(err, ErrUnsafeLock) {
+				t.Fatalf("error %v (%T), want *UnsafeLockError", err, err)
+			}
+			for _, p := range []string{filepath.Join(base, "victim"), filepath.Join(base, "elsewhere", "rdctl.lock")} {
+				if _, err := os.Lstat(p); err == nil {
+					t.Errorf("%s was created through the lock path", p)
+				}
+			}
+		})
+	}
+}
+
+// TestLockCreatesPrivateDir: a missing lock directory is created 0700, the
+// lock file 0600.
+func TestLockCreatesPrivateDir(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "run", "rdctl")
+	unlock, err := Lock(filepath.Join(dir, "rdctl.lock"), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unlock()
+	for p, want := range map[string]os.FileMode{dir: 0o700, filepath.Join(dir, "rdctl.lock"): 0o600} {
+		fi, err := os.Lstat(p)
+		noErr(t, err)
+		if got := fi.Mode().Perm(); got&^want != 0 {
+			t.Errorf("%s has mode %04o, want at most %04o", p, got, want)
+		}
+	}
+}
+
+// TestLockPath: the live lock is in /run/rdctl; an image tree's is outside
+// the tree, the same for every spelling of the tree's path, and different
+// for different trees.
+func TestLockPath(t *testing.T) {
+	live, err := LockPath("")
+	noErr(t, err)
+	if live != "/run/rdctl/rdctl.lock" {
+		t.Errorf("live lock %q", live)
+	}
+	tmp := t.TempDir()
+	t.Setenv("TMPDIR", tmp)
+	t.Setenv("XDG_RUNTIME_DIR", "")
+	root := filepath.Join(tmp, "img")
+	a, err := LockPath(root)
+	noErr(t, err)
+	b, err := LockPath(root + "/./")
+	noErr(t, err)
+	t.Chdir(tmp)
+	c, err := LockPath("img")
+	noErr(t, err)
+	d, err := LockPath(filepath.Join(tmp, "img2"))
+	noErr(t, err)
+	if a != b || a != c {
+		t.Errorf("one tree, several locks: %q %q %q", a, b, c)
+	}
+	if a == d {
+		t.Errorf("two trees share lock %q", a)
+	}
+	if strings.HasPrefix(a, root+"/") {
+		t.Errorf("lock %q is inside the tree", a)
+	}
+	if want := filepath.Join(tmp, "rdctl-"+strconv.Itoa(os.Geteuid())); filepath.Dir(a) != want {
+		t.Errorf("lock %q not in %q", a, want)
+	}
+	// A runtime directory of the caller's own is preferred; one of
+	// somebody else's (sudo keeps the user's) is not used.
+	rt := filepath.Join(tmp, "rt")
+	noErr(t, os.Mkdir(rt, 0o700))
+	t.Setenv("XDG_RUNTIME_DIR", rt)
+	e, err := LockPath(root)
+	noErr(t, err)
+	if filepath.Dir(e) != filepath.Join(rt, "rdctl") {
+		t.Errorf("lock %q not in the runtime dir", e)
+	}
+	if os.Geteuid() == 0 {
+		noErr(t, os.Chown(rt, 12345, 12345))
+		f, err := LockPath(root)
+		noErr(t, err)
+		if strings.HasPrefix(f, rt) {
+			t.Errorf("lock %q in another user's runtime dir", f)
+		}
+	}
+	unlock, err := Lock(a, 0)
+	noErr(t, err)
+	unlock()
 }
