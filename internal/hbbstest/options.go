@@ -85,6 +85,10 @@ type Options struct {
 	// RendezvousServers is hbbs's -R list, only echoed in that ConfigUpdate.
 	RendezvousServers []string
 
+	// AlwaysUseRelay is hbbs's ALWAYS_USE_RELAY=Y; the console's "aur"
+	// shows and changes it.
+	AlwaysUseRelay bool
+
 	// ConsoleRule says which client addresses get the plain-text admin
 	// console on hbbs's TCP P-1 and hbbr's TCP R instead of the protocol.
 	// nil means LoopbackConsole (upstream's rule). Tests that need the
