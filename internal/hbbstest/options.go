@@ -1,19 +1,22 @@
 // Package hbbstest is a stand-in for the RustDesk OSS servers hbbs and hbbr
 // that behaves like them wherever a client can observe it: key loading from
 // the working directory (gen_sk), the -k rules, the port layout, the bytes of
-// every reply rdctl's probes provoke, the key checks, the loopback admin
-// consoles and the log lines rdctl looks for. Facts: reference/rustdesk-server.md
-// §1–§4.
+// every reply a client can provoke without registered peers, which messages
+// close a connection, the key checks, the WebSocket handshake and proxy
+// headers, the loopback admin consoles and the log lines rdctl looks for.
+// Facts: reference/rustdesk-server.md §1–§4 and §8 (measured against the
+// real 1.1.16, and overriding the rest where they differ); by default it is
+// 1.1.16 (see DefaultVersion).
 //
 // It is test code. Only tests and its own main (./standin, a static binary
 // for systemd and container tests) may import it; rdctl's shipped code must not.
 //
-// What it does not emulate: the peer database beyond AddPeer, forwarding
-// punch-hole and relay requests to online peers over UDP, the TEST_HBBS
-// self-check, the daily version check, sqlite files, bandwidth limits,
-// console commands other than "h" and "relay-servers|rs" (hbbs) and "h",
-// "usage|u" and the blacklist/blocklist families (hbbr), which get an empty
-// reply, and DNS resolution of relay names (see Options.Relays).
+// What it does not emulate: the peer database beyond AddPeer and a minimal
+// UDP RegisterPk, forwarding punch-hole and relay requests to online peers
+// over UDP (and the 31 s OFFLINE rule), the TEST_HBBS self-check, the daily
+// version check, sqlite files, bandwidth limits (the console shows and sets
+// them only), upstream's RegisterPk rate limit, the exact wording of the
+// console listings, and DNS resolution of relay names (see Options.Relays).
 package hbbstest
 
 import (
