@@ -531,10 +531,17 @@ func (s *Server) upgrade(nc net.Conn) (*wsConn, error) {
 		},
 	}
 	nc.SetDeadline(time.Now().Add(s.idle))
+	// The servers' HTTP parser fails on the first byte that cannot start a
+	// request line (a TLS ClientHello starts with 0x16) and close at once;
+	// gobwas/ws would wait for a whole line first.
+	var first [1]byte
+	if _, err := io.ReadFull(nc, first[:]); err != nil || !isTokenChar(first[0]) {
+		return nil, errors.New("hbbstest: websocket handshake: not an HTTP request")
+	}
 	// gobwas/ws writes its reply here: discarded on failure, and on
 	// success only its Sec-WebSocket-Accept value is used.
 	var reply bytes.Buffer
-	if _, err := u.Upgrade(readWriter{nc, &reply}); err != nil {
+	if _, err := u.Upgrade(readWriter{io.MultiReader(bytes.NewReader(first[:]), nc), &reply}); err != nil {
 		return nil, fmt.Errorf("hbbstest: websocket handshake: %w", err)
 	}
 	accept, ok := headerValue(reply.String(), "Sec-WebSocket-Accept")
@@ -551,6 +558,12 @@ func (s *Server) upgrade(nc net.Conn) (*wsConn, error) {
 		h = realIP
 	}
 	return newWSConn(nc, wsRemote(addrPortOf(nc.RemoteAddr()), h)), nil
+}
+
+// isTokenChar reports whether c may appear in an HTTP method (RFC 9110
+// tchar).
+func isTokenChar(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0
 }
 
 // readWriter joins a reader and a writer.
