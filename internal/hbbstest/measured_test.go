@@ -505,3 +505,32 @@ func TestHBBRConsoleMeasured(t *testing.T) {
 		t.Fatalf("usage %q, want one line %q... ending in the 64 Mb/s limit", got, wantPrefix)
 	}
 }
+
+// TestLogLevels: the log lines rdctl and operators look for, with the level
+// upstream logs them at, in the "[time] LEVEL [module] message" shape.
+func TestLogLevels(t *testing.T) {
+	pub, _ := newSecret(t)
+	r := startT(t, HBBR, Options{Key: new(pub), ConsoleRule: NeverConsole})
+	c := dial(t, r.Addrs().Relay)
+	noErr(t, rendezvous.WriteMessage(c, &rendezvous.RequestRelay{UUID: "u", LicenceKey: "wrong"}))
+	readAll(t, c, 2*time.Second)
+	for _, u := range []string{"lv", "lv"} {
+		c := dial(t, r.Addrs().Relay)
+		noErr(t, rendezvous.WriteMessage(c, &rendezvous.RequestRelay{UUID: u, LicenceKey: pub}))
+		time.Sleep(50 * time.Millisecond)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	noErr(t, r.WaitLog(ctx, "Both are raw"))
+	for _, want := range []string{
+		"] INFO [hbbr] Key: " + pub + "\n",
+		"] WARN [hbbr] Relay authentication failed from 127.0.0.1:",
+		"] INFO [hbbr] New relay request lv from 127.0.0.1:",
+		"] INFO [hbbr] Relayrequest lv got paired\n",
+		"] INFO [hbbr] Both are raw\n",
+	} {
+		if !strings.Contains(r.Log(), want) {
+			t.Errorf("log lacks %q:\n%s", want, r.Log())
+		}
+	}
+}
