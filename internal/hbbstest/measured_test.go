@@ -534,3 +534,26 @@ func TestLogLevels(t *testing.T) {
 		}
 	}
 }
+
+// TestWebSocketIdle: hbbs closes a WebSocket after the idle timeout with no
+// frame at all, without a close frame; pings reset the timer
+// (websocket-and-proxy.md §2, "Idle limits").
+func TestWebSocketIdle(t *testing.T) {
+	s := startT(t, HBBS, Options{ConsoleRule: NeverConsole, IdleTimeout: time.Second})
+	w := dialWS(t, s.Addrs().WS, "")
+	var pingFrame bytes.Buffer
+	noErr(t, ws.WriteHeader(&pingFrame, ws.Header{Fin: true, OpCode: ws.OpPing, Masked: true, Mask: ws.NewMask()}))
+	start := time.Now()
+	for time.Since(start) < 2500*time.Millisecond {
+		write(t, w.c, pingFrame.Bytes())
+		got, closed := w.readRaw(t, 400*time.Millisecond)
+		if closed || !bytes.Equal(got, []byte{0x8a, 0x00}) { // the pong
+			t.Fatalf("after %v of pings: % x closed %v, want a pong and an open connection", time.Since(start), got, closed)
+		}
+	}
+	quiet := time.Now()
+	got, closed := w.readRaw(t, 3*time.Second)
+	if el := time.Since(quiet); len(got) != 0 || !closed || el < 500*time.Millisecond {
+		t.Fatalf("quiet: % x closed %v after %v, want a bare close after about 1 s", got, closed, el)
+	}
+}

@@ -673,24 +673,41 @@ type wsConn struct {
 	c           net.Conn
 	msgs        *rendezvous.WSMessages
 	remote, raw netip.AddrPort
-	wmu         sync.Mutex // guards writes: control replies and WriteMsg
+	wmu         sync.Mutex    // guards writes: control replies and WriteMsg
+	idle        time.Duration // the current ReadMsg timeout; read by activityReader in the same goroutine
 }
 
 func newWSConn(c net.Conn, remote netip.AddrPort) *wsConn {
 	w := &wsConn{c: c, remote: unmapped(remote), raw: remote}
-	w.msgs = rendezvous.NewWSMessages(bufio.NewReaderSize(c, 1024), lockedWriter{&w.wmu, c}, ws.StateServerSide, maxWSMessage)
+	w.msgs = rendezvous.NewWSMessages(bufio.NewReaderSize(activityReader{w}, 1024), lockedWriter{&w.wmu, c}, ws.StateServerSide, maxWSMessage)
 	return w
 }
 
 // ReadMsg returns the next binary message (see rendezvous.WSMessages: like
-// hbbs, it skips other data messages and answers pings and a close).
+// hbbs, it skips other data messages and answers pings and a close). The
+// timeout counts from the last bytes received, not from the call: upstream
+// times out the wait for the next frame, and a ping is a frame, so pings
+// keep an otherwise idle WebSocket open (websocket-and-proxy.md §2).
 func (w *wsConn) ReadMsg(d time.Duration) ([]byte, error) {
+	w.idle = d
 	var deadline time.Time
 	if d > 0 {
 		deadline = time.Now().Add(d)
 	}
 	w.c.SetReadDeadline(deadline)
 	return w.msgs.Next()
+}
+
+// activityReader reads from a WebSocket connection and pushes its read
+// deadline on by the current timeout whenever bytes arrive.
+type activityReader struct{ w *wsConn }
+
+func (a activityReader) Read(p []byte) (int, error) {
+	n, err := a.w.c.Read(p)
+	if n > 0 && a.w.idle > 0 {
+		a.w.c.SetReadDeadline(time.Now().Add(a.w.idle))
+	}
+	return n, err
 }
 
 // WriteMsg sends b as one binary message, in one write.
