@@ -83,7 +83,8 @@ type Options struct {
 	Relays []string
 
 	// Serial is hbbs's -s; a TestNatRequest with a lower serial on TCP P gets
-	// a ConfigUpdate{Serial, RendezvousServers} in the reply.
+	// a ConfigUpdate{Serial, RendezvousServers} in the reply, and a UDP
+	// RegisterPeer with a lower serial an extra ConfigUpdate datagram.
 	Serial int32
 	// RendezvousServers is hbbs's -R list, only echoed in that ConfigUpdate.
 	RendezvousServers []string
@@ -115,7 +116,7 @@ type Options struct {
 	IdleTimeout time.Duration
 
 	// LogWriter, if set, receives every log line as well (the standalone
-	// binary passes os.Stderr). Lines are always kept for Server.Log.
+	// binary passes os.Stdout, where the real servers log). Lines are always kept for Server.Log.
 	LogWriter io.Writer
 }
 
