@@ -286,7 +286,12 @@ func TestHBBRBlocklistCoversWebSocket(t *testing.T) {
 	if _, closed := readAll(t, console, 2*time.Second); !closed {
 		t.Fatal("console did not close")
 	}
-	c := dial(t, r.Addrs().RelayWS)
+	c, err := net.DialTimeout("tcp", r.Addrs().RelayWS.String(), 2*time.Second)
+	if errors.Is(err, syscall.ECONNRESET) {
+		return // the reset beat the end of connect: reset before any HTTP too
+	}
+	noErr(t, err)
+	defer c.Close()
 	c.Write([]byte(wsRequest(""))) // may already fail: the reset can come first
 	c.SetReadDeadline(time.Now().Add(2 * time.Second))
 	n, err := c.Read(make([]byte, 64))
@@ -555,5 +560,45 @@ func TestWebSocketIdle(t *testing.T) {
 	got, closed := w.readRaw(t, 3*time.Second)
 	if el := time.Since(quiet); len(got) != 0 || !closed || el < 500*time.Millisecond {
 		t.Fatalf("quiet: % x closed %v after %v, want a bare close after about 1 s", got, closed, el)
+	}
+}
+
+// TestWebSocketTextFrames: hbbs ignores text messages that are valid UTF-8
+// and closes on one that is not (a protobuf byte >= 0x80 in a text frame)
+// (websocket-and-proxy.md §2, "Framing").
+func TestWebSocketTextFrames(t *testing.T) {
+	s := startT(t, HBBS, Options{ConsoleRule: NeverConsole})
+	text := func(payload []byte) []byte {
+		var b bytes.Buffer
+		h := ws.Header{Fin: true, OpCode: ws.OpText, Length: int64(len(payload)), Masked: true, Mask: ws.NewMask()}
+		noErr(t, ws.WriteHeader(&b, h))
+		masked := append([]byte(nil), payload...)
+		ws.Cipher(masked, h.Mask, 0)
+		return append(b.Bytes(), masked...)
+	}
+	cases := []struct {
+		name    string
+		payload []byte
+		closed  bool
+	}{
+		{"valid UTF-8: ignored", []byte("hello"), false},
+		{"a RegisterPeer as text (valid UTF-8): not processed", unhex(t, "32 05 0a 03 61 62 63"), false}, // as binary it would close
+		{"invalid UTF-8: closed", unhex(t, "42 03 0a 01 ff"), true},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			w := dialWS(t, s.Addrs().WS, "")
+			write(t, w.c, text(c.payload))
+			got, closed := w.readRaw(t, 500*time.Millisecond)
+			if len(got) != 0 || closed != c.closed {
+				t.Fatalf("got % x closed %v, want no reply, closed %v", got, closed, c.closed)
+			}
+			if !closed { // still serving binary messages
+				w.send(t, unhex(t, "a2 01 00"))
+				if got, _ := w.readRaw(t, 2*time.Second); !bytes.Equal(got, wsFrame(testNatResponseFrame(localPort(w.c))[1:])) {
+					t.Fatalf("TestNat after the text message: % x", got)
+				}
+			}
+		})
 	}
 }

@@ -14,8 +14,10 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/gobwas/ws"
+	"github.com/gobwas/ws/wsutil"
 
 	"github.com/rdctl/rdctl/internal/rendezvous"
 )
@@ -671,7 +673,8 @@ func (t *tcpConn) Close() error              { return t.c.Close() }
 // binary message, gobwas/ws framing straight on the connection.
 type wsConn struct {
 	c           net.Conn
-	msgs        *rendezvous.WSMessages
+	rd          wsutil.Reader
+	ctl         wsutil.FrameHandlerFunc
 	remote, raw netip.AddrPort
 	wmu         sync.Mutex    // guards writes: control replies and WriteMsg
 	idle        time.Duration // the current ReadMsg timeout; read by activityReader in the same goroutine
@@ -679,12 +682,24 @@ type wsConn struct {
 
 func newWSConn(c net.Conn, remote netip.AddrPort) *wsConn {
 	w := &wsConn{c: c, remote: unmapped(remote), raw: remote}
-	w.msgs = rendezvous.NewWSMessages(bufio.NewReaderSize(activityReader{w}, 1024), lockedWriter{&w.wmu, c}, ws.StateServerSide, maxWSMessage)
+	w.ctl = wsutil.ControlFrameHandler(lockedWriter{&w.wmu, c}, ws.StateServerSide)
+	w.rd = wsutil.Reader{
+		Source:         bufio.NewReaderSize(activityReader{w}, 1024),
+		State:          ws.StateServerSide,
+		MaxFrameSize:   maxWSMessage,
+		MaxMessageSize: maxWSMessage,
+		OnIntermediate: w.ctl,
+	}
 	return w
 }
 
-// ReadMsg returns the next binary message (see rendezvous.WSMessages: like
-// hbbs, it skips other data messages and answers pings and a close). The
+// errInvalidText is a text message that is not UTF-8: a protocol error to
+// the servers' WebSocket library, which closes the connection.
+var errInvalidText = errors.New("hbbstest: websocket text message is not UTF-8")
+
+// ReadMsg returns the next binary message. Like hbbs and hbbr it answers
+// pings and a close, skips text messages that are valid UTF-8 and ends the
+// connection on one that is not (websocket-and-proxy.md §2, "Framing"). The
 // timeout counts from the last bytes received, not from the call: upstream
 // times out the wait for the next frame, and a ping is a frame, so pings
 // keep an otherwise idle WebSocket open (websocket-and-proxy.md §2).
@@ -695,7 +710,28 @@ func (w *wsConn) ReadMsg(d time.Duration) ([]byte, error) {
 		deadline = time.Now().Add(d)
 	}
 	w.c.SetReadDeadline(deadline)
-	return w.msgs.Next()
+	for {
+		h, err := w.rd.NextFrame()
+		if err != nil {
+			return nil, err
+		}
+		if h.OpCode.IsControl() {
+			if err := w.ctl(h, &w.rd); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		b, err := io.ReadAll(&w.rd)
+		if err != nil {
+			return nil, err
+		}
+		switch {
+		case h.OpCode == ws.OpBinary:
+			return b, nil
+		case h.OpCode == ws.OpText && !utf8.Valid(b):
+			return nil, errInvalidText
+		}
+	}
 }
 
 // activityReader reads from a WebSocket connection and pushes its read
