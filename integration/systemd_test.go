@@ -200,8 +200,9 @@ func TestSystemdInstallAndRotate(t *testing.T) {
 		t.Error("re-install changed the key")
 	}
 
-	// --bind is refused for hbbs older than 1.1.17 (hbbs -V says so)
-	_, errOut, code := rdctlIn(t, m, nil, "--dry-run", "install", "systemd", "--relay", "rd.example.com", "--bind", "127.0.0.1")
+	// --bind is refused for hbbs older than 1.1.17 (hbbs -V says so; the
+	// stand-in is 1.1.16 unless STANDIN_VERSION says otherwise)
+	_, errOut, code := rdctlIn(t, m, []string{"STANDIN_VERSION=1.1.17"}, "--dry-run", "install", "systemd", "--relay", "rd.example.com", "--bind", "127.0.0.1")
 	if code != 0 {
 		t.Errorf("--bind with 1.1.17 refused: %s", errOut)
 	}

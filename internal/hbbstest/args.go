@@ -10,9 +10,58 @@ import (
 	"strings"
 )
 
-// DefaultVersion is what "-V" reports unless the standalone binary's
-// STANDIN_VERSION says otherwise (upstream HEAD's Cargo version).
-const DefaultVersion = "1.1.17"
+// DefaultVersion is the upstream release the stand-in behaves as unless told
+// otherwise (the standalone binary's STANDIN_VERSION): the latest tag, 1.1.16,
+// which has no -b (reference §8). Versions from BindVersion on (upstream HEAD,
+// Cargo version 1.1.17) accept -b/--bind.
+const DefaultVersion = "1.1.16"
+
+// BindVersion is the first version with -b/--bind, env BIND and HEAD's
+// lenient option names.
+const BindVersion = "1.1.17"
+
+// atLeast reports whether version v is at least min, comparing the leading
+// dot-separated numbers ("1.1.10-3" counts as 1.1.10). A version that does
+// not start with a number is treated as the newest, so an odd test value
+// gets every feature.
+func atLeast(v, min string) bool {
+	nums := func(s string) ([]int, bool) {
+		var out []int
+		for _, p := range strings.Split(s, ".") {
+			end := 0
+			for end < len(p) && p[end] >= '0' && p[end] <= '9' {
+				end++
+			}
+			n, err := strconv.Atoi(p[:end])
+			if err != nil {
+				return out, len(out) > 0
+			}
+			out = append(out, n)
+			if end < len(p) {
+				break
+			}
+		}
+		return out, true
+	}
+	a, ok := nums(v)
+	if !ok {
+		return true
+	}
+	b, _ := nums(min)
+	for i := range max(len(a), len(b)) {
+		var x, y int
+		if i < len(a) {
+			x = a[i]
+		}
+		if i < len(b) {
+			y = b[i]
+		}
+		if x != y {
+			return x > y
+		}
+	}
+	return true
+}
 
 // UsageError is a command-line error worded like clap 2's. The real servers
 // print it to stderr and exit with status 1.
@@ -52,11 +101,23 @@ var hbbrOptions = []option{
 	{'k', "key", "KEY", "Only allow the client with the same key"},
 }
 
-func optionsFor(kind Kind) []option {
+// optionsFor is the kind's option table in version: before BindVersion there
+// is no -b, so clap rejects it like any unknown flag.
+func optionsFor(kind Kind, version string) []option {
+	opts := hbbsOptions
 	if kind == HBBR {
-		return hbbrOptions
+		opts = hbbrOptions
 	}
-	return hbbsOptions
+	if atLeast(version, BindVersion) {
+		return opts
+	}
+	var out []option
+	for _, o := range opts {
+		if o.long != "bind" {
+			out = append(out, o)
+		}
+	}
+	return out
 }
 
 // Help returns the --help text of the kind's command line.
@@ -69,7 +130,7 @@ func Help(kind Kind, version string) string {
 		b.WriteString("RustDesk ID/Rendezvous Server\n\n")
 	}
 	fmt.Fprintf(&b, "USAGE:\n    %s [OPTIONS]\n\nFLAGS:\n    -h, --help       Prints help information\n    -V, --version    Prints version information\n\nOPTIONS:\n", kind)
-	for _, o := range optionsFor(kind) {
+	for _, o := range optionsFor(kind, version) {
 		short := "    "
 		if o.short != 0 {
 			short = "-" + string(o.short) + ", "
@@ -89,25 +150,36 @@ type Invocation struct {
 	ShowHelp    bool
 }
 
-// ParseArgs parses a server command line (args without the program name)
-// the way upstream does and resolves it against env (the process
-// environment; it is copied, not modified) and the files in dir:
+// ParseArgs is ParseArgsVersion for DefaultVersion.
+func ParseArgs(kind Kind, args []string, env map[string]string, dir string) (*Invocation, error) {
+	return ParseArgsVersion(kind, DefaultVersion, args, env, dir)
+}
+
+// ParseArgsVersion parses a server command line (args without the program
+// name) the way the given upstream version does and resolves it against env
+// (the process environment; it is copied, not modified) and the files in
+// dir:
 //
 //   - hbbs: ".env" in dir, then the --config file, then the flags are each
 //     applied as environment variables named like the option, upper-cased
 //     with '_' turned into '-' (so -r sets RELAY-SERVERS), later sources
 //     overwriting earlier ones; then key = KEY (default "-"), port = PORT
-//     (default 21116, at least 3), relays = RELAY-SERVERS (HEAD also accepts
-//     RELAY_SERVERS, relay-servers, relay_servers), bind = BIND, serial =
-//     SERIAL, rendezvous servers = RENDEZVOUS-SERVERS.
-//   - hbbr: ".env" (names normalised the same way), then flags; key = -k,
-//     else KEY, else "" (no check); port = -p, else PORT+1 when PORT is set,
-//     else 21117.
+//     (default 21116, at least 3), relays = RELAY-SERVERS, serial = SERIAL,
+//     rendezvous servers = RENDEZVOUS-SERVERS, always-use-relay =
+//     ALWAYS_USE_RELAY == "Y" (read with the underscore, so on 1.1.16 only
+//     the real environment sets it: .env names become dashed). From
+//     BindVersion on: -b and bind = BIND, relays also from RELAY_SERVERS,
+//     relay-servers or relay_servers, always-use-relay also from .env.
+//   - hbbr: ".env" with names taken verbatim (normalised like hbbs's from
+//     BindVersion on), then flags; key = -k, else KEY by that exact name
+//     (§8: "key=" in hbbr's .env is ignored), else "" (no check); port = -p,
+//     else PORT+1 when PORT is set, else 21117.
 //
 // Errors are always *UsageError (clap's wording; the servers exit 1).
-func ParseArgs(kind Kind, args []string, env map[string]string, dir string) (*Invocation, error) {
+func ParseArgsVersion(kind Kind, version string, args []string, env map[string]string, dir string) (*Invocation, error) {
+	head := atLeast(version, BindVersion)
 	inv := &Invocation{Kind: kind}
-	opts := optionsFor(kind)
+	opts := optionsFor(kind, version)
 	flags := map[string]string{} // long name → value
 	for i := 0; i < len(args); i++ {
 		a := args[i]
@@ -174,13 +246,13 @@ func ParseArgs(kind Kind, args []string, env map[string]string, dir string) (*In
 	for k, v := range env {
 		e[k] = v
 	}
-	applyIni(e, filepath.Join(dir, ".env"))
+	applyIni(e, filepath.Join(dir, ".env"), kind == HBBS || head)
 	if kind == HBBS {
 		if cfg, ok := flags["config"]; ok {
 			if !filepath.IsAbs(cfg) {
 				cfg = filepath.Join(dir, cfg)
 			}
-			applyIni(e, cfg)
+			applyIni(e, cfg, true)
 		}
 	}
 	hbbrPortFlag := false
@@ -191,7 +263,10 @@ func ParseArgs(kind Kind, args []string, env map[string]string, dir string) (*In
 		}
 	}
 
-	o := Options{Dir: dir, Bind: e["BIND"]}
+	o := Options{Dir: dir}
+	if head {
+		o.Bind = e["BIND"]
+	}
 	num := func(name, s string) (int, error) {
 		n, err := strconv.Atoi(strings.TrimSpace(s))
 		if err != nil {
@@ -216,12 +291,17 @@ func ParseArgs(kind Kind, args []string, env map[string]string, dir string) (*In
 		if o.Port < 3 || o.Port > 65533 {
 			return nil, &UsageError{kind, fmt.Sprintf("Invalid value for '--port': %d (needs 3..65533 for P-1 and P+2)", o.Port)}
 		}
-		for _, name := range []string{"RELAY-SERVERS", "RELAY_SERVERS", "relay-servers", "relay_servers"} {
+		names := []string{"RELAY-SERVERS"}
+		if head {
+			names = append(names, "RELAY_SERVERS", "relay-servers", "relay_servers")
+		}
+		for _, name := range names {
 			if v, ok := e[name]; ok {
 				o.Relays = splitList(v)
 				break
 			}
 		}
+		o.AlwaysUseRelay = e["ALWAYS_USE_RELAY"] == "Y" || head && e["ALWAYS-USE-RELAY"] == "Y"
 		o.RendezvousServers = splitList(e["RENDEZVOUS-SERVERS"])
 		if v, ok := e["SERIAL"]; ok && v != "" {
 			n, err := num("--serial", v)
@@ -273,10 +353,11 @@ func splitList(s string) []string {
 }
 
 // applyIni reads KEY=VALUE lines (the top section of an INI file; '#' and
-// ';' start comments; [sections] end it) into env under argName(KEY). A file
-// that cannot be read is ignored, as upstream ignores a failed load of both
-// .env and the --config file.
-func applyIni(env map[string]string, path string) {
+// ';' start comments; [sections] end it) into env under argName(KEY), or
+// under KEY verbatim when normalise is false (1.1.16's hbbr). A file that
+// cannot be read is ignored, as upstream ignores a failed load of both .env
+// and the --config file.
+func applyIni(env map[string]string, path string, normalise bool) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return
@@ -298,6 +379,10 @@ func applyIni(env map[string]string, path string) {
 		if len(v) >= 2 && (v[0] == '"' && v[len(v)-1] == '"' || v[0] == '\'' && v[len(v)-1] == '\'') {
 			v = v[1 : len(v)-1]
 		}
-		env[argName(strings.TrimSpace(k))] = v
+		k = strings.TrimSpace(k)
+		if normalise {
+			k = argName(k)
+		}
+		env[k] = v
 	}
 }

@@ -53,7 +53,7 @@ func TestParseArgsKeyForms(t *testing.T) {
 func TestParseArgsHBBS(t *testing.T) {
 	dir := t.TempDir()
 	noErr(t, os.WriteFile(filepath.Join(dir, ".env"), []byte("# comment\nrelay_servers=envrelay:21117\nkey = fromdotenv\n"), 0o600))
-	inv, err := ParseArgs(HBBS, []string{"-p", "31116", "-b", "127.0.0.3", "-s", "7", "-R", "a,b", "--mask", "10.0.0.0/8", "-M", "0"}, nil, dir)
+	inv, err := ParseArgsVersion(HBBS, BindVersion, []string{"-p", "31116", "-b", "127.0.0.3", "-s", "7", "-R", "a,b", "--mask", "10.0.0.0/8", "-M", "0"}, nil, dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -146,4 +146,86 @@ func FuzzParseArgs(f *testing.F) {
 			t.Fatalf("%q: port %d", line, o.Port)
 		}
 	})
+}
+
+// TestParseArgsVersions pins what differs between 1.1.16 (the default) and
+// 1.1.17: -b, BIND, the lenient relay-server names and hbbr's .env names.
+func TestParseArgsVersions(t *testing.T) {
+	cases := []struct {
+		name    string
+		kind    Kind
+		version string
+		args    []string
+		env     map[string]string
+		dotenv  string
+		wantErr string // substring of the *UsageError; "" = accepted
+		check   func(o Options) bool
+	}{
+		{"1.1.16 hbbs -b exits 1", HBBS, "1.1.16", []string{"-b", "127.0.0.1"}, nil, "", "Found argument '-b' which wasn't expected", nil},
+		{"1.1.16 hbbs --bind exits 1", HBBS, "1.1.16", []string{"--bind=::1"}, nil, "", "Found argument '--bind=::1' which wasn't expected", nil},
+		{"1.1.16 hbbr -b exits 1", HBBR, "1.1.16", []string{"-b", "127.0.0.1"}, nil, "", "Found argument '-b' which wasn't expected", nil},
+		{"1.1.17 hbbs -b", HBBS, "1.1.17", []string{"-b", "127.0.0.1"}, nil, "", "", func(o Options) bool { return o.Bind == "127.0.0.1" }},
+		{"1.1.18 hbbr --bind", HBBR, "1.1.18", []string{"--bind", "::1"}, nil, "", "", func(o Options) bool { return o.Bind == "::1" }},
+		{"1.1.16 ignores BIND", HBBS, "1.1.16", nil, map[string]string{"BIND": "127.0.0.9"}, "", "", func(o Options) bool { return o.Bind == "" }},
+		{"1.1.17 reads BIND", HBBS, "1.1.17", nil, map[string]string{"BIND": "127.0.0.9"}, "", "", func(o Options) bool { return o.Bind == "127.0.0.9" }},
+		{"1.1.16 ignores env RELAY_SERVERS", HBBS, "1.1.16", nil, map[string]string{"RELAY_SERVERS": "r"}, "", "", func(o Options) bool { return o.Relays == nil }},
+		{"1.1.17 reads env RELAY_SERVERS", HBBS, "1.1.17", nil, map[string]string{"RELAY_SERVERS": "r"}, "", "", func(o Options) bool { return reflect.DeepEqual(o.Relays, []string{"r"}) }},
+		{"1.1.16 hbbr ignores key= in .env", HBBR, "1.1.16", nil, nil, "key=abc\n", "", func(o Options) bool { return *o.Key == "" }},
+		{"1.1.16 hbbr reads KEY= in .env", HBBR, "1.1.16", nil, nil, "KEY=abc\n", "", func(o Options) bool { return *o.Key == "abc" }},
+		{"1.1.17 hbbr normalises key= in .env", HBBR, "1.1.17", nil, nil, "key=abc\n", "", func(o Options) bool { return *o.Key == "abc" }},
+		{"a lower-case key env is ignored", HBBR, "1.1.16", nil, map[string]string{"key": "abc"}, "", "", func(o Options) bool { return *o.Key == "" }},
+		{"1.1.16 ALWAYS_USE_RELAY from the environment", HBBS, "1.1.16", nil, map[string]string{"ALWAYS_USE_RELAY": "Y"}, "", "", func(o Options) bool { return o.AlwaysUseRelay }},
+		{"1.1.16 ALWAYS_USE_RELAY in .env does nothing", HBBS, "1.1.16", nil, nil, "ALWAYS_USE_RELAY=Y\n", "", func(o Options) bool { return !o.AlwaysUseRelay }},
+		{"1.1.17 ALWAYS_USE_RELAY in .env", HBBS, "1.1.17", nil, nil, "ALWAYS_USE_RELAY=Y\n", "", func(o Options) bool { return o.AlwaysUseRelay }},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			dir := t.TempDir()
+			if c.dotenv != "" {
+				noErr(t, os.WriteFile(filepath.Join(dir, ".env"), []byte(c.dotenv), 0o600))
+			}
+			inv, err := ParseArgsVersion(c.kind, c.version, c.args, c.env, dir)
+			if c.wantErr != "" {
+				var ue *UsageError
+				if !errors.As(err, &ue) || !strings.Contains(err.Error(), c.wantErr) {
+					t.Fatalf("%v, want a usage error with %q", err, c.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !c.check(inv.Options) {
+				t.Fatalf("%+v (key %q)", inv.Options, *inv.Options.Key)
+			}
+		})
+	}
+	if strings.Contains(Help(HBBS, "1.1.16"), "--bind") || !strings.Contains(Help(HBBS, "1.1.17"), "-b, --bind=[IP]") {
+		t.Fatal("--help must list -b from 1.1.17 on only")
+	}
+	if DefaultVersion != "1.1.16" {
+		t.Fatalf("default version %s", DefaultVersion)
+	}
+}
+
+func TestAtLeast(t *testing.T) {
+	cases := []struct {
+		v, min string
+		want   bool
+	}{
+		{"1.1.16", "1.1.17", false},
+		{"1.1.17", "1.1.17", true},
+		{"1.1.18", "1.1.17", true},
+		{"1.2", "1.1.17", true},
+		{"1.1.10-3", "1.1.17", false},
+		{"1.1.17-1", "1.1.17", true},
+		{"2", "1.1.17", true},
+		{"1.1", "1.1.17", false},
+		{"dev", "1.1.17", true},
+	}
+	for _, c := range cases {
+		if got := atLeast(c.v, c.min); got != c.want {
+			t.Errorf("atLeast(%q, %q) = %v", c.v, c.min, got)
+		}
+	}
 }

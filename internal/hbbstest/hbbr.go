@@ -18,11 +18,13 @@ type parked struct {
 	ended  chan struct{} // closed when the joined relay has ended
 }
 
-// relaySide is one connection of a paired relay, for "usage".
-type relaySide struct {
+// relayPair is one joined relay, for "usage": one line per pair, named by
+// the address of the connection that completed it as the socket reports it
+// (on a dual-stack listener an IPv4 client is "[::ffff:a.b.c.d]:port", §8).
+type relayPair struct {
 	remote netip.AddrPort
 	start  time.Time
-	bytes  atomic.Int64
+	bytes  atomic.Int64 // received from either side
 }
 
 // serveRelayTCP handles hbbr TCP R: the console for console sources, an
@@ -58,15 +60,15 @@ func (s *Server) serveRelay(c msgConn) {
 	if !ok {
 		return
 	}
-	remote := c.Remote()
 	if s.key.Key != "" && rr.LicenceKey != s.key.Key {
-		s.logf("ERROR", "Relay authentication failed from %s - invalid key", remote)
+		// WARN, as upstream logs it (seen in real hbbr 1.1.16 logs).
+		s.logf("WARN", "Relay authentication failed from %s - invalid key", c.RawRemote())
 		return
 	}
 	if rr.UUID == "" {
 		return
 	}
-	s.logInfo("New relay request %s from %s", rr.UUID, remote)
+	s.logInfo("New relay request %s from %s", rr.UUID, c.RawRemote())
 
 	s.mu.Lock()
 	partner := s.waiting[rr.UUID]
@@ -102,8 +104,11 @@ func (s *Server) serveRelay(c msgConn) {
 		<-me.ended
 		return
 	}
-	s.logInfo("Relay of %s: %s <-> %s", rr.UUID, partner.c.Remote(), remote)
+	s.logInfo("Relayrequest %s got paired", rr.UUID) // upstream's line
+	// The stand-in's own line naming both sides; rdctl's probe tests count it.
+	s.logInfo("Relay of %s: %s <-> %s", rr.UUID, partner.c.RawRemote(), c.RawRemote())
 	s.join(partner, c)
+	s.logInfo("Relay of %s closed", c.RawRemote())
 }
 
 // join relays between a parked connection and the newcomer until either
@@ -115,16 +120,13 @@ func (s *Server) serveRelay(c msgConn) {
 func (s *Server) join(p *parked, c msgConn) {
 	defer close(p.ended)
 	close(p.paired)
-	sa := &relaySide{remote: p.c.Remote(), start: time.Now()}
-	sb := &relaySide{remote: c.Remote(), start: time.Now()}
+	pair := &relayPair{remote: c.RawRemote(), start: time.Now()}
 	s.mu.Lock()
-	s.sessions[sa] = struct{}{}
-	s.sessions[sb] = struct{}{}
+	s.sessions[pair] = struct{}{}
 	s.mu.Unlock()
 	defer func() {
 		s.mu.Lock()
-		delete(s.sessions, sa)
-		delete(s.sessions, sb)
+		delete(s.sessions, pair)
 		s.mu.Unlock()
 	}()
 	var once sync.Once
@@ -151,27 +153,28 @@ func (s *Server) join(p *parked, c msgConn) {
 	var wg sync.WaitGroup
 	wg.Add(2)
 	if aTCP && bTCP {
+		s.logInfo("Both are raw")
 		ar, aw := at.Raw()
 		br, bw := bt.Raw()
 		go func() {
 			defer wg.Done()
-			io.Copy(bw, countingReader{ar, &sa.bytes, &last})
+			io.Copy(bw, countingReader{ar, &pair.bytes, &last})
 			stop()
 		}()
 		go func() {
 			defer wg.Done()
-			io.Copy(aw, countingReader{br, &sb.bytes, &last})
+			io.Copy(aw, countingReader{br, &pair.bytes, &last})
 			stop()
 		}()
 	} else {
 		go func() {
 			defer wg.Done()
-			relayMessages(c, p.c, &sa.bytes, &last)
+			relayMessages(c, p.c, &pair.bytes, &last)
 			stop()
 		}()
 		go func() {
 			defer wg.Done()
-			relayMessages(p.c, c, &sb.bytes, &last)
+			relayMessages(p.c, c, &pair.bytes, &last)
 			stop()
 		}()
 	}

@@ -15,12 +15,24 @@ import (
 // get the protocol like everyone else.
 func (s *Server) serveRendezvousTCP(c net.Conn) { s.serveRendezvous(newTCPConn(c)) }
 
-// serveRendezvous is hbbs's TCP P / WebSocket P+2 loop. The server never
-// speaks first. Each connection has one "sink" (its way back to the client):
-// a TestNatRequest is answered on it and ends the connection; the first
-// PunchHoleRequest or RequestRelay takes it, so a connection answers at most
-// one punch request; a RelayResponse is sent to whichever stored sink its
-// socket_addr names. Frames that do not decode are ignored.
+// serveRendezvous is hbbs's TCP P / WebSocket P+2 loop (reference §8,
+// measured on 1.1.16). The server never speaks first, and handles only
+// PunchHoleRequest, RequestRelay, RelayResponse, PunchHoleSent, LocalAddr and
+// TestNatRequest:
+//
+//   - RegisterPk gets RegisterPkResponse{NOT_SUPPORT} and the connection
+//     closes; any other message, an empty one or bytes that do not decode
+//     close it at once with no reply;
+//   - a TestNatRequest is answered on the connection's "sink" (its way back
+//     to the client) and ends the connection;
+//   - the first PunchHoleRequest or RequestRelay takes the sink, so a
+//     connection answers at most one punch request and then stays open until
+//     the idle timeout;
+//   - a RelayResponse goes to whichever stored sink its socket_addr names; one
+//     that names none comes back on this connection (uuid kept, relay_server
+//     not filled in) and the connection closes;
+//   - PunchHoleSent and LocalAddr would be forwarded to the punching client's
+//     sink; the stand-in has no such clients, so nothing happens.
 func (s *Server) serveRendezvous(c msgConn) {
 	remote := c.Remote()
 	haveSink := true
@@ -31,8 +43,8 @@ func (s *Server) serveRendezvous(c msgConn) {
 			return
 		}
 		m, err := rendezvous.Unmarshal(b)
-		if err != nil {
-			continue
+		if err != nil || m == nil {
+			return
 		}
 		switch m := m.(type) {
 		case *rendezvous.TestNatRequest:
@@ -49,7 +61,7 @@ func (s *Server) serveRendezvous(c msgConn) {
 				continue
 			}
 			haveSink = false
-			if resp := s.punchReply(m); resp != nil {
+			if resp := s.punchReply(m, remote); resp != nil {
 				c.WriteMsg(rendezvous.Marshal(resp))
 			} else {
 				s.storeSink(remote, c) // would be answered when the peer replies
@@ -63,7 +75,20 @@ func (s *Server) serveRendezvous(c msgConn) {
 			// sink stays stored under the client's address.
 			s.storeSink(remote, c)
 		case *rendezvous.RelayResponse:
-			s.forwardRelayResponse(m)
+			if echo := s.forwardRelayResponse(m); echo != nil {
+				c.WriteMsg(rendezvous.Marshal(echo))
+				return
+			}
+		case *rendezvous.Unknown:
+			switch m.Field {
+			case fieldPunchHoleSent, fieldLocalAddr:
+				continue
+			case fieldRegisterPk:
+				c.WriteMsg(registerPkResponse(rpNotSupport))
+			}
+			return
+		default:
+			return
 		}
 	}
 }
@@ -71,13 +96,21 @@ func (s *Server) serveRendezvous(c msgConn) {
 // punchReply decides the answer to a punch-hole request, or nil when hbbs
 // would forward the request to an online peer and answer later (the
 // stand-in never does).
-func (s *Server) punchReply(m *rendezvous.PunchHoleRequest) *rendezvous.PunchHoleResponse {
+func (s *Server) punchReply(m *rendezvous.PunchHoleRequest, from netip.AddrPort) *rendezvous.PunchHoleResponse {
 	if s.key.Key != "" && m.LicenceKey != s.key.Key {
 		return &rendezvous.PunchHoleResponse{Failure: rendezvous.LicenseMismatch}
 	}
 	s.mu.Lock()
 	p := s.peers[m.ID]
 	online := p != nil && online(p)
+	if online {
+		// hbbs records a punch request only when the peer exists (§4c);
+		// "pr" lists them.
+		s.punchReqs = append(s.punchReqs, punchReq{at: time.Now(), from: from.Addr(), id: m.ID, to: p.addr.Addr()})
+		if len(s.punchReqs) > maxPunchReqs {
+			s.punchReqs = s.punchReqs[len(s.punchReqs)-maxPunchReqs:]
+		}
+	}
 	s.mu.Unlock()
 	switch {
 	case p == nil:
@@ -108,38 +141,42 @@ func (s *Server) dropSink(remote netip.AddrPort, c msgConn) {
 
 // forwardRelayResponse sends rr, with pk set to the signed IdPk of the peer
 // it names, to the stored sink of the address in rr.socket_addr (reference
-// §4c, option 2). The sink is consumed.
-func (s *Server) forwardRelayResponse(rr *rendezvous.RelayResponse) {
-	addr, err := rendezvous.DecodeAddr(rr.SocketAddr)
-	if err != nil {
-		return
-	}
-	addr = unmapped(addr)
-	s.mu.Lock()
-	dst := s.sinks[addr]
-	delete(s.sinks, addr)
-	var id string
-	if u, ok := rr.Union.(rendezvous.RelayResponseID); ok {
-		id = string(u)
-	}
-	var pk []byte
-	p := s.peers[id]
-	if rr.Version != "" && s.key.Secret != nil && p != nil {
-		pk = rendezvous.SignIDPK(s.key.Secret, id, p.pk)
-	}
-	relay := rr.RelayServer
-	if relay == "" {
-		relay = s.nextRelayLocked()
-	}
-	s.mu.Unlock()
-	if dst == nil {
-		return
+// §4c, option 2); the sink is consumed. When no sink is stored there, it
+// returns the message to send back to the sender instead (§8: same uuid, no
+// relay_server filled in), else nil.
+func (s *Server) forwardRelayResponse(rr *rendezvous.RelayResponse) *rendezvous.RelayResponse {
+	var dst msgConn
+	if addr, err := rendezvous.DecodeAddr(rr.SocketAddr); err == nil {
+		addr = unmapped(addr)
+		s.mu.Lock()
+		dst = s.sinks[addr]
+		delete(s.sinks, addr)
+		s.mu.Unlock()
 	}
 	out := *rr
 	out.SocketAddr = nil
-	out.RelayServer = relay
-	out.Union = rendezvous.RelayResponsePK(pk)
+	if u, ok := rr.Union.(rendezvous.RelayResponseID); ok {
+		s.mu.Lock()
+		var pk []byte
+		if p := s.peers[string(u)]; rr.Version != "" && s.key.Secret != nil && p != nil {
+			pk = rendezvous.SignIDPK(s.key.Secret, string(u), p.pk)
+		}
+		s.mu.Unlock()
+		out.Union = rendezvous.RelayResponsePK(pk)
+	}
+	if dst == nil {
+		return &out
+	}
+	if out.RelayServer == "" {
+		s.mu.Lock()
+		out.RelayServer = s.nextRelayLocked()
+		s.mu.Unlock()
+	}
+	if out.Union == nil {
+		out.Union = rendezvous.RelayResponsePK(nil)
+	}
 	dst.WriteMsg(rendezvous.Marshal(&out))
+	return nil
 }
 
 // nextRelayLocked rotates through the relay list; "" when there is none.
@@ -190,9 +227,9 @@ func (s *Server) onlineStates(peers []string) *rendezvous.OnlineResponse {
 }
 
 // serveUDP handles UDP P: one unframed RendezvousMessage per datagram.
-// RegisterPeer is answered with RegisterPeerResponse; for an unknown id
-// nothing is stored and request_pk is true. Everything else (including
-// PunchHoleRequest over UDP) is ignored.
+// RegisterPeer and RegisterPk are answered (see registerPeer and
+// registerPK); everything else (including PunchHoleRequest over UDP) is
+// ignored.
 func (s *Server) serveUDP(pc *net.UDPConn) {
 	defer s.wg.Done()
 	mute := s.muted(RendezvousUDP)
@@ -213,23 +250,83 @@ func (s *Server) serveUDP(pc *net.UDPConn) {
 		if err != nil {
 			continue
 		}
-		if rp, ok := m.(*rendezvous.RegisterPeer); ok {
-			pc.WriteToUDPAddrPort(rendezvous.Marshal(s.registerPeer(rp, unmapped(from))), from)
+		var replies [][]byte
+		switch m := m.(type) {
+		case *rendezvous.RegisterPeer:
+			replies = s.registerPeer(m, unmapped(from))
+		case *rendezvous.Unknown:
+			if m.Field == fieldRegisterPk {
+				replies = s.registerPK(m.Payload, unmapped(from))
+			}
+		}
+		for _, r := range replies {
+			pc.WriteToUDPAddrPort(r, from)
 		}
 	}
 }
 
-func (s *Server) registerPeer(m *rendezvous.RegisterPeer, from netip.AddrPort) *rendezvous.RegisterPeerResponse {
+// registerPeer answers a UDP RegisterPeer (reference §8): an empty id gets
+// nothing; otherwise RegisterPeerResponse, with request_pk true for an id
+// the server has no key for (nothing is stored for an unknown id), or whose
+// IP changed; then, when the request's serial is lower than the server's,
+// an extra ConfigUpdate datagram.
+func (s *Server) registerPeer(m *rendezvous.RegisterPeer, from netip.AddrPort) [][]byte {
+	if m.ID == "" {
+		return nil
+	}
+	s.mu.Lock()
+	requestPK := true
+	if p := s.peers[m.ID]; p != nil {
+		ipChanged := p.addr.IsValid() && p.addr.Addr() != from.Addr()
+		if ipChanged {
+			s.ipChanges[m.ID] = append(s.ipChanges[m.ID], ipChange{at: time.Now(), from: p.addr.Addr(), to: from.Addr()})
+		}
+		p.addr = from
+		p.regTime = time.Now()
+		requestPK = len(p.pk) == 0 || ipChanged
+	}
+	s.mu.Unlock()
+	out := [][]byte{rendezvous.Marshal(&rendezvous.RegisterPeerResponse{RequestPK: requestPK})}
+	if s.opts.Serial > m.Serial {
+		out = append(out, configureUpdate(s.opts.Serial, s.opts.RendezvousServers))
+	}
+	return out
+}
+
+// registerPK answers a UDP RegisterPk: one without an id, uuid or pk (or that
+// does not parse) is ignored; a uuid that differs from the one the id was
+// registered with gets UUID_MISMATCH; otherwise the key is stored (so the
+// next RegisterPeer gets request_pk false) and the answer is OK. Each source
+// IP is counted in the ip-blocker table the console's "ib" lists. The
+// stand-in does not model upstream's rate limit (TOO_FREQUENT) or id
+// changes.
+func (s *Server) registerPK(payload []byte, from netip.AddrPort) [][]byte {
+	m, err := parseRegisterPk(payload)
+	if err != nil || m.ID == "" || len(m.UUID) == 0 || len(m.PK) == 0 || len(m.ID) > registerPkMaxIDLen {
+		return nil
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	p := s.peers[m.ID]
-	if p == nil {
-		return &rendezvous.RegisterPeerResponse{RequestPK: true}
+	ip := from.Addr().String()
+	e := s.ipBlocker[ip]
+	if e == nil {
+		e = &ipBlock{first: time.Now()}
+		s.ipBlocker[ip] = e
 	}
-	ipChanged := p.addr.IsValid() && p.addr.Addr() != from.Addr()
+	e.count++
+	p := s.peers[m.ID]
+	if p != nil && len(p.uuid) > 0 && string(p.uuid) != string(m.UUID) {
+		return [][]byte{registerPkResponse(rpUUIDMismatch)}
+	}
+	if p == nil {
+		p = &peer{}
+		s.peers[m.ID] = p
+	}
+	p.uuid = m.UUID
+	p.pk = m.PK
 	p.addr = from
 	p.regTime = time.Now()
-	return &rendezvous.RegisterPeerResponse{RequestPK: len(p.pk) == 0 || ipChanged}
+	return [][]byte{registerPkResponse(rpOK)}
 }
 
 // checkRelays is the stand-in for hbbs's startup DNS check of -r entries

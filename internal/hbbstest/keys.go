@@ -1,6 +1,7 @@
 package hbbstest
 
 import (
+	"bytes"
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/base64"
@@ -47,10 +48,12 @@ type KeyPair struct {
 //
 //   - if wait > 0 and id_ed25519 is missing, sleep wait first (hbbr passes
 //     300 ms so that hbbs, started at the same time, can create it);
-//   - if id_ed25519 opens: read it; not UTF-8 (or unreadable after opening)
-//     → zero KeyPair; trim, standard-base64 decode, exactly 64 bytes → use it
-//     (the public key is bytes 32..64; id_ed25519.pub is never read); anything
-//     else → *MalformedKeyError;
+//   - if id_ed25519 opens: read it; not UTF-8 (or unreadable after opening,
+//     e.g. a directory) → zero KeyPair; trim and decode (decodeSecret: padding
+//     may be missing or partial); not a 64-byte secret → *MalformedKeyError;
+//     a secret whose public half is not the seed's → zero KeyPair (reference
+//     §8: no key check at all); otherwise use it (the public key is bytes
+//     32..64; id_ed25519.pub is never read);
 //   - if it does not open (missing, EACCES, ...): generate a pair (retrying up
 //     to 300 times for a public key without '/' or ':'), create
 //     id_ed25519.pub (truncating an existing one) and then id_ed25519, both
@@ -78,6 +81,11 @@ func GenSK(dir string, wait time.Duration, logf func(format string, args ...any)
 		sk, ok := decodeSecret(strings.TrimSpace(string(data)))
 		if !ok {
 			return KeyPair{}, &MalformedKeyError{Path: skPath}
+		}
+		if !halvesAgree(sk) {
+			// Measured (§8): the server starts but has no key at all, as
+			// with a file that is not UTF-8.
+			return KeyPair{}, nil
 		}
 		logf("Private key comes from id_ed25519")
 		return KeyPair{Public: base64.StdEncoding.EncodeToString(sk[32:]), Secret: sk}, nil
@@ -114,20 +122,64 @@ func GenerateKeyPair() (pub string, sk ed25519.PrivateKey, err error) {
 	return pub, sk, nil
 }
 
-// decodeSecret decodes s as standard base64 (with padding) of exactly 64
-// bytes, as Rust's base64 0.13 does: Go's decoder skips embedded CR/LF,
-// Rust's does not, so those are rejected first; and Rust rejects set bits
-// past the data in the last symbol (InvalidLastSymbol), so decoding is
-// Strict.
+// stdAlphabet is the standard base64 alphabet (RFC 4648 §4), the only one
+// the servers' decoder knows: '-' and '_' (URL-safe) are invalid symbols.
+const stdAlphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+
+// secretSymbols is how many base64 symbols carry a 64-byte secret: 85⅓
+// rounded up. The last one holds 2 data bits and 4 unused ones.
+const secretSymbols = 86
+
+// decodeSecret decodes the secret key the way the real servers do (reference
+// §8, measured on 1.1.16), written here from those observations rather than
+// with encoding/base64 so that the stand-in stays an independent check of
+// rdctl's own decoder:
+//
+//   - 86 standard-alphabet symbols, followed by "==", "=" or nothing: the
+//     servers run with a key whose padding is missing or partial;
+//   - rejected: any other length, the URL-safe alphabet, a line break or
+//     any other byte inside, padding anywhere else, and non-zero bits past
+//     the data in the last symbol.
+//
+// The caller trims surrounding whitespace first (a trailing newline or CRLF
+// is accepted).
 func decodeSecret(s string) (ed25519.PrivateKey, bool) {
-	if strings.ContainsAny(s, "\r\n") {
+	if len(s) < secretSymbols {
 		return nil, false
 	}
-	b, err := base64.StdEncoding.Strict().DecodeString(s)
-	if err != nil || len(b) != ed25519.PrivateKeySize {
+	switch s[secretSymbols:] {
+	case "", "=", "==":
+	default:
 		return nil, false
 	}
-	return ed25519.PrivateKey(b), true
+	out := make([]byte, 0, ed25519.PrivateKeySize+1)
+	var acc uint32
+	var bits uint
+	for i := 0; i < secretSymbols; i++ {
+		v := strings.IndexByte(stdAlphabet, s[i])
+		if v < 0 {
+			return nil, false
+		}
+		acc = acc<<6 | uint32(v)
+		bits += 6
+		if bits >= 8 {
+			bits -= 8
+			out = append(out, byte(acc>>bits))
+			acc &= 1<<bits - 1
+		}
+	}
+	// 86 symbols are 516 bits: 64 bytes and 4 left-over bits, which a
+	// canonical encoder leaves zero.
+	if len(out) != ed25519.PrivateKeySize || acc != 0 {
+		return nil, false
+	}
+	return ed25519.PrivateKey(out), true
+}
+
+// halvesAgree reports whether the public half of sk is the one its seed
+// derives.
+func halvesAgree(sk ed25519.PrivateKey) bool {
+	return bytes.Equal(ed25519.NewKeyFromSeed(sk[:ed25519.SeedSize])[ed25519.SeedSize:], sk[ed25519.SeedSize:])
 }
 
 // serverKey is the outcome of a server's -k handling.

@@ -162,7 +162,9 @@ func TestGenSKEdgeCases(t *testing.T) {
 			t.Fatal(".pub must be left alone")
 		}
 	})
-	t.Run("mismatched halves accepted as is", func(t *testing.T) {
+	// §8 (measured on 1.1.16; §1 said it was accepted): the server starts
+	// and enforces nothing.
+	t.Run("mismatched halves: no key at all", func(t *testing.T) {
 		dir := t.TempDir()
 		_, sk := newSecret(t)
 		otherPub, _ := newSecret(t)
@@ -170,10 +172,34 @@ func TestGenSKEdgeCases(t *testing.T) {
 		bad := append(append([]byte{}, sk[:32]...), raw...)
 		writeKey(t, dir, SecretKeyFile, b64(bad))
 		kp, err := GenSK(dir, 0, nil)
-		if err != nil || kp.Public != otherPub {
+		if err != nil || kp.Public != "" || kp.Secret != nil {
 			t.Fatalf("%+v %v", kp, err)
 		}
 	})
+	t.Run("a directory at id_ed25519: no key at all", func(t *testing.T) {
+		dir := t.TempDir()
+		noErr(t, os.Mkdir(filepath.Join(dir, SecretKeyFile), 0o755))
+		kp, err := GenSK(dir, 0, nil)
+		if err != nil || kp.Public != "" || kp.Secret != nil {
+			t.Fatalf("%+v %v", kp, err)
+		}
+		if _, err := os.Stat(filepath.Join(dir, PublicKeyFile)); err == nil {
+			t.Fatal(".pub written")
+		}
+	})
+	// §8: the secret decodes with missing or partial padding.
+	for name, strip := range map[string]int{"padded": 0, "one '=' missing": 1, "unpadded": 2} {
+		t.Run("accepted: "+name, func(t *testing.T) {
+			dir := t.TempDir()
+			pub, sk := newSecret(t)
+			enc := b64(sk)
+			writeKey(t, dir, SecretKeyFile, enc[:len(enc)-strip]+"\r\n")
+			kp, err := GenSK(dir, 0, nil)
+			if err != nil || kp.Public != pub || !bytes.Equal(kp.Secret, sk) {
+				t.Fatalf("%+v %v", kp, err)
+			}
+		})
+	}
 	for _, tail := range []string{"\n", "\r\n", "  \n\n", "\t"} {
 		t.Run(fmt.Sprintf("whitespace %q tolerated", tail), func(t *testing.T) {
 			dir := t.TempDir()
@@ -194,9 +220,13 @@ func TestGenSKEdgeCases(t *testing.T) {
 		"url alphabet":      base64.URLEncoding.EncodeToString(bytes.Repeat([]byte{0xfb}, 64)),
 		"newline inside":    b64(sk)[:40] + "\n" + b64(sk)[40:],
 		"empty":             "",
-		"unpadded":          base64.RawStdEncoding.EncodeToString(sk),
+		"three '='":         b64(sk) + "=",
+		"padding inside":    b64(sk)[:84] + "=" + b64(sk)[85:],
+		"space inside":      b64(sk)[:40] + " " + b64(sk)[41:],
+		"unpadded, short":   base64.RawStdEncoding.EncodeToString(sk)[:85],
 		// Rust base64 0.13: InvalidLastSymbol.
-		"set bits past the data": nonCanonical(b64(sk)),
+		"set bits past the data":           nonCanonical(b64(sk)),
+		"set bits past the data, unpadded": strings.TrimRight(nonCanonical(b64(sk)), "="),
 	}
 	for name, content := range malformed {
 		t.Run("malformed: "+name, func(t *testing.T) {
@@ -360,6 +390,9 @@ func TestServerKeyTables(t *testing.T) {
 			{"_", func(fp string) string { return fp }, true, true},
 			{"", func(string) string { return "" }, true, true},
 			{secret, func(string) string { return pub }, true, false},
+			// §8: a -k secret decodes with missing or partial padding too.
+			{strings.TrimSuffix(secret, "="), func(string) string { return pub }, true, false},
+			{strings.TrimRight(secret, "="), func(string) string { return pub }, true, false},
 			{"literalKey", func(string) string { return "literalKey" }, false, false},
 			{pub, func(string) string { return pub }, false, false}, // a public key is a literal
 		}

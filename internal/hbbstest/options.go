@@ -1,19 +1,22 @@
 // Package hbbstest is a stand-in for the RustDesk OSS servers hbbs and hbbr
 // that behaves like them wherever a client can observe it: key loading from
 // the working directory (gen_sk), the -k rules, the port layout, the bytes of
-// every reply rdctl's probes provoke, the key checks, the loopback admin
-// consoles and the log lines rdctl looks for. Facts: reference/rustdesk-server.md
-// §1–§4.
+// every reply a client can provoke without registered peers, which messages
+// close a connection, the key checks, the WebSocket handshake and proxy
+// headers, the loopback admin consoles and the log lines rdctl looks for.
+// Facts: reference/rustdesk-server.md §1–§4 and §8 (measured against the
+// real 1.1.16, and overriding the rest where they differ); by default it is
+// 1.1.16 (see DefaultVersion).
 //
 // It is test code. Only tests and its own main (./standin, a static binary
 // for systemd and container tests) may import it; rdctl's shipped code must not.
 //
-// What it does not emulate: the peer database beyond AddPeer, forwarding
-// punch-hole and relay requests to online peers over UDP, the TEST_HBBS
-// self-check, the daily version check, sqlite files, bandwidth limits,
-// console commands other than "h" and "relay-servers|rs" (hbbs) and "h",
-// "usage|u" and the blacklist/blocklist families (hbbr), which get an empty
-// reply, and DNS resolution of relay names (see Options.Relays).
+// What it does not emulate: the peer database beyond AddPeer and a minimal
+// UDP RegisterPk, forwarding punch-hole and relay requests to online peers
+// over UDP (and the 31 s OFFLINE rule), the TEST_HBBS self-check, the daily
+// version check, sqlite files, bandwidth limits (the console shows and sets
+// them only), upstream's RegisterPk rate limit, the exact wording of the
+// console listings, and DNS resolution of relay names (see Options.Relays).
 package hbbstest
 
 import (
@@ -80,10 +83,15 @@ type Options struct {
 	Relays []string
 
 	// Serial is hbbs's -s; a TestNatRequest with a lower serial on TCP P gets
-	// a ConfigUpdate{Serial, RendezvousServers} in the reply.
+	// a ConfigUpdate{Serial, RendezvousServers} in the reply, and a UDP
+	// RegisterPeer with a lower serial an extra ConfigUpdate datagram.
 	Serial int32
 	// RendezvousServers is hbbs's -R list, only echoed in that ConfigUpdate.
 	RendezvousServers []string
+
+	// AlwaysUseRelay is hbbs's ALWAYS_USE_RELAY=Y; the console's "aur"
+	// shows and changes it.
+	AlwaysUseRelay bool
 
 	// ConsoleRule says which client addresses get the plain-text admin
 	// console on hbbs's TCP P-1 and hbbr's TCP R instead of the protocol.
@@ -108,7 +116,7 @@ type Options struct {
 	IdleTimeout time.Duration
 
 	// LogWriter, if set, receives every log line as well (the standalone
-	// binary passes os.Stderr). Lines are always kept for Server.Log.
+	// binary passes os.Stdout, where the real servers log). Lines are always kept for Server.Log.
 	LogWriter io.Writer
 }
 

@@ -14,8 +14,10 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/gobwas/ws"
+	"github.com/gobwas/ws/wsutil"
 
 	"github.com/rdctl/rdctl/internal/rendezvous"
 )
@@ -58,16 +60,23 @@ type Server struct {
 	relayIdx int
 	peers    map[string]*peer
 	sinks    map[netip.AddrPort]msgConn // tcp_punch: connections waiting for a reply by address
+	// console state ("ib", "ic", "pr", "aur")
+	ipBlocker      map[string]*ipBlock
+	ipChanges      map[string][]ipChange
+	punchReqs      []punchReq
+	alwaysUseRelay bool
 
 	// hbbr state
 	waiting   map[string]*parked
-	sessions  map[*relaySide]struct{}
+	sessions  map[*relayPair]struct{}
 	blacklist map[string]bool
 	blocklist map[string]bool
+	limits    relayLimits
 }
 
 type peer struct {
 	pk      []byte
+	uuid    []byte    // from RegisterPk; empty for AddPeer peers
 	regTime time.Time // zero: only in the "database", never registered
 	addr    netip.AddrPort
 }
@@ -76,8 +85,15 @@ type peer struct {
 // as online (hbbs REG_TIMEOUT).
 const registerTimeout = 30 * time.Second
 
-// maxFrame bounds what the stand-in reads in one frame or WebSocket message.
-const maxFrame = 1 << 20
+// maxFrame is what the stand-in accepts in one TCP frame: anything the
+// header can announce. hbbs has no frame-size limit (§8): a header announcing
+// up to 1 GiB makes it wait for the bytes (until the idle timeout) rather
+// than close. Memory grows only as bytes arrive (rendezvous.ReadFrame).
+const maxFrame = rendezvous.MaxFrameLen
+
+// maxWSMessage bounds one WebSocket message (tungstenite's default message
+// limit, which hbbs keeps).
+const maxWSMessage = 64 << 20
 
 // StartHBBS starts an hbbs stand-in. It returns *MalformedKeyError when
 // id_ed25519 is malformed (the real hbbs exits 1), an error wrapping
@@ -108,8 +124,11 @@ func Start(ctx context.Context, kind Kind, opts Options) (*Server, error) {
 		conns:     map[io.Closer]struct{}{},
 		peers:     map[string]*peer{},
 		sinks:     map[netip.AddrPort]msgConn{},
+		ipBlocker: map[string]*ipBlock{},
+		ipChanges: map[string][]ipChange{},
+		limits:    defaultRelayLimits,
 		waiting:   map[string]*parked{},
-		sessions:  map[*relaySide]struct{}{},
+		sessions:  map[*relayPair]struct{}{},
 		blacklist: map[string]bool{},
 		blocklist: map[string]bool{},
 	}
@@ -139,6 +158,7 @@ func Start(ctx context.Context, kind Kind, opts Options) (*Server, error) {
 	}
 	if kind == HBBS {
 		s.relays = s.checkRelays(opts.Relays)
+		s.alwaysUseRelay = opts.AlwaysUseRelay
 	}
 	if err := s.bind(); err != nil {
 		s.Close()
@@ -464,6 +484,12 @@ func (s *Server) bindWS(name Listener, port int, dst *netip.AddrPort, serve func
 		return nil
 	}
 	s.serveListener(name, ln, func(nc net.Conn) {
+		// hbbr checks its blocklist on the WebSocket port too, against the
+		// socket's address, and resets the connection before any HTTP (§8).
+		if name == RelayWS && s.blocked(unmapped(addrPortOf(nc.RemoteAddr())).Addr()) {
+			reset(nc)
+			return
+		}
 		c, err := s.upgrade(nc)
 		if err != nil {
 			return
@@ -473,46 +499,115 @@ func (s *Server) bindWS(name Listener, port int, dst *netip.AddrPort, serve func
 	return nil
 }
 
+// reset closes c with a TCP RST instead of a FIN.
+func reset(c net.Conn) {
+	if tc, ok := c.(*net.TCPConn); ok {
+		tc.SetLinger(0)
+	}
+	c.Close()
+}
+
 // upgrade runs the server side of the WebSocket handshake on nc (within
 // the idle timeout, as upstream bounds its reads) and returns the
-// connection as a msgConn. Any path and Origin are accepted.
+// connection as a msgConn. Any path, Host and Origin are accepted. As
+// measured (§8): a failed handshake (no Upgrade, version 8, TLS, garbage)
+// gets no HTTP reply at all, only the close, so gobwas/ws's error responses
+// are discarded; the 101 reply has lower-case header names.
 func (s *Server) upgrade(nc net.Conn) (*wsConn, error) {
-	var realIP, forwarded string
+	var realIP, forwarded *string
+	header := func(dst **string, v []byte) {
+		if *dst == nil {
+			str := string(v)
+			*dst = &str
+		}
+	}
 	u := ws.Upgrader{
 		OnHeader: func(k, v []byte) error {
 			switch {
 			case strings.EqualFold(string(k), "X-Real-IP"):
-				realIP = string(v)
+				header(&realIP, v)
 			case strings.EqualFold(string(k), "X-Forwarded-For"):
-				forwarded = string(v)
+				header(&forwarded, v)
 			}
 			return nil
 		},
 	}
 	nc.SetDeadline(time.Now().Add(s.idle))
-	if _, err := u.Upgrade(nc); err != nil {
+	// The servers' HTTP parser fails on the first byte that cannot start a
+	// request line (a TLS ClientHello starts with 0x16) and close at once;
+	// gobwas/ws would wait for a whole line first.
+	var first [1]byte
+	if _, err := io.ReadFull(nc, first[:]); err != nil || !isTokenChar(first[0]) {
+		return nil, errors.New("hbbstest: websocket handshake: not an HTTP request")
+	}
+	// gobwas/ws writes its reply here: discarded on failure, and on
+	// success only its Sec-WebSocket-Accept value is used.
+	var reply bytes.Buffer
+	if _, err := u.Upgrade(readWriter{io.MultiReader(bytes.NewReader(first[:]), nc), &reply}); err != nil {
+		return nil, fmt.Errorf("hbbstest: websocket handshake: %w", err)
+	}
+	accept, ok := headerValue(reply.String(), "Sec-WebSocket-Accept")
+	if !ok {
+		return nil, errors.New("hbbstest: websocket handshake: no accept value")
+	}
+	if _, err := io.WriteString(nc, "HTTP/1.1 101 Switching Protocols\r\nconnection: Upgrade\r\nupgrade: websocket\r\nsec-websocket-accept: "+
+		accept+"\r\n\r\n"); err != nil {
 		return nil, err
 	}
 	nc.SetDeadline(time.Time{})
-	return newWSConn(nc, wsRemote(addrPortOf(nc.RemoteAddr()), realIP, forwarded)), nil
+	h := forwarded
+	if realIP != nil {
+		h = realIP
+	}
+	return newWSConn(nc, wsRemote(addrPortOf(nc.RemoteAddr()), h)), nil
 }
 
-// wsRemote is the client address as hbbs sees it on a WebSocket port: the
-// connection's address, with the IP replaced by X-Real-IP or the first
-// X-Forwarded-For entry when present. Upstream trusts those headers without
-// checking (issue #634), and so does the stand-in.
-func wsRemote(ap netip.AddrPort, realIP, forwarded string) netip.AddrPort {
-	for _, h := range []string{realIP, strings.Split(forwarded, ",")[0]} {
-		h = strings.TrimSpace(h)
-		if h == "" {
-			continue
+// isTokenChar reports whether c may appear in an HTTP method (RFC 9110
+// tchar).
+func isTokenChar(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0
+}
+
+// readWriter joins a reader and a writer.
+type readWriter struct {
+	io.Reader
+	io.Writer
+}
+
+// headerValue finds header name (case-insensitive) in an HTTP head.
+func headerValue(head, name string) (string, bool) {
+	for _, line := range strings.Split(head, "\r\n") {
+		if k, v, ok := strings.Cut(line, ":"); ok && strings.EqualFold(strings.TrimSpace(k), name) {
+			return strings.TrimSpace(v), true
 		}
-		if a, err := netip.ParseAddr(h); err == nil {
-			return netip.AddrPortFrom(a, ap.Port())
+	}
+	return "", false
+}
+
+// wsRemote is the client address as hbbs and hbbr see it on a WebSocket
+// port (§8, websocket-and-proxy.md §2): header is X-Real-IP if the request
+// had one, else X-Forwarded-For (nil: neither). A value holding a bare IP
+// replaces the connection's address with IP:0; anything else (IP:port, a
+// list, garbage) is ignored. Upstream trusts the header without checking
+// (issue #634), and so does the stand-in. Its parse is reproduced: a value
+// with a '.' is read as "<value>:0", otherwise as "[<value>]:0", so an
+// IPv4-mapped IPv6 literal (it has dots but no brackets) is ignored too.
+func wsRemote(ap netip.AddrPort, header *string) netip.AddrPort {
+	if header == nil {
+		return ap
+	}
+	h := *header
+	if strings.ContainsAny(h, "%") { // no zones in the servers' parser
+		return ap
+	}
+	if strings.Contains(h, ".") {
+		if a, err := netip.ParseAddr(h); err == nil && a.Is4() {
+			return netip.AddrPortFrom(a, 0)
 		}
-		if a, err := netip.ParseAddrPort(h); err == nil {
-			return a
-		}
+		return ap
+	}
+	if a, err := netip.ParseAddr(h); err == nil && a.Is6() {
+		return netip.AddrPortFrom(a, 0)
 	}
 	return ap
 }
@@ -526,19 +621,25 @@ type msgConn interface {
 	// no limit).
 	ReadMsg(timeout time.Duration) ([]byte, error)
 	WriteMsg(b []byte) error
+	// Remote is the client address the stand-in keys its tables by (an
+	// IPv4-mapped address unmapped).
 	Remote() netip.AddrPort
+	// RawRemote is the address as the socket reports it (or as the
+	// WebSocket headers replaced it), for the log-like "usage" lines.
+	RawRemote() netip.AddrPort
 	Close() error
 }
 
 type tcpConn struct {
-	c      net.Conn
-	br     *bufio.Reader
-	remote netip.AddrPort
-	wmu    sync.Mutex
+	c           net.Conn
+	br          *bufio.Reader
+	remote, raw netip.AddrPort
+	wmu         sync.Mutex
 }
 
 func newTCPConn(c net.Conn) *tcpConn {
-	return &tcpConn{c: c, br: bufio.NewReaderSize(c, 1024), remote: unmapped(addrPortOf(c.RemoteAddr()))}
+	raw := addrPortOf(c.RemoteAddr())
+	return &tcpConn{c: c, br: bufio.NewReaderSize(c, 1024), remote: unmapped(raw), raw: raw}
 }
 
 func (t *tcpConn) ReadMsg(d time.Duration) ([]byte, error) {
@@ -564,33 +665,85 @@ func (t *tcpConn) Raw() (io.Reader, io.Writer) {
 	return t.br, t.c // the reader keeps bytes that arrived before pairing
 }
 
-func (t *tcpConn) Remote() netip.AddrPort { return t.remote }
-func (t *tcpConn) Close() error           { return t.c.Close() }
+func (t *tcpConn) Remote() netip.AddrPort    { return t.remote }
+func (t *tcpConn) RawRemote() netip.AddrPort { return t.raw }
+func (t *tcpConn) Close() error              { return t.c.Close() }
 
 // wsConn is the server end of a WebSocket connection: one message per
 // binary message, gobwas/ws framing straight on the connection.
 type wsConn struct {
-	c      net.Conn
-	msgs   *rendezvous.WSMessages
-	remote netip.AddrPort
-	wmu    sync.Mutex // guards writes: control replies and WriteMsg
+	c           net.Conn
+	rd          wsutil.Reader
+	ctl         wsutil.FrameHandlerFunc
+	remote, raw netip.AddrPort
+	wmu         sync.Mutex    // guards writes: control replies and WriteMsg
+	idle        time.Duration // the current ReadMsg timeout; read by activityReader in the same goroutine
 }
 
 func newWSConn(c net.Conn, remote netip.AddrPort) *wsConn {
-	w := &wsConn{c: c, remote: unmapped(remote)}
-	w.msgs = rendezvous.NewWSMessages(bufio.NewReaderSize(c, 1024), lockedWriter{&w.wmu, c}, ws.StateServerSide, maxFrame)
+	w := &wsConn{c: c, remote: unmapped(remote), raw: remote}
+	w.ctl = wsutil.ControlFrameHandler(lockedWriter{&w.wmu, c}, ws.StateServerSide)
+	w.rd = wsutil.Reader{
+		Source:         bufio.NewReaderSize(activityReader{w}, 1024),
+		State:          ws.StateServerSide,
+		MaxFrameSize:   maxWSMessage,
+		MaxMessageSize: maxWSMessage,
+		OnIntermediate: w.ctl,
+	}
 	return w
 }
 
-// ReadMsg returns the next binary message (see rendezvous.WSMessages: like
-// hbbs, it skips other data messages and answers pings and a close).
+// errInvalidText is a text message that is not UTF-8: a protocol error to
+// the servers' WebSocket library, which closes the connection.
+var errInvalidText = errors.New("hbbstest: websocket text message is not UTF-8")
+
+// ReadMsg returns the next binary message. Like hbbs and hbbr it answers
+// pings and a close, skips text messages that are valid UTF-8 and ends the
+// connection on one that is not (websocket-and-proxy.md §2, "Framing"). The
+// timeout counts from the last bytes received, not from the call: upstream
+// times out the wait for the next frame, and a ping is a frame, so pings
+// keep an otherwise idle WebSocket open (websocket-and-proxy.md §2).
 func (w *wsConn) ReadMsg(d time.Duration) ([]byte, error) {
+	w.idle = d
 	var deadline time.Time
 	if d > 0 {
 		deadline = time.Now().Add(d)
 	}
 	w.c.SetReadDeadline(deadline)
-	return w.msgs.Next()
+	for {
+		h, err := w.rd.NextFrame()
+		if err != nil {
+			return nil, err
+		}
+		if h.OpCode.IsControl() {
+			if err := w.ctl(h, &w.rd); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		b, err := io.ReadAll(&w.rd)
+		if err != nil {
+			return nil, err
+		}
+		switch {
+		case h.OpCode == ws.OpBinary:
+			return b, nil
+		case h.OpCode == ws.OpText && !utf8.Valid(b):
+			return nil, errInvalidText
+		}
+	}
+}
+
+// activityReader reads from a WebSocket connection and pushes its read
+// deadline on by the current timeout whenever bytes arrive.
+type activityReader struct{ w *wsConn }
+
+func (a activityReader) Read(p []byte) (int, error) {
+	n, err := a.w.c.Read(p)
+	if n > 0 && a.w.idle > 0 {
+		a.w.c.SetReadDeadline(time.Now().Add(a.w.idle))
+	}
+	return n, err
 }
 
 // WriteMsg sends b as one binary message, in one write.
@@ -603,7 +756,8 @@ func (w *wsConn) WriteMsg(b []byte) error {
 	return err
 }
 
-func (w *wsConn) Remote() netip.AddrPort { return w.remote }
+func (w *wsConn) Remote() netip.AddrPort    { return w.remote }
+func (w *wsConn) RawRemote() netip.AddrPort { return w.raw }
 
 // Close drops the connection without a closing handshake, as upstream does
 // when it drops a stream.

@@ -70,7 +70,7 @@ func (l *lockedBuffer) String() string {
 
 type proc struct {
 	cmd    *exec.Cmd
-	stderr *lockedBuffer
+	stdout *lockedBuffer // the log, as the real servers write it
 	done   chan struct{}
 }
 
@@ -79,8 +79,8 @@ func startProc(t *testing.T, dir string, env []string, name string, args ...stri
 	cmd := exec.Command(name, args...)
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), env...)
-	p := &proc{cmd: cmd, stderr: &lockedBuffer{}, done: make(chan struct{})}
-	cmd.Stderr = p.stderr
+	p := &proc{cmd: cmd, stdout: &lockedBuffer{}, done: make(chan struct{})}
+	cmd.Stdout = p.stdout
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -135,13 +135,14 @@ func TestStandinBinary(t *testing.T) {
 	hp := func(port int) string { return net.JoinHostPort(lo, strconv.Itoa(port)) }
 
 	t.Run("version, help, usage errors", func(t *testing.T) {
+		// The default is the latest tag, 1.1.16 (§8).
 		out, err := exec.Command(bin, "hbbs", "-V").Output()
-		if err != nil || string(out) != "hbbs 1.1.17\n" {
+		if err != nil || string(out) != "hbbs 1.1.16\n" {
 			t.Fatalf("%q %v", out, err)
 		}
 		cmd := exec.Command(hbbr, "--version")
-		cmd.Env = append(os.Environ(), "STANDIN_VERSION=1.1.16")
-		if out, err := cmd.Output(); err != nil || string(out) != "hbbr 1.1.16\n" {
+		cmd.Env = append(os.Environ(), "STANDIN_VERSION=1.1.17")
+		if out, err := cmd.Output(); err != nil || string(out) != "hbbr 1.1.17\n" {
 			t.Fatalf("%q %v", out, err)
 		}
 		if out, err := exec.Command(hbbs, "-h").Output(); err != nil || !strings.Contains(string(out), "--relay-servers") {
@@ -158,6 +159,13 @@ func TestStandinBinary(t *testing.T) {
 		if err := exec.Command(bin).Run(); !errors.As(err, &ee) || ee.ExitCode() != 2 {
 			t.Fatalf("no kind: %v", err)
 		}
+		// §8: 1.1.16 has no -b, so "hbbs -b ..." exits 1.
+		cmd = exec.Command(hbbs, "-b", "127.0.0.1")
+		stderr.Reset()
+		cmd.Stderr = &stderr
+		if err := cmd.Run(); !errors.As(err, &ee) || ee.ExitCode() != 1 || !strings.HasPrefix(stderr.String(), "error: Found argument '-b' which wasn't expected") {
+			t.Fatalf("1.1.16 -b: %v %q", err, stderr.String())
+		}
 	})
 
 	t.Run("malformed key exits 1", func(t *testing.T) {
@@ -165,12 +173,13 @@ func TestStandinBinary(t *testing.T) {
 		writeKey(t, dir, SecretKeyFile, "AAAA")
 		cmd := exec.Command(hbbs, "-p", freePort(t))
 		cmd.Dir = dir
-		var stderr bytes.Buffer
-		cmd.Stderr = &stderr
+		var stdout, stderr bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
 		err := cmd.Run()
 		var ee *exec.ExitError
-		if !errors.As(err, &ee) || ee.ExitCode() != 1 || !strings.Contains(stderr.String(), "Fatal error: malformed private key in id_ed25519.\n") {
-			t.Fatalf("%v %q", err, stderr.String())
+		// §8: all output, the Fatal error line included, goes to stdout.
+		if !errors.As(err, &ee) || ee.ExitCode() != 1 || !strings.Contains(stdout.String(), "Fatal error: malformed private key in id_ed25519.\n") || stderr.Len() != 0 {
+			t.Fatalf("%v stdout %q stderr %q", err, stdout.String(), stderr.String())
 		}
 	})
 
@@ -181,12 +190,12 @@ func TestStandinBinary(t *testing.T) {
 		cmd := exec.Command(hbbs, "-p", freePort(t))
 		cmd.Dir = dir
 		cmd.Env = append(os.Environ(), "STANDIN_REFUSE_KEY="+pub)
-		var stderr bytes.Buffer
-		cmd.Stderr = &stderr
+		var stdout bytes.Buffer
+		cmd.Stdout = &stdout
 		err := cmd.Run()
 		var ee *exec.ExitError
-		if !errors.As(err, &ee) || ee.ExitCode() != 1 || !strings.Contains(stderr.String(), "refusing to start") {
-			t.Fatalf("%v %q", err, stderr.String())
+		if !errors.As(err, &ee) || ee.ExitCode() != 1 || !strings.Contains(stdout.String(), "refusing to start") {
+			t.Fatalf("%v %q", err, stdout.String())
 		}
 	})
 
@@ -203,7 +212,8 @@ func TestStandinBinary(t *testing.T) {
 			}
 			s = startProc(t, dir, nil, hbbs, "-p", strconv.Itoa(p), "-r", "relay.example:"+strconv.Itoa(p+1))
 			if listening(s, hp(p-1), hp(p), hp(p+2)) {
-				r = startProc(t, dir, []string{"KEY=_"}, hbbr, "--port="+strconv.Itoa(p+1), "-b", lo)
+				// -b needs the 1.1.17 mode.
+				r = startProc(t, dir, []string{"KEY=_", "STANDIN_VERSION=1.1.17"}, hbbr, "--port="+strconv.Itoa(p+1), "-b", lo)
 				if listening(r, hp(p+1), hp(p+3)) {
 					break
 				}
@@ -213,16 +223,16 @@ func TestStandinBinary(t *testing.T) {
 			s.cmd.Process.Kill()
 			<-s.done
 			if attempt == 3 {
-				t.Fatalf("could not start on a free port block:\n%s", s.stderr)
+				t.Fatalf("could not start on a free port block:\n%s", s.stdout)
 			}
 		}
 
 		pub := readFile(t, filepath.Join(dir, PublicKeyFile))
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		for !strings.Contains(s.stderr.String(), "Key: "+pub) || !strings.Contains(r.stderr.String(), "Key: "+pub) {
+		for !strings.Contains(s.stdout.String(), "Key: "+pub) || !strings.Contains(r.stdout.String(), "Key: "+pub) {
 			if ctx.Err() != nil {
-				t.Fatalf("Key lines missing:\nhbbs:\n%s\nhbbr:\n%s", s.stderr, r.stderr)
+				t.Fatalf("Key lines missing:\nhbbs:\n%s\nhbbr:\n%s", s.stdout, r.stdout)
 			}
 			time.Sleep(20 * time.Millisecond)
 		}
@@ -275,10 +285,10 @@ func TestStandinBinary(t *testing.T) {
 			}
 			ws.CloseNow()
 		}
-		// stderr arrives through a pipe: poll for the line.
-		for !strings.Contains(r.stderr.String(), "Relay authentication failed from ") {
+		// stdout arrives through a pipe: poll for the line.
+		for !strings.Contains(r.stdout.String(), "Relay authentication failed from ") {
 			if ctx.Err() != nil {
-				t.Fatalf("hbbr log:\n%s", r.stderr)
+				t.Fatalf("hbbr log:\n%s", r.stdout)
 			}
 			time.Sleep(20 * time.Millisecond)
 		}

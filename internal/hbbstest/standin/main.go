@@ -4,14 +4,16 @@
 // It is hbbs or hbbr by the base name of argv[0] ("hbbs", "hbbr", e.g. via
 // symlinks) or else by its first argument ("standin hbbs -k _"). It parses
 // the same flags as upstream (clap style; an unknown flag is an error, exit
-// 1), works in the current directory, logs to stderr and stops on SIGTERM or
-// SIGINT by re-raising the signal after cleanup, so its exit looks like the
-// real server being killed.
+// 1), works in the current directory, logs to stdout as the real servers do
+// (the "Fatal error" line included; only clap's usage errors go to stderr)
+// and stops on SIGTERM or SIGINT by re-raising the signal after cleanup, so
+// its exit looks like the real server being killed.
 //
 // Test knobs are environment variables, never flags, since the real servers
 // reject unknown flags:
 //
-//	STANDIN_VERSION     version printed by -V (default 1.1.17)
+//	STANDIN_VERSION     the upstream version to behave as and print for -V
+//	                    (default 1.1.16, which rejects -b; 1.1.17 accepts it)
 //	STANDIN_REFUSE_KEY  exit 1 at startup, with a log line, if the loaded
 //	                    key equals this public key
 //	STANDIN_MUTE        comma list of listeners bound but never answering
@@ -54,7 +56,7 @@ func run() int {
 			env[k] = v
 		}
 	}
-	inv, err := hbbstest.ParseArgs(kind, args, env, ".")
+	inv, err := hbbstest.ParseArgsVersion(kind, version, args, env, ".")
 	if err != nil {
 		fmt.Fprint(os.Stderr, err.Error())
 		return 1
@@ -68,7 +70,7 @@ func run() int {
 		return 0
 	}
 	opts := inv.Options
-	opts.LogWriter = os.Stderr
+	opts.LogWriter = os.Stdout
 	opts.RefuseKey = os.Getenv("STANDIN_REFUSE_KEY")
 	opts.Mute = listeners(os.Getenv("STANDIN_MUTE"))
 	opts.Skip = listeners(os.Getenv("STANDIN_SKIP"))
@@ -80,11 +82,11 @@ func run() int {
 		var mk *hbbstest.MalformedKeyError
 		switch {
 		case errors.As(err, &mk):
-			fmt.Fprintln(os.Stderr, mk.Error())
+			fmt.Println(mk.Error())
 		case errors.Is(err, hbbstest.ErrRefusedKey):
 			// already logged by the server
 		default:
-			fmt.Fprintf(os.Stderr, "%s: %v\n", kind, err)
+			fmt.Printf("%s: %v\n", kind, err)
 		}
 		return 1
 	}
