@@ -347,10 +347,16 @@ func (m *Machine) GuestProcess(cmd *exec.Cmd) (*os.Process, error) {
 }
 
 // childProcess finds the (single) child of pid, waiting up to wait for it to appear and exec:
-// between fork and exec the child is a copy of nsenter, with nsenter's command line.
+// between fork and exec the child is a copy of nsenter, with nsenter's command line and name.
+// Both are compared: inside execve the kernel switches the command line before the name, so
+// a look in between sees the new command line under nsenter's name.
 func childProcess(pid int, wait time.Duration) (*os.Process, error) {
 	deadline := time.Now().Add(wait)
 	parentCmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+	if err != nil {
+		return nil, fmt.Errorf("process %d: %w", pid, err)
+	}
+	parentComm, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid))
 	if err != nil {
 		return nil, fmt.Errorf("process %d: %w", pid, err)
 	}
@@ -365,7 +371,8 @@ func childProcess(pid int, wait time.Duration) (*os.Process, error) {
 				return nil, err
 			}
 			cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", c))
-			if wait == 0 || (err == nil && string(cmdline) != string(parentCmdline)) {
+			comm, cerr := os.ReadFile(fmt.Sprintf("/proc/%d/comm", c))
+			if wait == 0 || (err == nil && cerr == nil && string(cmdline) != string(parentCmdline) && string(comm) != string(parentComm)) {
 				return os.FindProcess(c) // a pidfd on Linux: it cannot hit a reused PID later
 			}
 		}
