@@ -10,13 +10,13 @@ import (
 	"math"
 	"os"
 	"runtime/debug"
-	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/urfave/cli/v3"
 
 	"github.com/rdctl/rdctl/internal/deploy"
+	"github.com/rdctl/rdctl/internal/fleet"
 	"github.com/rdctl/rdctl/internal/keys"
 	"github.com/rdctl/rdctl/internal/probe"
 	"github.com/rdctl/rdctl/internal/textsafe"
@@ -71,16 +71,6 @@ type checkArgs struct {
 	tailnet     bool
 	tsSocket    string
 }
-
-// maxTargets bounds one check: its results are held in memory until it
-// ends. A million-line file took 4.35 GB and three minutes; 100,000
-// targets take about 250 MB (scripts/bench-fleet-deadline).
-const maxTargets = 100_000
-
-// maxTargetLine bounds a line of --targets-file (a host name is at most 253
-// bytes; the rest is room for a port and a comment), so reading it never
-// holds more than that of a line that never ends.
-const maxTargetLine = 4096
 
 // maxConcurrency keeps --concurrency below what file descriptor limits
 // allow (a relay probe holds two sockets).
@@ -175,7 +165,7 @@ func runCheck(ctx context.Context, e *env, a checkArgs) error {
 			return err
 		default:
 			if len(targets) == 0 {
-				t, err := recordTarget(rec)
+				t, err := fleet.RecordTarget(rec)
 				if err != nil {
 					return err
 				}
@@ -300,67 +290,25 @@ func printCheck(e *env, out checkJSON, key, keySource string) {
 	}
 }
 
-// parseTargets parses the arguments and the lines of the targets file
-// (blank lines and # comments skipped) into targets, dropping exact
-// repeats. Any bad target is a usage error naming it. The file is read a
-// line at a time, lines of at most maxTargetLine bytes, and reading stops
-// at the first target past maxTargets: what it costs is bounded whatever
-// the file holds.
+// parseTargets is fleet.Parse with rdctl's exit codes: every refusal of
+// the targets is bad input (exit 2), with a hint where one helps.
 func parseTargets(args []string, file string) ([]probe.Target, error) {
-	seen := map[string]bool{}
-	var out []probe.Target
-	add := func(s string) error {
-		if seen[s] {
-			return nil
-		}
-		seen[s] = true
-		if len(out) == maxTargets {
-			return withHints(usageErrorf("more than %d targets", maxTargets),
-				fmt.Sprintf("split them into several checks of at most %d", maxTargets))
-		}
-		t, err := parseTarget(s)
-		if err != nil {
-			return err
-		}
-		out = append(out, t)
-		return nil
+	ts, err := fleet.Parse(args, file)
+	var (
+		tooMany *fleet.TooManyError
+		target  *fleet.TargetError
+		inFile  *fleet.FileError
+	)
+	switch {
+	case err == nil:
+		return ts, nil
+	case errors.As(err, &tooMany):
+		return nil, withHints(&usageError{msg: err.Error()},
+			fmt.Sprintf("split them into several checks of at most %d", tooMany.Max))
+	case errors.As(err, &target), errors.As(err, &inFile):
+		return nil, &usageError{msg: err.Error()}
 	}
-	for _, s := range args {
-		if err := add(s); err != nil {
-			return nil, err
-		}
-	}
-	if file == "" {
-		return out, nil
-	}
-	f, err := os.Open(file)
-	if err != nil {
-		return nil, usageErrorf("--targets-file: %v", err)
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 0, 512), maxTargetLine)
-	line := 0
-	for sc.Scan() {
-		line++
-		text, _, _ := strings.Cut(sc.Text(), "#")
-		fields := strings.Fields(text)
-		if len(fields) > 1 {
-			return nil, usageErrorf("--targets-file %s:%d: one target per line", file, line)
-		}
-		for _, s := range fields {
-			if err := add(s); err != nil {
-				return nil, fmt.Errorf("--targets-file %s:%d: %w", file, line, err)
-			}
-		}
-	}
-	if errors.Is(sc.Err(), bufio.ErrTooLong) {
-		return nil, usageErrorf("--targets-file %s:%d: line longer than %d bytes", file, line+1, maxTargetLine)
-	}
-	if err := sc.Err(); err != nil {
-		return nil, usageErrorf("--targets-file %s: %v", file, err)
-	}
-	return out, nil
+	return nil, err
 }
 
 // writeCheckJSON writes out exactly as writeJSON does, a target at a time:
@@ -399,43 +347,6 @@ func writeCheckJSON(w io.Writer, out checkJSON) error {
 // core (scripts/bench-fleet-deadline).
 func renderReserve(n int) time.Duration {
 	return 20*time.Millisecond + time.Duration(n)*20*time.Microsecond
-}
-
-// parseTarget accepts HOST, HOST:P and [IPv6]:P (P = hbbs's base port).
-func parseTarget(s string) (probe.Target, error) {
-	hp, err := deploy.ParseHostPort("target", s)
-	if err != nil {
-		return probe.Target{}, err
-	}
-	t := probe.Target{Name: s, Host: string(hp.Host), Port: int(hp.Port)}
-	if err := t.Validate(); err != nil {
-		return probe.Target{}, usageErrorf("invalid target %q: %v", s, err)
-	}
-	return t, nil
-}
-
-// recordTarget is the deployment's ID host, with its relay where the record
-// names one.
-func recordTarget(rec *deploy.Record) (probe.Target, error) {
-	t, err := parseTarget(rec.IDHost)
-	if err != nil {
-		return t, fmt.Errorf("the deployment record's id_host: %w", err)
-	}
-	if rec.Relay != "" {
-		hp, err := deploy.ParseHostPort("relay", rec.Relay)
-		if err != nil {
-			return t, fmt.Errorf("the deployment record's relay: %w", err)
-		}
-		hp = hp.WithDefaultPort(deploy.RelayPort)
-		if string(hp.Host) != t.Host {
-			t.RelayHost = string(hp.Host)
-		}
-		t.RelayPort = int(hp.Port)
-		if err := t.Validate(); err != nil {
-			return t, fmt.Errorf("the deployment record's relay %q: %w", rec.Relay, err)
-		}
-	}
-	return t, nil
 }
 
 // recordKey is the public key hbbs serves: derived from id_ed25519 in the

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/rdctl/rdctl/internal/fleet"
 	"github.com/rdctl/rdctl/internal/probe"
 )
 
@@ -27,32 +28,32 @@ func writeTargets(t *testing.T, n int) string {
 // One target over the cap is bad input (exit 2, with a hint), and nothing
 // is probed; exactly the cap is accepted.
 func TestCheckTargetCap(t *testing.T) {
-	code, stdout, stderr := runInProcess(t, "check", "--targets-file", writeTargets(t, maxTargets+1), "--key", "A6EHv/POEL4dcN0Y50vAmWfk1jCbpQ1fHdyGZBJVMbg=")
+	code, stdout, stderr := runInProcess(t, "check", "--targets-file", writeTargets(t, fleet.MaxTargets+1), "--key", "A6EHv/POEL4dcN0Y50vAmWfk1jCbpQ1fHdyGZBJVMbg=")
 	if code != 2 || stdout != "" {
 		t.Fatalf("exit %d, stdout %q", code, stdout)
 	}
-	if !strings.Contains(stderr, "rdctl: error: --targets-file ") || !strings.Contains(stderr, fmt.Sprintf("more than %d targets", maxTargets)) ||
+	if !strings.Contains(stderr, "rdctl: error: --targets-file ") || !strings.Contains(stderr, fmt.Sprintf("more than %d targets", fleet.MaxTargets)) ||
 		!strings.Contains(stderr, "rdctl: hint: split them") {
 		t.Errorf("stderr:\n%s", stderr)
 	}
-	ts, err := parseTargets(nil, writeTargets(t, maxTargets))
-	if err != nil || len(ts) != maxTargets {
+	ts, err := parseTargets(nil, writeTargets(t, fleet.MaxTargets))
+	if err != nil || len(ts) != fleet.MaxTargets {
 		t.Errorf("%d targets, %v", len(ts), err)
 	}
 	// Arguments count too, and repeats do not.
-	if _, err := parseTargets([]string{"10.255.0.1", "10.0.0.0"}, writeTargets(t, maxTargets)); err == nil {
+	if _, err := parseTargets([]string{"10.255.0.1", "10.0.0.0"}, writeTargets(t, fleet.MaxTargets)); err == nil {
 		t.Error("the cap ignores arguments")
 	}
 }
 
-// A line that never ends is refused at maxTargetLine bytes.
+// A line that never ends is refused at fleet.MaxLine bytes.
 func TestCheckTargetsFileLongLine(t *testing.T) {
 	file := filepath.Join(t.TempDir(), "long.txt")
 	if err := os.WriteFile(file, []byte("127.0.0.1\n"+strings.Repeat("#", 1<<20)+"\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	code, _, stderr := runInProcess(t, "check", "--targets-file", file)
-	if code != 2 || !strings.Contains(stderr, fmt.Sprintf("long.txt:2: line longer than %d bytes", maxTargetLine)) {
+	if code != 2 || !strings.Contains(stderr, fmt.Sprintf("long.txt:2: line longer than %d bytes", fleet.MaxLine)) {
 		t.Errorf("exit %d:\n%s", code, stderr)
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rdctl/rdctl/internal/fleet"
 	"github.com/rdctl/rdctl/internal/hbbstest"
 	"github.com/rdctl/rdctl/internal/keys"
 	"github.com/rdctl/rdctl/internal/probe"
@@ -320,7 +321,7 @@ func FuzzParseTarget(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		tg, err := parseTarget(s)
+		tg, err := fleet.ParseTarget(s)
 		if err != nil {
 			return
 		}
