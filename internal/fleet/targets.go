@@ -7,6 +7,7 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"strings"
 
@@ -47,6 +48,10 @@ type FileError struct {
 }
 
 func (e *FileError) Error() string {
+	var pe *fs.PathError
+	if e.Line == 0 && errors.As(e.Err, &pe) {
+		return fmt.Sprintf("--targets-file: %v", e.Err) // it names the file
+	}
 	if e.Line == 0 {
 		return fmt.Sprintf("--targets-file %s: %v", e.File, e.Err)
 	}
