@@ -6,7 +6,10 @@ import (
 	"testing"
 )
 
-// Vectors from reference/rustdesk-client-config.md §2.2.
+// Config-string vectors: upstreamVector is the client's own
+// (rustdesk's src/custom_server.rs, test_filename_license_string); A, B and
+// C were computed outside rdctl with the client's encoding and checked
+// against that upstream test.
 const (
 	refKey = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=" // bytes 0..31
 
@@ -88,8 +91,9 @@ func TestDocsMalformedSampleRejected(t *testing.T) {
 	}
 }
 
-// TestDecodeStringPasted covers what users paste (§2.1, §8.1): GUI exports
-// with padding, pre-1.3.3 standard-alphabet exports, plain JSON, whitespace.
+// TestDecodeStringPasted covers what users paste (what the GUI's import
+// accepts): GUI exports with padding, pre-1.3.3 standard-alphabet exports,
+// plain JSON, whitespace.
 func TestDecodeStringPasted(t *testing.T) {
 	// GUI export of vector A: padded, so a leading '=' after reversal.
 	guiA := "=" + vectorAString
@@ -131,7 +135,8 @@ func TestDecodeStringPasted(t *testing.T) {
 			t.Errorf("%s: got %+v, want %+v", tc.name, got, tc.want)
 		}
 	}
-	// --config is stricter: padding, '+' '/', JSON and whitespace fail (§2.1).
+	// --config is stricter (URL_SAFE_NO_PAD): padding, '+' '/', JSON and
+	// whitespace fail.
 	for name, in := range map[string]string{
 		"gui padded":        guiA,
 		"standard alphabet": std,
@@ -259,7 +264,8 @@ func TestTOML(t *testing.T) {
 		t.Errorf("unset relay/api written:\n%s", got)
 	}
 	// A file as the client writes it: runtime state, other options, basic
-	// strings; and a key outside [options], which the client ignores (§1.3).
+	// strings; and a key outside [options], which the client ignores
+	// like any unknown top-level key (rustdesk issue #15665).
 	client := `rendezvous_server = 'other.example:21116'
 nat_type = 1
 serial = 0
@@ -318,7 +324,8 @@ func TestServerConf(t *testing.T) {
 	}
 }
 
-// TestExeNameVectors runs every file-name vector of §3.
+// TestExeNameVectors runs every file-name vector of the client's own test
+// (test_filename_license_string in rustdesk's src/custom_server.rs).
 func TestExeNameVectors(t *testing.T) {
 	e := upstreamVector
 	for _, tc := range []struct {

@@ -7,7 +7,7 @@
 // deploy.Runtime, status, detection of stacks rdctl did not write, and image
 // upgrades with rollback.
 //
-// The layout rdctl writes (DESIGN.md, "On disk"):
+// The layout rdctl writes (docs/ARCHITECTURE.md, "On disk"):
 //
 //	<dir>/compose.yaml   the project (default dir /opt/rustdesk-server)
 //	<dir>/data/          0700, root's: id_ed25519{,.pub}, db_v2.sqlite3, backups/
@@ -62,7 +62,8 @@ const (
 	ServiceHBBR = "hbbr"
 )
 
-// Working directories of the published images (rustdesk-server.md §5).
+// Working directories of the published images (the WORKDIR of their
+// Dockerfiles).
 const (
 	ClassicWorkdir = "/root"
 	S6Workdir      = "/data"
