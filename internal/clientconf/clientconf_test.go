@@ -17,7 +17,8 @@ const (
 	vectorAString  = "0nI9gDaIR2d4dUYrJ0RYllUGVVToVkUBhHRPBTQEx0bRNUSjdmQGF1dBNURBFkI6ISeltmIsISbvNmLlxGctFGel5CZy9yL6MHc0RHaiojIpBXYiwiI3ETMxIjOt92YuUGbw1WY4VmLkJnI6ISehxWZyJCLi02bj5SZsBXbhhXZuQmciojI0N3boJye"
 	vectorBString  = "0nI9gDaIR2d4dUYrJ0RYllUGVVToVkUBhHRPBTQEx0bRNUSjdmQGF1dBNURBFkI6ISeltmIsIiI6ISawFmIsIiI6ISehxWZyJCLi02bj5SZsBXbhhXZuQmciojI0N3boJye"
 	vectorCString  = "9JSP4gGSkdHeHF2aCdEWZJlRV1EaFJVQ4R0TwEERM9WUDl0YnJkRRdXQDVUQBJiOikXZrJCLiIiOikGchJCLiIiOikXYsVmciwiIwEjLzETMuAjLzAjMiojI0N3boJye"
-	// The docs' sample: 81 characters, not valid base64.
+	// The sample string of RustDesk's client docs (doc.rustdesk.com,
+	// content/client/_index.en.md): 81 characters, not valid base64.
 	docsMalformed = "9JSPSvJzNrBDasJjNSdXOVVBlERDlleoNWZzIHcOJiOikXZr8mcw5yazVGZ0NXdy5CdyciojI0N3boJye"
 )
 
@@ -79,7 +80,7 @@ func TestReferenceVectorsDecode(t *testing.T) {
 
 func TestDocsMalformedSampleRejected(t *testing.T) {
 	if len(docsMalformed) != 81 {
-		t.Fatalf("sample has %d characters, the reference says 81", len(docsMalformed))
+		t.Fatalf("sample has %d characters, the docs' sample has 81", len(docsMalformed))
 	}
 	for _, fn := range []func(string) (Server, error){DecodeString, DecodeStringCLI} {
 		if s, err := fn(docsMalformed); !errors.Is(err, ErrBadString) {
