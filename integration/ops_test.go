@@ -12,7 +12,8 @@ import (
 )
 
 // debianUnit is the Debian package's unit, as rustdesk-server ships it
-// (rustdesk-server.md §5): no arguments, root, a shared working dir.
+// (its systemd/rustdesk-hbbs.service): no arguments, root, a shared
+// working dir.
 const debianUnit = `[Unit]
 Description=Rustdesk %s Server
 [Service]

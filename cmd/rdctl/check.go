@@ -76,8 +76,8 @@ type checkArgs struct {
 // allow (a relay probe holds two sockets).
 const maxConcurrency = 4096
 
-// The check --json contract (DESIGN.md): more fields may be added, none
-// renamed. error is always present ("" when ok).
+// The check --json contract (README.md, "JSON contracts"): more fields
+// may be added, none renamed. error is always present ("" when ok).
 type checkJSON struct {
 	OK        bool              `json:"ok"`
 	Targets   []checkTargetJSON `json:"targets"`

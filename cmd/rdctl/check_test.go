@@ -39,7 +39,7 @@ func startStandins(t *testing.T, dir string, hs hbbstest.Options, hr *hbbstest.O
 }
 
 // decodeCheck decodes check --json output, failing on any field outside
-// the contract (DESIGN.md) so a rename cannot slip through.
+// the contract (README.md, "JSON contracts") so a rename cannot slip through.
 func decodeCheck(t *testing.T, stdout string) checkJSON {
 	t.Helper()
 	var raw map[string]any

@@ -15,7 +15,8 @@ import (
 )
 
 // unpadForms are id_ed25519 contents hbbs 1.1.16 loads that rdctl never
-// writes (reference §8): no padding, partial padding, with a CRLF.
+// writes (measured against the real hbbs 1.1.16): no padding, partial
+// padding, with a CRLF.
 var unpadForms = map[string]func(canonical []byte) []byte{
 	"no padding":          func(c []byte) []byte { return c[:86:86] },
 	"partial padding":     func(c []byte) []byte { return c[:87:87] },

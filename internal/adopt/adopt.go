@@ -88,7 +88,7 @@ const (
 	FindingNoSecretKey          = "no-secret-key"
 	FindingHBBREnforcesKey      = "hbbr-enforces-key"
 	// FindingHBBSEnforcesKey is doctor's check that hbbs enforces the key
-	// in id_ed25519 (what it makes of the file, reference §8).
+	// in id_ed25519 (what hbbs 1.1.16 was measured to make of the file).
 	FindingHBBSEnforcesKey = "hbbs-enforces-key"
 	// FindingKeyFileUnenforced: id_ed25519 is there but makes hbbs enforce
 	// no key at all (halves that disagree, not UTF-8, a directory).
@@ -295,12 +295,12 @@ func loadService(root, name string, relay bool) (*Service, error) {
 			s.exposed = append(s.exposed, fmt.Sprintf("%s (mode %04o)", path.Join(s.WorkingDir, ".env"), info.Mode.Perm()))
 		}
 	}
-	// Where the key setting comes from (reference §2, §8): the command line
-	// wins. hbbs then takes its .env over the process environment (it sets
-	// each .env line, name normalised, into its environment) and reads the
-	// environment's KEY by that exact name; hbbr reads KEY by its exact
-	// name only, from the environment, else from .env (dotenv does not
-	// override the environment).
+	// Where the key setting comes from (hbbs's init_args, as measured on
+	// 1.1.16): the command line wins. hbbs then takes its .env over the
+	// process environment (it sets each .env line, name normalised, into its
+	// environment) and reads the environment's KEY by that exact name; hbbr
+	// reads KEY by its exact name only, from the environment, else from .env
+	// (dotenv does not override the environment).
 	key, keySet := s.args.Key()
 	envKey, inEnv := s.env.exact("KEY")
 	dotKey, inDot := s.dot.exact("KEY")
@@ -473,7 +473,7 @@ func (in *Install) analyse(root string) {
 func (in *Install) findRelay() {
 	s := in.HBBS
 	v, relaySet := s.args.Relay()
-	// As hbbs 1.1.16 reads it (reference §2): its .env by any spelling,
+	// As hbbs 1.1.16 reads it (its init_args): its .env by any spelling,
 	// over the environment, which counts only by the dashed name.
 	dotRelay, _ := s.dot.normalised("RELAY-SERVERS")
 	envRelay, _ := s.env.exact("RELAY-SERVERS")

@@ -15,7 +15,8 @@ import (
 	"github.com/rdctl/rdctl/internal/systemd"
 )
 
-// Debian's units as shipped (reference §5), hbbr differing only in names.
+// Debian's units as shipped (rustdesk-server's systemd/rustdesk-hbbs.service
+// and rustdesk-hbbr.service), hbbr differing only in names.
 const debianHBBS = `[Unit]
 Description=Rustdesk Signal Server
 [Service]
@@ -387,9 +388,9 @@ func TestClassifyKey(t *testing.T) {
 	for v, want := range map[string]KeyKind{
 		"": KeyEmpty, "-": KeyFile, "_": KeyFile, string(p.SecretFileBytes()): KeySecret,
 		p.PublicBase64(): KeyPublic, "hunter2": KeyLiteral, "AAAA": KeyLiteral,
-		// hbbs decodes a secret with missing or partial padding (reference
-		// §8); one with set bits past the data or the URL-safe alphabet is
-		// no secret to it, so it is enforced as a literal string.
+		// hbbs decodes a secret with missing or partial padding (measured on
+		// 1.1.16); one with set bits past the data or the URL-safe alphabet
+		// is no secret to it, so it is enforced as a literal string.
 		string(p.SecretFileBytes()[:86]): KeySecret, string(p.SecretFileBytes()[:87]): KeySecret,
 		nonCanonical(string(p.SecretFileBytes()[:86])):                               KeyLiteral,
 		strings.NewReplacer("+", "-", "/", "_").Replace(string(p.SecretFileBytes())): KeyLiteral,
@@ -430,7 +431,7 @@ func TestSplitWords(t *testing.T) {
 }
 
 // Names are kept as written: hbbs normalises its .env's, hbbr does not
-// (reference §2, §8). (This test used to expect normalised names, which hid
+// (measured on 1.1.16). (This test used to expect normalised names, which hid
 // hbbr ignoring "key=".)
 func TestParseEnvFile(t *testing.T) {
 	got := parseEnvFile([]byte("# c\nrelay-servers=a.example:21117\nexport KEY=\"_\"\nALWAYS_USE_RELAY=Y # forced\nbroken line\n=x\nEMPTY=\r\n"))

@@ -8,10 +8,11 @@ import (
 )
 
 // normKey is how hbbs 1.1.16 names a setting it reads from its .env (and
-// --config, and flags): upper case, '_' as '-' (reference §2). It reads the
+// --config, and flags): upper case, '_' as '-' (its arg_name). It reads the
 // process environment by that dashed name only, and hbbr reads both its
-// environment and its .env by the exact name (§2, §8): so "key=" in hbbr's
-// .env, and Environment=key= or RELAY_SERVERS= for either, set nothing.
+// environment and its .env by the exact name (as measured): so "key=" in
+// hbbr's .env, and Environment=key= or RELAY_SERVERS= for either, set
+// nothing.
 func normKey(k string) string {
 	return strings.ToUpper(strings.ReplaceAll(k, "_", "-"))
 }
@@ -112,7 +113,7 @@ func (e envVars) holdsSecret() bool {
 }
 
 // KeyKind says what a -k/KEY value makes hbbs or hbbr do
-// (rustdesk-server get_server_sk, §1 of the reference).
+// (rustdesk-server's get_server_sk in hbbs and in hbbr).
 type KeyKind string
 
 const (
@@ -144,7 +145,7 @@ func classifyKey(v string) KeyKind {
 		return KeyFile
 	}
 	// A secret decodes as hbbs decodes id_ed25519, padding optional
-	// (reference §8), but the value is taken as given, not trimmed.
+	// (measured on 1.1.16), but the value is taken as given, not trimmed.
 	if strings.TrimSpace(v) == v {
 		if _, err := keys.ParseSecret([]byte(v)); err == nil {
 			return KeySecret

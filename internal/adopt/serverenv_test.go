@@ -36,9 +36,9 @@ func inspectUnits(t *testing.T, hbbs, hbbr, dotenv string, dotMode os.FileMode) 
 	return in
 }
 
-// An unpadded secret (hbbs loads it, reference §8) given directly is a
-// secret, not a literal: key-not-from-file and secret-exposed, and no
-// "signs nothing" warning. (rdctl used to call it a literal.)
+// An unpadded secret (hbbs 1.1.16 loads it) given directly is a secret, not a
+// literal: key-not-from-file and secret-exposed, and no "signs nothing"
+// warning. (rdctl used to call it a literal.)
 func TestUnpaddedSecretGivenDirectly(t *testing.T) {
 	p, _ := keys.Generate(nil)
 	for _, secret := range []string{string(p.SecretFileBytes()[:86]), string(p.SecretFileBytes()[:87])} {
@@ -82,10 +82,10 @@ func TestUnpaddedSecretGivenDirectly(t *testing.T) {
 	noFindings(t, in, "key-not-from-file")
 }
 
-// Which names each server reads (reference §2, §8): hbbr reads KEY by its
-// exact name from its environment and its .env, hbbs normalises its .env's
-// names but reads its environment by the exact name, and .env overrides
-// hbbs's environment.
+// Which names each server reads (as measured on 1.1.16): hbbr reads KEY by
+// its exact name from its environment and its .env, hbbs normalises its
+// .env's names but reads its environment by the exact name, and .env
+// overrides hbbs's environment.
 func TestServerEnvNames(t *testing.T) {
 	for _, tc := range []struct {
 		name             string
@@ -128,7 +128,7 @@ func TestServerEnvNames(t *testing.T) {
 }
 
 // hbbs reads the relay from its .env by any spelling, but from its
-// environment only as RELAY-SERVERS (1.1.16, reference §2).
+// environment only as RELAY-SERVERS (1.1.16's init_args).
 func TestRelayEnvNames(t *testing.T) {
 	for _, tc := range []struct {
 		name, hbbs, env string
@@ -152,7 +152,7 @@ func TestRelayEnvNames(t *testing.T) {
 	}
 }
 
-// What hbbs makes of id_ed25519 (reference §8): an unpadded secret is a
+// What hbbs 1.1.16 makes of id_ed25519 (measured): an unpadded secret is a
 // key; halves that disagree or a directory leave nothing enforced.
 func TestKeyFileVerdicts(t *testing.T) {
 	p, _ := keys.Generate(nil)
@@ -199,7 +199,7 @@ func TestKeyFileVerdicts(t *testing.T) {
 }
 
 // The Debian units send stdout to hbbs.log, where the "Fatal error" line
-// is (reference §8); -b is noted as 1.1.17+ only.
+// is (hbbs logs everything on stdout); -b is noted as 1.1.17+ only.
 func TestLogFileAndBind(t *testing.T) {
 	root := t.TempDir()
 	write(t, root, "/lib/systemd/system/rustdesk-hbbs.service", strings.Replace(debianHBBS, "ExecStart=/usr/bin/hbbs", "ExecStart=/usr/bin/hbbs -b 192.0.2.1", 1), 0o644)

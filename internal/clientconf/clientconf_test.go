@@ -6,7 +6,10 @@ import (
 	"testing"
 )
 
-// Vectors from reference/rustdesk-client-config.md §2.2.
+// Config-string vectors: upstreamVector is the client's own
+// (rustdesk's src/custom_server.rs, test_filename_license_string); A, B and
+// C were computed outside rdctl with the client's encoding and checked
+// against that upstream test.
 const (
 	refKey = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=" // bytes 0..31
 
@@ -14,7 +17,8 @@ const (
 	vectorAString  = "0nI9gDaIR2d4dUYrJ0RYllUGVVToVkUBhHRPBTQEx0bRNUSjdmQGF1dBNURBFkI6ISeltmIsISbvNmLlxGctFGel5CZy9yL6MHc0RHaiojIpBXYiwiI3ETMxIjOt92YuUGbw1WY4VmLkJnI6ISehxWZyJCLi02bj5SZsBXbhhXZuQmciojI0N3boJye"
 	vectorBString  = "0nI9gDaIR2d4dUYrJ0RYllUGVVToVkUBhHRPBTQEx0bRNUSjdmQGF1dBNURBFkI6ISeltmIsIiI6ISawFmIsIiI6ISehxWZyJCLi02bj5SZsBXbhhXZuQmciojI0N3boJye"
 	vectorCString  = "9JSP4gGSkdHeHF2aCdEWZJlRV1EaFJVQ4R0TwEERM9WUDl0YnJkRRdXQDVUQBJiOikXZrJCLiIiOikGchJCLiIiOikXYsVmciwiIwEjLzETMuAjLzAjMiojI0N3boJye"
-	// The docs' sample: 81 characters, not valid base64.
+	// The sample string of RustDesk's client docs (doc.rustdesk.com,
+	// content/client/_index.en.md): 81 characters, not valid base64.
 	docsMalformed = "9JSPSvJzNrBDasJjNSdXOVVBlERDlleoNWZzIHcOJiOikXZr8mcw5yazVGZ0NXdy5CdyciojI0N3boJye"
 )
 
@@ -76,7 +80,7 @@ func TestReferenceVectorsDecode(t *testing.T) {
 
 func TestDocsMalformedSampleRejected(t *testing.T) {
 	if len(docsMalformed) != 81 {
-		t.Fatalf("sample has %d characters, the reference says 81", len(docsMalformed))
+		t.Fatalf("sample has %d characters, the docs' sample has 81", len(docsMalformed))
 	}
 	for _, fn := range []func(string) (Server, error){DecodeString, DecodeStringCLI} {
 		if s, err := fn(docsMalformed); !errors.Is(err, ErrBadString) {
@@ -88,8 +92,9 @@ func TestDocsMalformedSampleRejected(t *testing.T) {
 	}
 }
 
-// TestDecodeStringPasted covers what users paste (§2.1, §8.1): GUI exports
-// with padding, pre-1.3.3 standard-alphabet exports, plain JSON, whitespace.
+// TestDecodeStringPasted covers what users paste (what the GUI's import
+// accepts): GUI exports with padding, pre-1.3.3 standard-alphabet exports,
+// plain JSON, whitespace.
 func TestDecodeStringPasted(t *testing.T) {
 	// GUI export of vector A: padded, so a leading '=' after reversal.
 	guiA := "=" + vectorAString
@@ -131,7 +136,8 @@ func TestDecodeStringPasted(t *testing.T) {
 			t.Errorf("%s: got %+v, want %+v", tc.name, got, tc.want)
 		}
 	}
-	// --config is stricter: padding, '+' '/', JSON and whitespace fail (§2.1).
+	// --config is stricter (URL_SAFE_NO_PAD): padding, '+' '/', JSON and
+	// whitespace fail.
 	for name, in := range map[string]string{
 		"gui padded":        guiA,
 		"standard alphabet": std,
@@ -259,7 +265,8 @@ func TestTOML(t *testing.T) {
 		t.Errorf("unset relay/api written:\n%s", got)
 	}
 	// A file as the client writes it: runtime state, other options, basic
-	// strings; and a key outside [options], which the client ignores (§1.3).
+	// strings; and a key outside [options], which the client ignores
+	// like any unknown top-level key (rustdesk issue #15665).
 	client := `rendezvous_server = 'other.example:21116'
 nat_type = 1
 serial = 0
@@ -318,7 +325,8 @@ func TestServerConf(t *testing.T) {
 	}
 }
 
-// TestExeNameVectors runs every file-name vector of §3.
+// TestExeNameVectors runs every file-name vector of the client's own test
+// (test_filename_license_string in rustdesk's src/custom_server.rs).
 func TestExeNameVectors(t *testing.T) {
 	e := upstreamVector
 	for _, tc := range []struct {

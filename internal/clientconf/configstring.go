@@ -15,13 +15,15 @@ import (
 var ErrBadString = errors.New("not a RustDesk server config string")
 
 // stringEncoding is what `rustdesk --config` decodes with (URL_SAFE_NO_PAD,
-// §2.1): URL-safe alphabet, no padding, canonical trailing bits.
+// in get_custom_server_from_config_string): URL-safe alphabet, no padding,
+// canonical trailing bits.
 var stringEncoding = base64.RawURLEncoding.Strict()
 
 // stringFields is the JSON inside a config string. The field order is the
-// order of the GUI encoder (§2.1) and is part of the byte-exact output. The
-// fields are Server's, in Server's order: EncodeString converts one into the
-// other, so a change to either fails to compile rather than drop a field.
+// order of the GUI encoder (ServerConfig.encode) and is part of the
+// byte-exact output. The fields are Server's, in Server's order: EncodeString
+// converts one into the other, so a change to either fails to compile rather
+// than drop a field.
 type stringFields struct {
 	Host  string `json:"host"`
 	Relay string `json:"relay"`
@@ -29,7 +31,7 @@ type stringFields struct {
 	Key   string `json:"key"`
 }
 
-// EncodeString returns the canonical config string (§2.1):
+// EncodeString returns the canonical config string:
 // reverse(base64.RawURLEncoding(compact JSON {"host","relay","api","key"})).
 // Empty relay and api are written as "". This form is accepted by the GUI's
 // "Import server config", by `rustdesk --config` and inside installer file
@@ -59,12 +61,13 @@ func compactJSON(v any) ([]byte, error) {
 }
 
 // DecodeStringCLI decodes s exactly as `rustdesk --config` and the installer
-// file-name parser do (§2.1): reverse, base64 with the URL-safe alphabet and
-// no padding, then a JSON object. Unknown fields are ignored and missing ones
-// are "". Anything else is rejected: padding, '+' or '/', whitespace anywhere,
-// plain JSON, a non-string or duplicated field. (RustDesk's extra fallback,
-// strings signed with RustDesk's own licence key, cannot occur for a
-// self-hosted server and is not implemented.) It does not validate the result.
+// file-name parser do (get_custom_server_from_config_string): reverse, base64
+// with the URL-safe alphabet and no padding, then a JSON object. Unknown
+// fields are ignored and missing ones are "". Anything else is rejected:
+// padding, '+' or '/', whitespace anywhere, plain JSON, a non-string or
+// duplicated field. (RustDesk's extra fallback, strings signed with
+// RustDesk's own licence key, cannot occur for a self-hosted server and is
+// not implemented.) It does not validate the result.
 func DecodeStringCLI(s string) (Server, error) {
 	if s == "" {
 		return Server{}, fmt.Errorf("%w: empty", ErrBadString)
@@ -81,11 +84,12 @@ func DecodeStringCLI(s string) (Server, error) {
 }
 
 // DecodeString decodes a config string the way a person may paste it, and
-// accepts everything the GUI's import accepts (§2.1): surrounding whitespace;
-// plain JSON (text starting with '{'); the canonical form; GUI exports with
-// leading '=' or '==' padding; the pre-1.3.3 standard alphabet ('+' and '/'),
-// padded or not. Whitespace inside the string is rejected. The payload must
-// be a JSON object as in [DecodeStringCLI]. It does not validate the result.
+// accepts everything the GUI's import accepts (ServerConfig.decode):
+// surrounding whitespace; plain JSON (text starting with '{'); the canonical
+// form; GUI exports with leading '=' or '==' padding; the pre-1.3.3 standard
+// alphabet ('+' and '/'), padded or not. Whitespace inside the string is
+// rejected. The payload must be a JSON object as in [DecodeStringCLI]. It
+// does not validate the result.
 func DecodeString(s string) (Server, error) {
 	s = strings.TrimSpace(s)
 	if strings.HasPrefix(s, "{") {

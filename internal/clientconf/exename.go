@@ -12,7 +12,7 @@ var ErrNotInFileName = errors.New("configuration cannot be expressed as an insta
 // FileNameError reports why a [Server] cannot be put into an installer file
 // name of the given form. The usual cause is a key containing '/', which
 // hbbs avoids when it generates a key but `rustdesk-utils genkeypair` does
-// not (§3); the licensed form ([LicensedExeName]) never has that problem.
+// not; the licensed form ([LicensedExeName]) never has that problem.
 type FileNameError struct {
 	Form   string // "host=" or "licensed"
 	Field  string // "host", "relay", "api", "key", or "name" for the whole name
@@ -38,7 +38,7 @@ const windowsForbidden = `<>:"/\|?*`
 // maxFileName is the longest file name component NTFS allows.
 const maxFileName = 255
 
-// ExeName returns the installer file name in the host= form (§3):
+// ExeName returns the installer file name in the host= form:
 //
 //	rustdesk-host=H,key=K,relay=R,api=A,.exe
 //
@@ -51,7 +51,8 @@ const maxFileName = 255
 // '/'), or a ',' . It also refuses names the client would treat specially
 // (quick-support "-qs-", a trailing "install.exe") and names longer than 255
 // characters. Note that installing from such a file persists host, key and
-// api only; relay= is honoured by portable runs and --config (§3).
+// api only; relay= is honoured by portable runs and --config (the
+// client's install_me persists what get_license returns, without relay).
 func ExeName(s Server) (string, error) {
 	if err := s.Validate(); err != nil {
 		return "", err
@@ -74,7 +75,7 @@ func ExeName(s Server) (string, error) {
 	return b.String(), checkExeName("host=", b.String())
 }
 
-// LicensedExeName returns the installer file name in the encoded form (§3):
+// LicensedExeName returns the installer file name in the encoded form:
 // "rustdesk-licensed-" + [EncodeString] + ".exe". It carries host, relay, api
 // and any key, including keys with '/'.
 func LicensedExeName(s Server) (string, error) {
@@ -86,9 +87,9 @@ func LicensedExeName(s Server) (string, error) {
 	return name, checkExeName("licensed", name)
 }
 
-// checkExeName rejects names that Windows cannot store or that change how
-// the client starts (§4: "-qs-", "-qs.exe", "_qs.exe" mean quick support, a
-// name ending in "install.exe" opens the installer UI).
+// checkExeName rejects names that Windows cannot store or that change how the
+// client starts (its core_main: "-qs-", "-qs.exe", "_qs.exe" mean quick
+// support, a name ending in "install.exe" opens the installer UI).
 func checkExeName(form, name string) error {
 	lower := strings.ToLower(name)
 	switch {
@@ -103,7 +104,8 @@ func checkExeName(form, name string) error {
 }
 
 // ParseExeName extracts the server configuration from an installer file name
-// exactly as the Windows client does (§3). name is the file name only.
+// exactly as the Windows client does (get_custom_server_from_string in
+// rustdesk's src/custom_server.rs). name is the file name only.
 //
 //  1. A trailing ".exe.exe" or ".exe" is removed (case-insensitively).
 //  2. If the name contains "host=" (any case), the text from the first

@@ -10,11 +10,12 @@ import (
 	"github.com/rdctl/rdctl/templates"
 )
 
-// Windows locations the imaging script writes RustDesk2.toml to (§1.1, §5).
+// Windows locations the imaging script writes RustDesk2.toml to.
 const (
 	// WindowsServiceConfigDir is where the installed client's service reads
 	// its settings: the LocalSystem profile, which the client rewrites to
-	// ServiceProfiles\LocalService. This copy is authoritative (§1.2).
+	// ServiceProfiles\LocalService. This copy is authoritative: the UI reads
+	// and writes options through the service.
 	WindowsServiceConfigDir = `C:\Windows\ServiceProfiles\LocalService\AppData\Roaming\RustDesk\config`
 	// WindowsDefaultUserConfigDir is the Default profile's copy, from which
 	// new users' profiles are created; on an installed client it is a mirror.

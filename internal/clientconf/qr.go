@@ -12,7 +12,8 @@ import (
 // QRFileName is the name the provisioning tree gives the QR code.
 const QRFileName = "config-qr.png"
 
-// qrPayloadPrefix is what the mobile client's scanner looks for (§2.1).
+// qrPayloadPrefix is what the mobile client's scanner looks for
+// (showServerSettingFromQr in its scan_page.dart).
 const qrPayloadPrefix = "config="
 
 // qrModulePixels is the width of one QR module in the PNG: 8 px gives a

@@ -61,7 +61,7 @@ func TestNoSecretInOutputs(t *testing.T) {
 	for i := range seed {
 		seed[i] = byte(0xa0 + i)
 	}
-	// Like hbbs (§3), pick a key whose public base64 has no '/', so the
+	// Like hbbs's gen_sk, pick a key whose public base64 has no '/', so the
 	// host= file name is produced too.
 	var priv ed25519.PrivateKey
 	var key string

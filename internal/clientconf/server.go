@@ -7,15 +7,15 @@
 // server's public key. No function takes, reads or returns a secret key, so no
 // output can contain one.
 //
-// The formats and the client's parsing rules are documented in
-// reference/rustdesk-client-config.md; section numbers in comments (§2.1, §3)
-// refer to that file. Decoders follow the client's own rules, including what
-// it tolerates, so a value that decodes here is a value the client accepts;
-// encoders validate first and only ever emit the canonical form. [Render]
-// encodes and decodes again before returning, so a caller that writes what
-// Render returns never writes something rdctl itself could not read back
-// (the QR code's text is checked so; the image is proven by the tests, see
-// [Verify]).
+// The formats and the client's parsing rules are those of the RustDesk
+// client's source (rustdesk/rustdesk and hbb_common); comments name the
+// client function a rule comes from. Decoders follow the client's own rules,
+// including what it tolerates, so a value that decodes here is a value the
+// client accepts; encoders validate first and only ever emit the canonical
+// form. [Render] encodes and decodes again before returning, so a caller that
+// writes what Render returns never writes something rdctl itself could not
+// read back (the QR code's text is checked so; the image is proven by the
+// tests, see [Verify]).
 package clientconf
 
 import (
@@ -48,7 +48,8 @@ type Server struct {
 	// the 32 key bytes, 44 characters ending in "=", exactly as hbbs writes
 	// id_ed25519.pub. hbbs compares it byte for byte, so no other spelling
 	// (URL-safe alphabet, no padding, whitespace) is accepted. Required: an
-	// empty key makes the client send the public rustdesk.com key (§5).
+	// empty key makes the client send the public rustdesk.com key (its
+	// get_key).
 	Key string
 }
 
@@ -218,7 +219,7 @@ func checkAPI(v string) error {
 }
 
 // keyEncoding is how hbbs writes id_ed25519.pub and how the client decodes
-// the configured key (§5); Strict rejects non-canonical trailing bits.
+// the configured key (get_rs_pk); Strict rejects non-canonical trailing bits.
 var keyEncoding = base64.StdEncoding.Strict()
 
 func checkKey(v string) error {

@@ -7,20 +7,21 @@ import (
 	"github.com/pelletier/go-toml/v2"
 )
 
-// TOMLFileName is the file the client reads its server settings from (§1.1).
+// TOMLFileName is the file the client reads its server settings from
+// (hbb_common's Config2).
 // Its sibling RustDesk.toml holds the device identity and is never written.
 const TOMLFileName = "RustDesk2.toml"
 
 // tomlFile is the part of RustDesk2.toml that rdctl writes: only the
 // [options] table. Everything else in the file is runtime state the client
-// fills in itself, and a file with just [options] is complete (§1.3).
+// fills in itself, and a file with just [options] is complete.
 type tomlFile struct {
 	Options tomlOptions `toml:"options"`
 }
 
 // Field order is the order written; omitempty drops an unset relay or API
 // server rather than writing an empty string (an empty option means "unset"
-// to the client anyway, §1.3).
+// to the client anyway: Config::set_option deletes it).
 type tomlOptions struct {
 	CustomRendezvousServer string `toml:"custom-rendezvous-server"`
 	RelayServer            string `toml:"relay-server,omitempty"`
@@ -50,7 +51,7 @@ func EncodeTOML(s Server) ([]byte, error) {
 
 // DecodeTOML reads the server settings from a RustDesk2.toml the way the
 // client does: the four options in the [options] table, whose values must all
-// be strings; other tables and top-level keys are ignored (§1.3). A missing
+// be strings; other tables and top-level keys are ignored. A missing
 // option decodes as "". It does not validate the result.
 func DecodeTOML(data []byte) (Server, error) {
 	var f struct {

@@ -155,7 +155,7 @@ func servers(image string, command []string) []string {
 }
 
 // s6Args renders the s6 image's environment as the arguments its run
-// scripts give hbbs (rustdesk-server.md §5).
+// scripts give hbbs (the image's s6-rc.d/hbbs/run).
 func s6Args(env []string) []string {
 	relay := "relay.example.com" // the image's ENV default
 	encrypted := false

@@ -7,10 +7,10 @@
 // deploy.Runtime, status, detection of stacks rdctl did not write, and image
 // upgrades with rollback.
 //
-// The layout rdctl writes (DESIGN.md, "On disk"):
+// The layout rdctl writes (docs/ARCHITECTURE.md, "On disk"):
 //
 //	<dir>/compose.yaml   the project (default dir /opt/rustdesk-server)
-//	<dir>/data/          0700, root's: id_ed25519{,.pub}, db_v2.sqlite3, backups/
+//	<dir>/data/          0700, root's: id_ed25519{,.pub}, db_v2.sqlite3 (rdctl's backups are in /var/lib/rdctl)
 //
 // <dir>/data is bind-mounted at the image's working directory: /root for the
 // classic rustdesk/rustdesk-server image (FROM scratch, WORKDIR /root) and
@@ -62,7 +62,8 @@ const (
 	ServiceHBBR = "hbbr"
 )
 
-// Working directories of the published images (rustdesk-server.md §5).
+// Working directories of the published images (the WORKDIR of their
+// Dockerfiles).
 const (
 	ClassicWorkdir = "/root"
 	S6Workdir      = "/data"

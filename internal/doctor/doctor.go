@@ -212,7 +212,7 @@ func (in *Input) keyChecks(cs *checks, wd string, owner keys.Owner, ownerKnown b
 	default:
 		cs.ok("secret-key", "%s is a valid key pair, fingerprint %s", keys.SecretFile, st.Pair.Fingerprint())
 	}
-	// What hbbs makes of the file (reference §8): a secret whose halves
+	// What hbbs makes of the file (measured on 1.1.16): a secret whose halves
 	// disagree, content that is not UTF-8 or a directory at id_ed25519 let
 	// it start and check no key at all, which looks like a working server.
 	switch st.Verdict {
@@ -516,7 +516,7 @@ func (in *Input) unitChecks(cs *checks) (logs string) {
 		return logs
 	}
 	// hbbs and hbbr log everything on stdout, "Fatal error" included
-	// (reference §8): where StandardOutput= names a file (the Debian
+	// (measured on 1.1.16): where StandardOutput= names a file (the Debian
 	// units' hbbs.log), the journal does not have it.
 	var files []string
 	for _, s := range []*adopt.Service{inst.HBBS, inst.HBBR} {

@@ -21,7 +21,8 @@ type Port struct {
 }
 
 // ServerPorts are the sockets hbbs and hbbr listen on with default ports
-// (reference §2): tcp 21115-21119 and udp 21116. hbbr has no UDP port.
+// (upstream's documented defaults): tcp 21115-21119 and udp 21116. hbbr
+// has no UDP port.
 var ServerPorts = []Port{
 	{"tcp", 21115, "hbbs NAT test"},
 	{"tcp", 21116, "hbbs rendezvous"},

@@ -12,7 +12,7 @@ import (
 	"github.com/rdctl/rdctl/internal/systemd"
 )
 
-// What hbbs 1.1.16 makes of id_ed25519 (reference §8), as doctor reports
+// What hbbs 1.1.16 makes of id_ed25519 (measured on it), as doctor reports
 // it: an unpadded secret is a working key; halves that disagree or a
 // directory start a server that enforces nothing, an error of its own.
 func TestKeyFileVerdicts(t *testing.T) {
@@ -71,7 +71,7 @@ func TestKeyFileVerdicts(t *testing.T) {
 }
 
 // The Debian units log to files: hbbs prints everything on stdout, the
-// "Fatal error" line too (reference §8), so doctor points there, not only
+// "Fatal error" line too (measured on 1.1.16), so doctor points there, not only
 // at the journal.
 func TestUnitsRunningNamesLogFile(t *testing.T) {
 	root := t.TempDir()

@@ -6,9 +6,10 @@ import (
 )
 
 // readme is the tree's README.txt: what the files are and where each goes
-// (reference/rustdesk-client-config.md §1.1, §4, §5). ASCII, so any Windows
-// code page shows it. licensedOnly is why installer-name.txt holds only the
-// licensed name, "" when it holds both.
+// (the client's config file locations, its --config/--option command line and
+// the imaging paths; see package clientconf). ASCII, so any Windows code page
+// shows it. licensedOnly is why installer-name.txt holds only the licensed
+// name, "" when it holds both.
 func (c Config) readme(licensedOnly string) []byte {
 	s := c.Server
 	relay := s.Relay

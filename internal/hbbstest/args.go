@@ -11,9 +11,9 @@ import (
 )
 
 // DefaultVersion is the upstream release the stand-in behaves as unless told
-// otherwise (the standalone binary's STANDIN_VERSION): the latest tag, 1.1.16,
-// which has no -b (reference §8). Versions from BindVersion on (upstream HEAD,
-// Cargo version 1.1.17) accept -b/--bind.
+// otherwise (the standalone binary's STANDIN_VERSION): the latest tag,
+// 1.1.16, which has no -b (measured: 1.1.16 rejects it). Versions from
+// BindVersion on (upstream HEAD, Cargo version 1.1.17) accept -b/--bind.
 const DefaultVersion = "1.1.16"
 
 // BindVersion is the first version with -b/--bind, env BIND and HEAD's
@@ -172,8 +172,8 @@ func ParseArgs(kind Kind, args []string, env map[string]string, dir string) (*In
 //     relay-servers or relay_servers, always-use-relay also from .env.
 //   - hbbr: ".env" with names taken verbatim (normalised like hbbs's from
 //     BindVersion on), then flags; key = -k, else KEY by that exact name
-//     (§8: "key=" in hbbr's .env is ignored), else "" (no check); port = -p,
-//     else PORT+1 when PORT is set, else 21117.
+//     (measured: "key=" in hbbr's .env is ignored), else "" (no check);
+//     port = -p, else PORT+1 when PORT is set, else 21117.
 //
 // Errors are always *UsageError (clap's wording; the servers exit 1).
 func ParseArgsVersion(kind Kind, version string, args []string, env map[string]string, dir string) (*Invocation, error) {

@@ -20,8 +20,8 @@ const consoleReadTimeout = time.Second
 const consoleMax = 1024
 
 // serveConsole is the plain-text admin console of hbbs TCP P-1 and hbbr
-// TCP R (reference §4e): read up to 1024 bytes within 1 s; nothing or
-// non-UTF-8 → close without a reply; otherwise write the command's reply
+// TCP R (upstream's check_cmd consoles): read up to 1024 bytes within 1 s;
+// nothing or non-UTF-8 → close without a reply; otherwise write the command's reply
 // (possibly empty) and close.
 func (s *Server) serveConsole(c net.Conn, run func(args []string) string) {
 	c.SetReadDeadline(time.Now().Add(consoleReadTimeout))
@@ -39,7 +39,8 @@ func (s *Server) serveConsole(c net.Conn, run func(args []string) string) {
 
 // consoleArgs splits a console command the way the servers do: the line is
 // trimmed, then split at every single space, so two spaces make an empty
-// argument (§8: "rs  x" sets an empty relay list rather than "x").
+// argument (measured on 1.1.16: "rs  x" sets an empty relay list rather
+// than "x").
 func consoleArgs(line string) []string {
 	line = strings.TrimSpace(line)
 	if line == "" {
@@ -80,8 +81,9 @@ type punchReq struct {
 const maxPunchReqs = 1000
 
 // hbbsCommand implements hbbs's console. The commands and their state
-// changes follow §4e/§8; the wording of the listings is the stand-in's own
-// (§8 records that they answer with content, not the text):
+// changes follow upstream's check_cmd as measured on 1.1.16; the wording of
+// the listings is the stand-in's own (only that they answer with content
+// was measured, not the text):
 //
 //	h                          help
 //	rs [a,b,...]               list the relays one per line, or replace them
@@ -154,8 +156,8 @@ func (s *Server) hbbsCommand(args []string) string {
 	case "always-use-relay", "aur":
 		if len(args) > 1 {
 			s.alwaysUseRelay = strings.EqualFold(args[1], "Y")
-			// Upstream quirk (§4e): the argument also goes through the
-			// relay-list parser, and "Y"/"N" never resolve as relays.
+			// Upstream quirk (hbbs's check_cmd): the argument also goes
+			// through the relay-list parser, and "Y"/"N" never resolve as relays.
 			s.relays = nil
 			s.relayIdx = 0
 			return ""
@@ -221,8 +223,8 @@ single-bandwidth(sb) [value(Mb/s)]
 usage(u)
 `
 
-// relayLimits are hbbr's bandwidth settings (reference §2 defaults), shown
-// and changed by the console; the stand-in does not enforce them.
+// relayLimits are hbbr's bandwidth settings (upstream's check_params
+// defaults), shown and changed by the console; the stand-in does not enforce them.
 type relayLimits struct {
 	downgradeThreshold float64 // dt
 	downgradeStart     int     // t, seconds
@@ -331,7 +333,7 @@ func (s *Server) hbbrCommand(args []string) string {
 	return ""
 }
 
-// usage lists active relays, one line per pair (§8), as
+// usage lists active relays, one line per pair (measured on 1.1.16), as
 // "ip:port: Ns X.XXMB Nkb/s Nkb/s Nkb/s" (elapsed, received from both sides,
 // highest and current speed, the single-bandwidth limit).
 func (s *Server) usage() string {

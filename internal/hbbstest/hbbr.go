@@ -20,7 +20,8 @@ type parked struct {
 
 // relayPair is one joined relay, for "usage": one line per pair, named by
 // the address of the connection that completed it as the socket reports it
-// (on a dual-stack listener an IPv4 client is "[::ffff:a.b.c.d]:port", §8).
+// (on a dual-stack listener an IPv4 client is "[::ffff:a.b.c.d]:port", as
+// measured on 1.1.16).
 type relayPair struct {
 	remote netip.AddrPort
 	start  time.Time

@@ -15,8 +15,8 @@ import (
 // get the protocol like everyone else.
 func (s *Server) serveRendezvousTCP(c net.Conn) { s.serveRendezvous(newTCPConn(c)) }
 
-// serveRendezvous is hbbs's TCP P / WebSocket P+2 loop (reference §8,
-// measured on 1.1.16). The server never speaks first, and handles only
+// serveRendezvous is hbbs's TCP P / WebSocket P+2 loop (as measured on
+// the real 1.1.16). The server never speaks first, and handles only
 // PunchHoleRequest, RequestRelay, RelayResponse, PunchHoleSent, LocalAddr and
 // TestNatRequest:
 //
@@ -104,8 +104,8 @@ func (s *Server) punchReply(m *rendezvous.PunchHoleRequest, from netip.AddrPort)
 	p := s.peers[m.ID]
 	online := p != nil && online(p)
 	if online {
-		// hbbs records a punch request only when the peer exists (§4c);
-		// "pr" lists them.
+		// hbbs records a punch request only when the peer exists (its
+		// handle_punch_hole_request); "pr" lists them.
 		s.punchReqs = append(s.punchReqs, punchReq{at: time.Now(), from: from.Addr(), id: m.ID, to: p.addr.Addr()})
 		if len(s.punchReqs) > maxPunchReqs {
 			s.punchReqs = s.punchReqs[len(s.punchReqs)-maxPunchReqs:]
@@ -140,9 +140,10 @@ func (s *Server) dropSink(remote netip.AddrPort, c msgConn) {
 }
 
 // forwardRelayResponse sends rr, with pk set to the signed IdPk of the peer
-// it names, to the stored sink of the address in rr.socket_addr (reference
-// §4c, option 2); the sink is consumed. When no sink is stored there, it
-// returns the message to send back to the sender instead (§8: same uuid, no
+// it names, to the stored sink of the address in rr.socket_addr (hbbs's
+// handle_tcp RelayResponse branch and send_to_tcp_sync); the sink is
+// consumed. When no sink is stored there, it returns the message to send
+// back to the sender instead (measured on 1.1.16: same uuid, no
 // relay_server filled in), else nil.
 func (s *Server) forwardRelayResponse(rr *rendezvous.RelayResponse) *rendezvous.RelayResponse {
 	var dst msgConn
@@ -265,11 +266,11 @@ func (s *Server) serveUDP(pc *net.UDPConn) {
 	}
 }
 
-// registerPeer answers a UDP RegisterPeer (reference §8): an empty id gets
-// nothing; otherwise RegisterPeerResponse, with request_pk true for an id
-// the server has no key for (nothing is stored for an unknown id), or whose
-// IP changed; then, when the request's serial is lower than the server's,
-// an extra ConfigUpdate datagram.
+// registerPeer answers a UDP RegisterPeer (measured on 1.1.16): an empty id
+// gets nothing; otherwise RegisterPeerResponse, with request_pk true for an
+// id the server has no key for (nothing is stored for an unknown id), or
+// whose IP changed; then, when the request's serial is lower than the
+// server's, an extra ConfigUpdate datagram.
 func (s *Server) registerPeer(m *rendezvous.RegisterPeer, from netip.AddrPort) [][]byte {
 	if m.ID == "" {
 		return nil

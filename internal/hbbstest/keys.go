@@ -13,7 +13,8 @@ import (
 	"unicode/utf8"
 )
 
-// Key file names, relative to the server's working directory (reference §1).
+// Key file names, relative to the server's working directory (upstream's
+// gen_sk opens them by these relative names).
 const (
 	SecretKeyFile = "id_ed25519"
 	PublicKeyFile = "id_ed25519.pub"
@@ -51,9 +52,9 @@ type KeyPair struct {
 //   - if id_ed25519 opens: read it; not UTF-8 (or unreadable after opening,
 //     e.g. a directory) → zero KeyPair; trim and decode (decodeSecret: padding
 //     may be missing or partial); not a 64-byte secret → *MalformedKeyError;
-//     a secret whose public half is not the seed's → zero KeyPair (reference
-//     §8: no key check at all); otherwise use it (the public key is bytes
-//     32..64; id_ed25519.pub is never read);
+//     a secret whose public half is not the seed's → zero KeyPair
+//     (measured on 1.1.16: no key check at all); otherwise use it (the
+//     public key is bytes 32..64; id_ed25519.pub is never read);
 //   - if it does not open (missing, EACCES, ...): generate a pair (retrying up
 //     to 300 times for a public key without '/' or ':'), create
 //     id_ed25519.pub (truncating an existing one) and then id_ed25519, both
@@ -83,7 +84,7 @@ func GenSK(dir string, wait time.Duration, logf func(format string, args ...any)
 			return KeyPair{}, &MalformedKeyError{Path: skPath}
 		}
 		if !halvesAgree(sk) {
-			// Measured (§8): the server starts but has no key at all, as
+			// Measured on 1.1.16: the server starts but has no key at all, as
 			// with a file that is not UTF-8.
 			return KeyPair{}, nil
 		}
@@ -122,18 +123,18 @@ func GenerateKeyPair() (pub string, sk ed25519.PrivateKey, err error) {
 	return pub, sk, nil
 }
 
-// stdAlphabet is the standard base64 alphabet (RFC 4648 §4), the only one
-// the servers' decoder knows: '-' and '_' (URL-safe) are invalid symbols.
+// stdAlphabet is the standard base64 alphabet (RFC 4648, section 4), the only
+// one the servers' decoder knows: '-' and '_' (URL-safe) are invalid symbols.
 const stdAlphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
 
 // secretSymbols is how many base64 symbols carry a 64-byte secret: 85⅓
 // rounded up. The last one holds 2 data bits and 4 unused ones.
 const secretSymbols = 86
 
-// decodeSecret decodes the secret key the way the real servers do (reference
-// §8, measured on 1.1.16), written here from those observations rather than
-// with encoding/base64 so that the stand-in stays an independent check of
-// rdctl's own decoder:
+// decodeSecret decodes the secret key the way the real servers do (measured
+// on 1.1.16), written here from those observations rather than with
+// encoding/base64 so that the stand-in stays an independent check of rdctl's
+// own decoder:
 //
 //   - 86 standard-alphabet symbols, followed by "==", "=" or nothing: the
 //     servers run with a key whose padding is missing or partial;
@@ -192,7 +193,8 @@ type serverKey struct {
 	FilePublic string
 }
 
-// resolveHBBSKey applies hbbs's get_server_sk table (reference §1):
+// resolveHBBSKey applies hbbs's key-selection rules (its
+// RendezvousServer::get_server_sk):
 //
 //	base64 of a 64-byte secret → key = base64(sk[32:]), signs with it, no files
 //	"-" or "_"                 → gen_sk(0); key = its public key

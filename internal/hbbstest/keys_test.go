@@ -162,8 +162,8 @@ func TestGenSKEdgeCases(t *testing.T) {
 			t.Fatal(".pub must be left alone")
 		}
 	})
-	// §8 (measured on 1.1.16; §1 said it was accepted): the server starts
-	// and enforces nothing.
+	// Measured on 1.1.16 (reading the source suggested it was accepted):
+	// the server starts and enforces nothing.
 	t.Run("mismatched halves: no key at all", func(t *testing.T) {
 		dir := t.TempDir()
 		_, sk := newSecret(t)
@@ -187,7 +187,7 @@ func TestGenSKEdgeCases(t *testing.T) {
 			t.Fatal(".pub written")
 		}
 	})
-	// §8: the secret decodes with missing or partial padding.
+	// Measured on 1.1.16: the secret decodes with missing or partial padding.
 	for name, strip := range map[string]int{"padded": 0, "one '=' missing": 1, "unpadded": 2} {
 		t.Run("accepted: "+name, func(t *testing.T) {
 			dir := t.TempDir()
@@ -390,7 +390,8 @@ func TestServerKeyTables(t *testing.T) {
 			{"_", func(fp string) string { return fp }, true, true},
 			{"", func(string) string { return "" }, true, true},
 			{secret, func(string) string { return pub }, true, false},
-			// §8: a -k secret decodes with missing or partial padding too.
+			// Measured on 1.1.16: a -k secret decodes with missing or partial
+			// padding too.
 			{strings.TrimSuffix(secret, "="), func(string) string { return pub }, true, false},
 			{strings.TrimRight(secret, "="), func(string) string { return pub }, true, false},
 			{"literalKey", func(string) string { return "literalKey" }, false, false},

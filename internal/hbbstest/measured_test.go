@@ -19,9 +19,10 @@ import (
 	"github.com/rdctl/rdctl/internal/rendezvous"
 )
 
-// The tests in this file pin the stand-in to reference §8 (the real hbbs and
-// hbbr 1.1.16, measured), item by item, with the reply bytes written out by
-// hand.
+// The tests in this file pin the stand-in to what the real hbbs and hbbr
+// 1.1.16 were measured to do (built from upstream source, run side by side
+// with the stand-in on the same key), item by item, with the reply bytes
+// written out by hand.
 
 // wsKey is RFC 6455's sample nonce; wsKeyAccept is its accept value.
 const (
@@ -29,7 +30,8 @@ const (
 	wsKeyAccept = "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
 )
 
-// want101 is the whole handshake reply: lower-case header names (§8).
+// want101 is the whole handshake reply: lower-case header names, as 1.1.16
+// sends them.
 const want101 = "HTTP/1.1 101 Switching Protocols\r\nconnection: Upgrade\r\nupgrade: websocket\r\nsec-websocket-accept: " + wsKeyAccept + "\r\n\r\n"
 
 // wsRequest is a client handshake with extra header lines (each ending in
@@ -96,7 +98,7 @@ func wsFrame(payload []byte) []byte {
 }
 
 // TestRendezvousMessagesMeasured: which messages on TCP P and WebSocket P+2
-// get a reply, and which close the connection (§8 "TCP rendezvous port").
+// get a reply, and which close the connection, as measured on 1.1.16.
 func TestRendezvousMessagesMeasured(t *testing.T) {
 	// With a relay configured, so "relay_server not filled in" means something.
 	s := startT(t, HBBS, Options{ConsoleRule: NeverConsole, Relays: []string{"relay.example:21117"}})
@@ -164,7 +166,7 @@ func TestRendezvousMessagesMeasured(t *testing.T) {
 
 // TestNoFrameSizeLimit: a header announcing up to 1 GiB makes the server wait
 // for the bytes (until the idle timeout) instead of closing; a 2 MiB frame is
-// read and answered (§8).
+// read and answered (as measured on 1.1.16).
 func TestNoFrameSizeLimit(t *testing.T) {
 	s := startT(t, HBBS, Options{ConsoleRule: NeverConsole, IdleTimeout: 1500 * time.Millisecond})
 	c := dial(t, s.Addrs().TCP)
@@ -195,7 +197,8 @@ func TestNoFrameSizeLimit(t *testing.T) {
 }
 
 // TestWebSocketHandshakeFailures: a failed handshake closes the connection
-// with no HTTP reply at all (§8), on hbbs's and hbbr's WebSocket ports.
+// with no HTTP reply at all (as measured on 1.1.16), on hbbs's and hbbr's
+// WebSocket ports.
 func TestWebSocketHandshakeFailures(t *testing.T) {
 	s := startT(t, HBBS, Options{ConsoleRule: NeverConsole})
 	r := startT(t, HBBR, Options{ConsoleRule: NeverConsole})
@@ -232,7 +235,7 @@ func TestWebSocketHandshakeFailures(t *testing.T) {
 
 // TestWebSocketClientAddress: X-Real-IP (else X-Forwarded-For) holding a bare
 // IP makes the client IP:0, so TestNatResponse.port is 0; IP:port, a list or
-// garbage is ignored (§8, websocket-and-proxy.md §2).
+// garbage is ignored (as measured on 1.1.16; read since 1.1.12).
 func TestWebSocketClientAddress(t *testing.T) {
 	s := startT(t, HBBS, Options{ConsoleRule: NeverConsole})
 	cases := []struct {
@@ -276,8 +279,8 @@ func TestWebSocketClientAddress(t *testing.T) {
 }
 
 // TestHBBRBlocklistCoversWebSocket: a blocklisted IP is reset on hbbr's
-// WebSocket port before any HTTP (§8), while its TCP port stays the console
-// for loopback.
+// WebSocket port before any HTTP (as measured on 1.1.16), while its TCP port
+// stays the console for loopback.
 func TestHBBRBlocklistCoversWebSocket(t *testing.T) {
 	r := startT(t, HBBR, Options{})
 	dialWS(t, r.Addrs().RelayWS, "") // not blocked yet: 101
@@ -300,8 +303,8 @@ func TestHBBRBlocklistCoversWebSocket(t *testing.T) {
 	}
 }
 
-// TestUDPRegistrationMeasured walks the §8 UDP exchanges in order: the
-// replies are whole datagrams, pinned byte for byte.
+// TestUDPRegistrationMeasured walks the UDP exchanges measured on 1.1.16 in
+// order: the replies are whole datagrams, pinned byte for byte.
 func TestUDPRegistrationMeasured(t *testing.T) {
 	s := startT(t, HBBS, Options{ConsoleRule: NeverConsole, Serial: 5, RendezvousServers: []string{"rs1"}})
 	u, err := net.Dial("udp", s.Addrs().UDP.String())
@@ -387,8 +390,8 @@ func consoleCmd(t *testing.T, src string, addr netip.AddrPort, cmd string) strin
 	return string(got)
 }
 
-// TestHBBSConsoleMeasured: the commands §8 lists answer with content, and
-// "rs  x" (two spaces) and "aur Y" change state. Steps run in order.
+// TestHBBSConsoleMeasured: the commands 1.1.16 was measured to answer with
+// content do, and "rs  x" (two spaces) and "aur Y" change state. Steps run in order.
 func TestHBBSConsoleMeasured(t *testing.T) {
 	s := startT(t, HBBS, Options{Relays: []string{"r1.example:21117", "r2.example"}})
 	s.AddPeer("peer1", []byte("pk1"))
@@ -470,7 +473,8 @@ func TestHBBSConsoleMeasured(t *testing.T) {
 
 // TestHBBRConsoleMeasured: hbbr's dt, t, ls, tb and sb answer with content
 // and change state; "u" during a pair prints one line per pair, with the
-// "::ffff:" form of an IPv4 client on a dual-stack listener (§8).
+// "::ffff:" form of an IPv4 client on a dual-stack listener (as measured on
+// 1.1.16).
 func TestHBBRConsoleMeasured(t *testing.T) {
 	// Relay clients come from 127.0.0.1, the console from 127.0.0.2.
 	rule := func(a netip.Addr) bool { return a == netip.MustParseAddr("127.0.0.2") }
@@ -542,7 +546,7 @@ func TestLogLevels(t *testing.T) {
 
 // TestWebSocketIdle: hbbs closes a WebSocket after the idle timeout with no
 // frame at all, without a close frame; pings reset the timer
-// (websocket-and-proxy.md §2, "Idle limits").
+// (as measured on the real hbbs, whose idle timeout is 30 s).
 func TestWebSocketIdle(t *testing.T) {
 	s := startT(t, HBBS, Options{ConsoleRule: NeverConsole, IdleTimeout: time.Second})
 	w := dialWS(t, s.Addrs().WS, "")
@@ -565,7 +569,7 @@ func TestWebSocketIdle(t *testing.T) {
 
 // TestWebSocketTextFrames: hbbs ignores text messages that are valid UTF-8
 // and closes on one that is not (a protobuf byte >= 0x80 in a text frame)
-// (websocket-and-proxy.md §2, "Framing").
+// (measured on the real hbbs).
 func TestWebSocketTextFrames(t *testing.T) {
 	s := startT(t, HBBS, Options{ConsoleRule: NeverConsole})
 	text := func(payload []byte) []byte {

@@ -4,9 +4,9 @@
 // every reply a client can provoke without registered peers, which messages
 // close a connection, the key checks, the WebSocket handshake and proxy
 // headers, the loopback admin consoles and the log lines rdctl looks for.
-// Facts: reference/rustdesk-server.md §1–§4 and §8 (measured against the
-// real 1.1.16, and overriding the rest where they differ); by default it is
-// 1.1.16 (see DefaultVersion).
+// Facts: read from rustdesk-server's source (1.1.16 and HEAD) and measured
+// against the real 1.1.16 built from that source, the measurements winning
+// where the two differ; by default it is 1.1.16 (see DefaultVersion).
 //
 // It is test code. Only tests and its own main (./standin, a static binary
 // for systemd and container tests) may import it; rdctl's shipped code must not.

@@ -85,10 +85,11 @@ type peer struct {
 // as online (hbbs REG_TIMEOUT).
 const registerTimeout = 30 * time.Second
 
-// maxFrame is what the stand-in accepts in one TCP frame: anything the
-// header can announce. hbbs has no frame-size limit (§8): a header announcing
-// up to 1 GiB makes it wait for the bytes (until the idle timeout) rather
-// than close. Memory grows only as bytes arrive (rendezvous.ReadFrame).
+// maxFrame is what the stand-in accepts in one TCP frame: anything the header
+// can announce. hbbs has no frame-size limit (measured on 1.1.16): a header
+// announcing up to 1 GiB makes it wait for the bytes (until the idle timeout)
+// rather than close. Memory grows only as bytes arrive
+// (rendezvous.ReadFrame).
 const maxFrame = rendezvous.MaxFrameLen
 
 // maxWSMessage bounds one WebSocket message (tungstenite's default message
@@ -485,7 +486,8 @@ func (s *Server) bindWS(name Listener, port int, dst *netip.AddrPort, serve func
 	}
 	s.serveListener(name, ln, func(nc net.Conn) {
 		// hbbr checks its blocklist on the WebSocket port too, against the
-		// socket's address, and resets the connection before any HTTP (§8).
+		// socket's address, and resets the connection before any HTTP (as
+		// measured on 1.1.16).
 		if name == RelayWS && s.blocked(unmapped(addrPortOf(nc.RemoteAddr())).Addr()) {
 			reset(nc)
 			return
@@ -510,7 +512,7 @@ func reset(c net.Conn) {
 // upgrade runs the server side of the WebSocket handshake on nc (within
 // the idle timeout, as upstream bounds its reads) and returns the
 // connection as a msgConn. Any path, Host and Origin are accepted. As
-// measured (§8): a failed handshake (no Upgrade, version 8, TLS, garbage)
+// measured on 1.1.16: a failed handshake (no Upgrade, version 8, TLS, garbage)
 // gets no HTTP reply at all, only the close, so gobwas/ws's error responses
 // are discarded; the 101 reply has lower-case header names.
 func (s *Server) upgrade(nc net.Conn) (*wsConn, error) {
@@ -584,13 +586,13 @@ func headerValue(head, name string) (string, bool) {
 	return "", false
 }
 
-// wsRemote is the client address as hbbs and hbbr see it on a WebSocket
-// port (§8, websocket-and-proxy.md §2): header is X-Real-IP if the request
-// had one, else X-Forwarded-For (nil: neither). A value holding a bare IP
-// replaces the connection's address with IP:0; anything else (IP:port, a
-// list, garbage) is ignored. Upstream trusts the header without checking
-// (issue #634), and so does the stand-in. Its parse is reproduced: a value
-// with a '.' is read as "<value>:0", otherwise as "[<value>]:0", so an
+// wsRemote is the client address as hbbs and hbbr see it on a WebSocket port
+// (as measured on 1.1.16; read since 1.1.12): header is X-Real-IP if the
+// request had one, else X-Forwarded-For (nil: neither). A value holding a
+// bare IP replaces the connection's address with IP:0; anything else
+// (IP:port, a list, garbage) is ignored. Upstream trusts the header without
+// checking (issue #634), and so does the stand-in. Its parse is reproduced: a
+// value with a '.' is read as "<value>:0", otherwise as "[<value>]:0", so an
 // IPv4-mapped IPv6 literal (it has dots but no brackets) is ignored too.
 func wsRemote(ap netip.AddrPort, header *string) netip.AddrPort {
 	if header == nil {
@@ -699,10 +701,10 @@ var errInvalidText = errors.New("hbbstest: websocket text message is not UTF-8")
 
 // ReadMsg returns the next binary message. Like hbbs and hbbr it answers
 // pings and a close, skips text messages that are valid UTF-8 and ends the
-// connection on one that is not (websocket-and-proxy.md §2, "Framing"). The
+// connection on one that is not (as the real hbbs does). The
 // timeout counts from the last bytes received, not from the call: upstream
 // times out the wait for the next frame, and a ping is a frame, so pings
-// keep an otherwise idle WebSocket open (websocket-and-proxy.md §2).
+// keep an otherwise idle WebSocket open (measured on the real hbbs).
 func (w *wsConn) ReadMsg(d time.Duration) ([]byte, error) {
 	w.idle = d
 	var deadline time.Time

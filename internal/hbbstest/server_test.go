@@ -18,7 +18,8 @@ import (
 	"github.com/rdctl/rdctl/internal/rendezvous"
 )
 
-// The §4a byte vectors, as raw hex.
+// Framed byte examples of these messages, worked out by hand from
+// hbb_common's BytesCodec and rendezvous.proto, as raw hex.
 const (
 	frameTestNatRequest     = "0c a2 01 00"
 	udpRegisterPeerABC      = "32 05 0a 03 61 62 63"
@@ -307,9 +308,10 @@ func TestOnlineRequest(t *testing.T) {
 	}
 }
 
-// TestRelayResponseSigned is the §4c option 2 exchange: RequestRelay stores
-// the connection's sink, RelayResponse naming our own address comes back
-// with pk = IdPk signed by the server key.
+// TestRelayResponseSigned is the signed-key proof over one connection (hbbs's
+// handle_tcp RelayResponse branch): RequestRelay stores the connection's
+// sink, RelayResponse naming our own address comes back with pk = IdPk signed
+// by the server key.
 func TestRelayResponseSigned(t *testing.T) {
 	s := startT(t, HBBS, Options{ConsoleRule: NeverConsole, Relays: []string{"relay.example:21117"}})
 	peerPK := bytes.Repeat([]byte{5}, 32)

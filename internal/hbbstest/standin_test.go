@@ -135,7 +135,7 @@ func TestStandinBinary(t *testing.T) {
 	hp := func(port int) string { return net.JoinHostPort(lo, strconv.Itoa(port)) }
 
 	t.Run("version, help, usage errors", func(t *testing.T) {
-		// The default is the latest tag, 1.1.16 (§8).
+		// The default is the latest tag, 1.1.16.
 		out, err := exec.Command(bin, "hbbs", "-V").Output()
 		if err != nil || string(out) != "hbbs 1.1.16\n" {
 			t.Fatalf("%q %v", out, err)
@@ -159,7 +159,7 @@ func TestStandinBinary(t *testing.T) {
 		if err := exec.Command(bin).Run(); !errors.As(err, &ee) || ee.ExitCode() != 2 {
 			t.Fatalf("no kind: %v", err)
 		}
-		// §8: 1.1.16 has no -b, so "hbbs -b ..." exits 1.
+		// Measured: 1.1.16 has no -b, so "hbbs -b ..." exits 1.
 		cmd = exec.Command(hbbs, "-b", "127.0.0.1")
 		stderr.Reset()
 		cmd.Stderr = &stderr
@@ -177,7 +177,8 @@ func TestStandinBinary(t *testing.T) {
 		cmd.Stdout, cmd.Stderr = &stdout, &stderr
 		err := cmd.Run()
 		var ee *exec.ExitError
-		// §8: all output, the Fatal error line included, goes to stdout.
+		// Measured on 1.1.16: all output, the Fatal error line included, goes
+		// to stdout.
 		if !errors.As(err, &ee) || ee.ExitCode() != 1 || !strings.Contains(stdout.String(), "Fatal error: malformed private key in id_ed25519.\n") || stderr.Len() != 0 {
 			t.Fatalf("%v stdout %q stderr %q", err, stdout.String(), stderr.String())
 		}
@@ -237,7 +238,7 @@ func TestStandinBinary(t *testing.T) {
 			time.Sleep(20 * time.Millisecond)
 		}
 
-		// hbbs TCP P: the §4a punch-hole bytes.
+		// hbbs TCP P: the framed punch-hole reply bytes.
 		for key, want := range map[string]string{pub: frameIDNotExist, "bad": frameLicenseMismatch} {
 			c := dial(t, netip.MustParseAddrPort(hp(p)))
 			write(t, c, framedPunch(t, "nosuchid", key))

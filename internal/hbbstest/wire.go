@@ -12,7 +12,7 @@ import (
 
 // RendezvousMessage members that package rendezvous does not model (rdctl's
 // probes never send or expect them) but the stand-in must recognise
-// (reference §4b).
+// (hbb_common's rendezvous.proto).
 const (
 	fieldPunchHoleSent       = 10
 	fieldLocalAddr           = 13

@@ -63,7 +63,7 @@ func Inspect(d *safefs.Dir) (State, error) {
 	case err != nil:
 		st.SecretErr, st.SecretPresent, st.Verdict = err, true, VerdictUnknown
 		// hbbs opens a directory at id_ed25519, fails to read it as text
-		// and goes on with no key (reference §8).
+		// and goes on with no key (measured on 1.1.16).
 		if li, lerr := d.Lstat(SecretFile); lerr == nil && li.Mode.IsDir() {
 			st.Verdict = VerdictUnenforced
 		}

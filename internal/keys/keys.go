@@ -111,7 +111,7 @@ func Generate(r io.Reader) (Pair, error) {
 }
 
 // ParseSecret parses the contents of an id_ed25519 file, accepting exactly
-// what hbbs 1.1.16 loads (reference §8): surrounding whitespace is trimmed
+// what hbbs 1.1.16 loads (measured on it): surrounding whitespace is trimmed
 // (a trailing newline or CRLF), and the rest must be standard-alphabet
 // base64 of exactly 64 bytes with full, partial or no padding (88, 87 or 86
 // characters), no line break inside and no set bits past the data in the

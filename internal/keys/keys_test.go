@@ -230,11 +230,11 @@ func TestFingerprint(t *testing.T) {
 }
 
 // FuzzParseSecret: never panics; a refusal is typed; anything accepted is
-// what hbbs 1.1.16 accepts by hbbsDecodes, an oracle written from §8 of
-// the reference without encoding/base64, and is the canonical file with no
-// more than its padding left out; and the other way round, every input the
-// oracle says hbbs decodes is accepted, so rdctl refuses no key that runs
-// a server.
+// what hbbs 1.1.16 accepts by hbbsDecodes, an oracle written from what the
+// real 1.1.16 was measured to load, without encoding/base64, and is the
+// canonical file with no more than its padding left out; and the other way
+// round, every input the oracle says hbbs decodes is accepted, so rdctl
+// refuses no key that runs a server.
 func FuzzParseSecret(f *testing.F) {
 	f.Add([]byte(vectorSecretFile))
 	f.Add([]byte(vectorSecretFile + "\n"))

@@ -2,7 +2,7 @@ package keys
 
 import "unicode/utf8"
 
-// Verdict is what the real hbbs (1.1.16, reference §8) does at start with
+// Verdict is what the real hbbs (1.1.16, measured) does at start with
 // the id_ed25519 in its working directory. rdctl's own reading is stricter
 // in one place, the halves' agreement, and this type is how callers tell a
 // key hbbs refuses (it exits) from one it takes and then enforces nothing

@@ -14,13 +14,13 @@ import (
 	"github.com/rdctl/rdctl/internal/safefs"
 )
 
-// hbbsDecodes is §8 of the reference written out as an oracle, without
-// encoding/base64 (which ParseSecret uses): hbbs 1.1.16 reads id_ed25519 as
-// UTF-8 text, trims Unicode white space at both ends, and decodes what is
-// left as standard-alphabet base64 of exactly 64 bytes: 86 data symbols
-// followed by no, one or two '=', nothing else inside (no line break), and
-// the 4 bits past the data in the 86th symbol zero. It returns the 64
-// bytes and whether hbbs decodes them.
+// hbbsDecodes is what hbbs 1.1.16 was measured to load, written out as an
+// oracle, without encoding/base64 (which ParseSecret uses): hbbs 1.1.16 reads
+// id_ed25519 as UTF-8 text, trims Unicode white space at both ends, and
+// decodes what is left as standard-alphabet base64 of exactly 64 bytes: 86
+// data symbols followed by no, one or two '=', nothing else inside (no line
+// break), and the 4 bits past the data in the 86th symbol zero. It returns
+// the 64 bytes and whether hbbs decodes them.
 func hbbsDecodes(data []byte) ([]byte, bool) {
 	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
 	if !utf8.Valid(data) {
@@ -66,9 +66,9 @@ func hbbsVerdict(data []byte) Verdict {
 	return VerdictLoads
 }
 
-// TestSecretVerdict: every encoding of id_ed25519 §8 of the reference
-// lists, with what the real hbbs 1.1.16 did with it as the expected value,
-// and the rest of what it implies.
+// TestSecretVerdict: every encoding of id_ed25519 measured against the real
+// hbbs 1.1.16, with what it did with it as the expected value, and the rest
+// of what it implies.
 func TestSecretVerdict(t *testing.T) {
 	canon := vectorSecretFile // 88 characters, "==" at the end
 	unpadded := canon[:86]
@@ -83,8 +83,8 @@ func TestSecretVerdict(t *testing.T) {
 		in   string
 		want Verdict
 	}{
-		// §8: "decode with missing or partial padding (88 characters, 86 or
-		// 87 without =)"; "a trailing newline or CRLF is accepted"
+		// Measured: decodes with missing or partial padding (88 characters,
+		// 86 or 87 without '='); a trailing newline or CRLF is accepted.
 		{"padded, as hbbs writes it", canon, VerdictLoads},
 		{"partial padding (87)", canon[:87], VerdictLoads},
 		{"no padding (86)", unpadded, VerdictLoads},
@@ -93,8 +93,9 @@ func TestSecretVerdict(t *testing.T) {
 		{"no padding, trailing newline", unpadded + "\n", VerdictLoads},
 		{"partial padding, trailing CRLF", canon[:87] + "\r\n", VerdictLoads},
 		{"white space around (hbbs trims both ends)", "  " + canon + "\n\n", VerdictLoads},
-		// §8: "Still rejected … non-zero bits past the data in the last
-		// symbol, the URL-safe alphabet, line breaks inside, wrong length"
+		// Measured: still rejected (Fatal error, exit 1): non-zero bits past
+		// the data in the last symbol, the URL-safe alphabet, line breaks
+		// inside, wrong length.
 		{"set bits past the data", nonCanonical(canon), VerdictFatal},
 		{"set bits past the data, no padding", nonCanonical(unpadded), VerdictFatal},
 		{"URL-safe alphabet", strings.NewReplacer("+", "-", "/", "_").Replace(canon), VerdictFatal},
@@ -110,8 +111,8 @@ func TestSecretVerdict(t *testing.T) {
 		{"three '='", unpadded + "===", VerdictFatal},
 		{"'=' inside", canon[:20] + "=" + canon[21:], VerdictFatal},
 		{"not base64", strings.Replace(canon, "A", "*", 1), VerdictFatal},
-		// §8: "A secret whose two halves disagree, non-UTF-8 content …: the
-		// server starts and enforces nothing"
+		// Measured: a secret whose two halves disagree, or non-UTF-8
+		// content: the server starts and enforces nothing.
 		{"halves disagree", mismatched(canon), VerdictUnenforced},
 		{"halves disagree, no padding", mismatched(unpadded), VerdictUnenforced},
 		{"not UTF-8 after the key", canon + "\xff", VerdictUnenforced},
@@ -155,8 +156,8 @@ func TestInspectVerdict(t *testing.T) {
 		{"unpadded secret", func(t *testing.T, dir string) {
 			noErr(t, os.WriteFile(filepath.Join(dir, SecretFile), []byte(vectorSecretFile[:86]), 0o600))
 		}, VerdictLoads, true},
-		// §8: "a directory at id_ed25519: the server starts and enforces
-		// nothing"
+		// Measured: a directory at id_ed25519: the server starts and
+		// enforces nothing.
 		{"directory", func(t *testing.T, dir string) {
 			noErr(t, os.Mkdir(filepath.Join(dir, SecretFile), 0o700))
 		}, VerdictUnenforced, false},

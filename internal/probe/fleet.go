@@ -370,9 +370,11 @@ func (f *fleet) finish(ctx context.Context, r *Result, start time.Time, note str
 	}
 }
 
-// keyProbe is the rendezvous-tcp probe: the punch-hole key probe (reference
-// §4c option 1). Without an expected key it presents an empty one, which
-// only a server enforcing no key accepts.
+// keyProbe is the rendezvous-tcp probe: a PunchHoleRequest for an
+// unregistered id carrying the key, which hbbs compares as a string
+// before any lookup (its handle_punch_hole_request). Without an expected
+// key it presents an empty one, which only a server enforcing no key
+// accepts.
 func keyProbe(ctx context.Context, dial DialFunc, addr, key string, strict bool, rnd io.Reader) (KeyStatus, string, error) {
 	if key == "" {
 		accepted, err := PunchHole(ctx, dial, addr, "")

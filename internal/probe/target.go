@@ -14,9 +14,10 @@ import (
 // Name names one probe: one real exchange on one port of a target.
 type Name string
 
-// The probes, in the order they run and are reported (reference
-// rustdesk-server.md §2 ports, §4c/§4d exchanges). P is the target's base
-// (rendezvous) port, R its relay port.
+// The probes, in the order they run and are reported: hbbs/hbbr's default
+// ports and the smallest exchange each answers (read from rustdesk-server
+// 1.1.16's source, checked against the real servers). P is the target's
+// base (rendezvous) port, R its relay port.
 const (
 	// NATTest: TCP P-1 (21115), TestNatRequest → TestNatResponse. From a
 	// loopback source hbbs serves its admin console there instead, which the

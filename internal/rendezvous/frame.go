@@ -3,11 +3,11 @@
 // hbb.RendezvousMessage members that probes and the test stand-in exchange.
 //
 // The messages are encoded by hand with protowire from the field numbers of
-// hbb_common's rendezvous.proto (see reference/rustdesk-server.md §4b). The
-// encoder writes what rust-protobuf (hbbs, the RustDesk client) and
-// protobuf-go write: proto3 default values omitted, regular fields in
-// field-number order, then the set oneof member (always written when set, even
-// if it holds a zero value), so the bytes are identical to upstream's.
+// hbb_common's protos/rendezvous.proto (package hbb). The encoder writes what
+// rust-protobuf (hbbs, the RustDesk client) and protobuf-go write: proto3
+// default values omitted, regular fields in field-number order, then the set
+// oneof member (always written when set, even if it holds a zero value), so
+// the bytes are identical to upstream's.
 //
 // Transports:
 //   - TCP: one frame per message, see [AppendFrame] and [ReadFrame];

@@ -21,7 +21,8 @@ func unhex(t testing.TB, s string) []byte {
 	return b
 }
 
-// TestHeaderFor100Bytes is the §4a example: a 100-byte payload has header 91 01.
+// TestHeaderFor100Bytes: a 100-byte payload has header 91 01 (BytesCodec's
+// two-byte form, (100<<2)|1 little-endian).
 func TestHeaderFor100Bytes(t *testing.T) {
 	got, err := AppendHeader(nil, 100)
 	if err != nil {

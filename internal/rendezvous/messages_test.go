@@ -11,7 +11,8 @@ import (
 	"google.golang.org/protobuf/encoding/protowire"
 )
 
-// TestReferenceVectors reproduces every worked example of reference §4a.
+// TestReferenceVectors reproduces the framed byte examples of these messages,
+// worked out by hand from hbb_common's BytesCodec and rendezvous.proto.
 func TestReferenceVectors(t *testing.T) {
 	framed := func(m Message) []byte {
 		b, err := AppendMessage(nil, m)

@@ -11,10 +11,11 @@ import (
 	"google.golang.org/protobuf/types/dynamicpb"
 )
 
-// The oracle: the same schema as §4b of the reference, built as a descriptor
-// at test time and run through protobuf-go's own (dynamic) codec. Comparing
-// against it checks canonical field order, default omission, oneof presence
-// and unknown-field handling independently of this package's encoder.
+// The oracle: the same schema as hbb_common's rendezvous.proto, built as a
+// descriptor at test time and run through protobuf-go's own (dynamic) codec.
+// Comparing against it checks canonical field order, default omission, oneof
+// presence and unknown-field handling independently of this package's
+// encoder.
 
 type fd = descriptorpb.FieldDescriptorProto
 

@@ -9,7 +9,8 @@ import (
 )
 
 // WSMessages reads the RendezvousMessages of one end of a WebSocket
-// connection to hbbs (P+2) or hbbr (R+2): one per binary message (§4a).
+// connection to hbbs (P+2) or hbbr (R+2): one per binary message, with no
+// length header (hbbs's WebSocket framing).
 // It is gobwas/ws's frame reader on the connection, for the probes (client
 // end) and the stand-in (server end) alike.
 type WSMessages struct {

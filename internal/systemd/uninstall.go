@@ -148,7 +148,7 @@ func UninstallPlan(ctx context.Context, o UninstallOptions) ([]plan.Step, *Unins
 	}
 	u := &uninstall{o: o, connect: o.Connect.orDefault(), res: &UninstallResult{
 		WorkingDir: Under(o.Root, rec.WorkingDir), StateDir: o.StateDir,
-		Stopped:    []string{}, Disabled: []string{}, Removed: []string{}, Kept: []string{},
+		Stopped: []string{}, Disabled: []string{}, Removed: []string{}, Kept: []string{},
 	}}
 	units := []string{rec.HBBSUnit, rec.HBBRUnit}
 	files, left := uninstallFiles(o.Root, units, o.LookupUnit)
