@@ -20,6 +20,7 @@ func firewallCommand(e *env) *cli.Command {
 		Description: helpText("firewall"),
 		Flags: []cli.Flag{
 			&cli.BoolFlag{Name: "apply", Usage: "run the commands"},
+			&cli.BoolFlag{Name: "remove", Usage: "remove the rules --apply added (idempotent)"},
 			&cli.StringFlag{Name: "backend", Usage: "firewall `NAME`: ufw, firewalld or nftables (default: detected)"},
 			&cli.BoolFlag{Name: "tailnet-only", Usage: "admit the ports only on tailscale0"},
 			&cli.BoolFlag{Name: "print-script", Usage: "print only the nftables script"},
@@ -42,18 +43,28 @@ type firewallJSON struct {
 	Reason      string                `json:"reason"`
 	TailnetOnly bool                  `json:"tailnet_only"`
 	Applied     bool                  `json:"applied"`
+	Removed     bool                  `json:"removed,omitempty"`
 	Commands    []firewallCommandJSON `json:"commands"`
 	Results     []firewall.Result     `json:"results,omitempty"`
 }
 
 func runFirewall(ctx context.Context, e *env, cmd *cli.Command) error {
-	apply, script := cmd.Bool("apply"), cmd.Bool("print-script")
+	apply, script, remove := cmd.Bool("apply"), cmd.Bool("print-script"), cmd.Bool("remove")
 	if apply && script {
 		return usageErrorf("--apply and --print-script contradict each other")
+	}
+	if remove && (apply || script) {
+		return usageErrorf("--remove contradicts --apply and --print-script")
+	}
+	if remove && cmd.IsSet("tailnet-only") {
+		return usageErrorf("--remove removes the open and the tailnet-only rules alike; drop --tailnet-only")
 	}
 	if apply && e.root != "" && !e.dryRun {
 		return withHints(usageErrorf("--apply changes the live firewall; it cannot apply to an image tree (--root)"),
 			"print the commands for the image instead: rdctl --root DIR firewall")
+	}
+	if remove && e.root != "" && !e.dryRun {
+		return usageErrorf("--remove changes the live firewall; it cannot remove from an image tree (--root)")
 	}
 	var (
 		backend firewall.Backend
@@ -89,6 +100,9 @@ func runFirewall(ctx context.Context, e *env, cmd *cli.Command) error {
 		} else {
 			backend, reason = firewall.Detect(ctx, firewall.ExecRunner{})
 		}
+	}
+	if remove {
+		return removeFirewall(ctx, e, backend, reason)
 	}
 	cmds, err := firewall.Commands(backend, opts)
 	if err != nil {
@@ -162,6 +176,57 @@ func applyFirewall(ctx context.Context, e *env, out *firewallJSON, cmds []firewa
 	if out.Backend == firewall.NFTables {
 		e.hintf("nft rules are lost on reboot: rdctl firewall --print-script%s > /etc/nftables.d/rdctl.nft and include it from /etc/nftables.conf",
 			map[bool]string{true: " --tailnet-only", false: ""}[opts.TailnetOnly])
+	}
+	return nil
+}
+
+// removeFirewall undoes --apply as a plan: one "run" step per rule rdctl
+// may have added, each pending only while the backend shows that rule.
+func removeFirewall(ctx context.Context, e *env, backend firewall.Backend, reason string) error {
+	var runner firewall.Runner = firewall.ExecRunner{}
+	if e.root != "" {
+		runner = nil
+	}
+	a, err := firewall.NewRemovePlan(ctx, runner, backend)
+	if err != nil {
+		return err
+	}
+	out := firewallJSON{Backend: backend, Reason: reason, Commands: []firewallCommandJSON{}}
+	for _, s := range a.Steps() {
+		argv := strings.Fields(s.Target())
+		out.Commands = append(out.Commands, firewallCommandJSON{Argv: argv, Shell: firewall.Command{Argv: argv}.String()})
+	}
+	p := e.newPlan(ctx, nil)
+	p.Add(a.Steps()...)
+	rep, err := e.execute(p)
+	var failed *firewall.CommandError
+	if err != nil && (rep.DryRun || !errors.As(err, &failed)) {
+		return err
+	}
+	out.Report, out.Results, out.Removed = &rep, a.Results(), err == nil && !rep.DryRun
+	switch {
+	case e.json:
+		if werr := writeJSON(e.stdout, out); werr != nil {
+			return werr
+		}
+	case rep.DryRun:
+		e.printf("# dry run: would remove, from %s (%s):\n", backend, reason)
+		e.printReport(rep)
+	default:
+		for _, r := range out.Results {
+			e.printf("ran %s\n", r.Command)
+		}
+	}
+	if failed != nil {
+		return withHints(err, "the removals before it were made; fix the cause and run rdctl firewall --remove again (it removes only what is still there)")
+	}
+	if e.json || rep.DryRun {
+		return nil
+	}
+	if len(out.Results) == 0 {
+		e.printf("unchanged: %s holds none of rdctl's rules\n", backend)
+	} else {
+		e.printf("removed rdctl's rules from %s (%d command(s))\n", backend, len(out.Results))
 	}
 	return nil
 }

@@ -69,3 +69,74 @@ func TestFirewallApplyDryRunNeedsTheTool(t *testing.T) {
 		t.Errorf("exit %d\nstdout: %s\nstderr: %s", code, out, errOut)
 	}
 }
+
+// firewall --remove is a plan of "run" steps, one per rule --apply may have
+// added, pending only while `ufw show added` lists it. The seam is PATH: a
+// fake ufw that keeps its added rules in a file. The dry run deletes
+// nothing; the real run (root: the live lock) deletes exactly the rules
+// that were there, and a second --remove has nothing to do.
+func TestFirewallRemovePlan(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("the real run needs root")
+	}
+	dir := t.TempDir()
+	state, log := filepath.Join(dir, "added"), filepath.Join(dir, "ran.log")
+	fake := "#!/bin/sh\nif [ \"$1 $2\" = 'show added' ]; then echo 'Added user rules:'; cat " + state + "; exit 0; fi\n" +
+		"echo \"ufw $*\" >> " + log + "\nshift\n" +
+		"grep -v -x -F \"ufw $* comment 'rdctl: RustDesk server'\" " + state + " > " + state + ".new; mv " + state + ".new " + state + "\n"
+	if err := os.WriteFile(filepath.Join(dir, "ufw"), []byte(fake), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	added := "ufw allow 22/tcp\nufw allow 21115:21119/tcp comment 'rdctl: RustDesk server'\nufw allow in on tailscale0 to any port 21116 proto udp comment 'rdctl: RustDesk server'\n"
+	if err := os.WriteFile(state, []byte(added), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("PATH", dir+":/usr/bin:/bin")
+	args := []string{"--lock-wait", "10s", "firewall", "--remove", "--backend", "ufw"}
+	dry, real := runPlanned(t, dir, 0, 0, args...)
+	var d, r struct {
+		Removed bool `json:"removed"`
+		Steps   []struct {
+			Action, Target string
+			Changed        bool
+		}
+	}
+	json.Unmarshal([]byte(dry), &d)
+	json.Unmarshal([]byte(real), &r)
+	if d.Removed || !r.Removed || len(r.Steps) != 4 {
+		t.Errorf("dry %+v\nreal %+v", d, r)
+	}
+	var changed []string
+	for _, s := range r.Steps {
+		if s.Changed {
+			changed = append(changed, s.Target)
+		}
+	}
+	want := []string{"ufw delete allow 21115:21119/tcp", "ufw delete allow in on tailscale0 to any port 21116 proto udp"}
+	if strings.Join(changed, "\n") != strings.Join(want, "\n") {
+		t.Errorf("changed steps %v", changed)
+	}
+	if data, _ := os.ReadFile(log); string(data) != strings.Join(want, "\n")+"\n" {
+		t.Errorf("ran:\n%s", data)
+	}
+	if data, _ := os.ReadFile(state); string(data) != "ufw allow 22/tcp\n" {
+		t.Errorf("left:\n%s", data)
+	}
+	code, out, errOut := runInProcess(t, "--lock-wait", "10s", "firewall", "--remove", "--backend", "ufw")
+	if code != 0 || !strings.Contains(out, "unchanged: ufw holds none of rdctl's rules") {
+		t.Errorf("second --remove: exit %d\n%s%s", code, out, errOut)
+	}
+}
+
+func TestFirewallRemoveFlags(t *testing.T) {
+	for _, args := range [][]string{
+		{"firewall", "--remove", "--apply"},
+		{"firewall", "--remove", "--print-script"},
+		{"firewall", "--remove", "--tailnet-only"},
+		{"--root", t.TempDir(), "firewall", "--remove", "--backend", "nftables"},
+	} {
+		if code, _, errOut := runInProcess(t, args...); code != 2 || !strings.Contains(errOut, "--remove") {
+			t.Errorf("%v: exit %d %s", args, code, errOut)
+		}
+	}
+}

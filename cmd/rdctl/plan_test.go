@@ -92,6 +92,14 @@ func TestEveryMutatingCommandIsOnePlan(t *testing.T) {
 			root := installed(t)
 			return root, []string{"--root", root, "uninstall", "--purge-keys", "--yes"}
 		}},
+		{"uninstall --purge", func(t *testing.T) (string, []string) {
+			root := installedWithBinaries(t)
+			return root, []string{"--root", root, "uninstall", "--purge"}
+		}},
+		{"uninstall --purge --purge-keys --yes", func(t *testing.T) (string, []string) {
+			root := installedWithBinaries(t)
+			return root, []string{"--root", root, "uninstall", "--purge", "--purge-keys", "--yes"}
+		}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/rdctl/rdctl/internal/adopt"
 	"github.com/rdctl/rdctl/internal/deploy"
+	"github.com/rdctl/rdctl/internal/firewall"
 	"github.com/rdctl/rdctl/internal/plan"
 	"github.com/rdctl/rdctl/internal/systemd"
 )
@@ -20,6 +21,7 @@ func uninstallCommand(e *env) *cli.Command {
 		Description: helpText("uninstall"),
 		Flags: []cli.Flag{
 			&cli.BoolFlag{Name: "purge-keys", Usage: "also delete the live key files (needs --yes; backups stay)"},
+			&cli.BoolFlag{Name: "purge", Usage: "also remove the binaries, service user and firewall rules rdctl added (keys stay)"},
 			&cli.BoolFlag{Name: "yes", Usage: "confirm --purge-keys"},
 		},
 		Action: func(ctx context.Context, cmd *cli.Command) error { return runUninstall(ctx, e, cmd) },
@@ -28,14 +30,16 @@ func uninstallCommand(e *env) *cli.Command {
 
 type uninstallJSON struct {
 	plan.Report
-	Root          string   `json:"root"`
-	Backup        string   `json:"backup,omitempty"`
-	Stopped       []string `json:"stopped"`
-	Disabled      []string `json:"disabled"`
-	Removed       []string `json:"removed"`
-	Kept          []string `json:"kept"`
-	PurgedKeys    bool     `json:"purged_keys"`
-	RecordRemoved bool     `json:"record_removed"`
+	Root          string            `json:"root"`
+	Backup        string            `json:"backup,omitempty"`
+	Stopped       []string          `json:"stopped"`
+	Disabled      []string          `json:"disabled"`
+	Removed       []string          `json:"removed"`
+	Kept          []string          `json:"kept"`
+	PurgedKeys    bool              `json:"purged_keys"`
+	DeletedUser   string            `json:"deleted_user,omitempty"`
+	Firewall      []firewall.Result `json:"firewall,omitempty"`
+	RecordRemoved bool              `json:"record_removed"`
 }
 
 func runUninstall(ctx context.Context, e *env, cmd *cli.Command) error {
@@ -55,8 +59,13 @@ func runUninstall(ctx context.Context, e *env, cmd *cli.Command) error {
 	if err != nil {
 		return err
 	}
-	steps, res, err := systemd.UninstallPlan(ctx, systemd.UninstallOptions{Root: e.root, Record: rec, RecordPath: e.recordPath(),
-		Purge: purge, BackupOwner: e.backupOwner(), StateDir: e.stateDir(rec), Live: e.root == "", LookupUnit: adopt.LookupUnit})
+	opts := systemd.UninstallOptions{Root: e.root, Record: rec, RecordPath: e.recordPath(),
+		Purge: purge, BackupOwner: e.backupOwner(), StateDir: e.stateDir(rec), Live: e.root == "", LookupUnit: adopt.LookupUnit,
+		PurgeInstall: cmd.Bool("purge")}
+	if opts.PurgeInstall && opts.Live {
+		opts.Firewall = firewall.ExecRunner{}
+	}
+	steps, res, err := systemd.UninstallPlan(ctx, opts)
 	var notSystemd *systemd.NotSystemdError
 	if errors.As(err, &notSystemd) {
 		return withHints(err, "stop it with docker compose down in "+composeDirOf(rec)+"; the data directory holds the keys")
@@ -77,7 +86,8 @@ func runUninstall(ctx context.Context, e *env, cmd *cli.Command) error {
 	}
 	res.Finish()
 	out := uninstallJSON{Report: rep, Root: e.root, Backup: res.Backup, Stopped: res.Stopped, Disabled: res.Disabled,
-		Removed: res.Removed, Kept: res.Kept, PurgedKeys: res.PurgedKeys, RecordRemoved: !e.dryRun}
+		Removed: res.Removed, Kept: res.Kept, PurgedKeys: res.PurgedKeys, RecordRemoved: !e.dryRun,
+		DeletedUser: res.DeletedUser, Firewall: res.Firewall}
 	if e.json {
 		return writeJSON(e.stdout, out)
 	}
@@ -95,6 +105,12 @@ func runUninstall(ctx context.Context, e *env, cmd *cli.Command) error {
 	}
 	if e.dryRun {
 		return nil
+	}
+	if res.DeletedUser != "" {
+		e.printf("deleted the system user %s\n", res.DeletedUser)
+	}
+	for _, r := range res.Firewall {
+		e.printf("ran %s\n", r.Command)
 	}
 	for _, u := range res.LeftUnits {
 		e.printf("left %s in place: rdctl did not write it\n", u)
@@ -118,6 +134,10 @@ func printUninstallProgress(e *env, res *systemd.UninstallResult) {
 			e.warnf("the working directory %s does not exist: no key to back up", n.Dir)
 		case systemd.NoteKeyNotBackedUp:
 			e.warnf("%v; the key files stay as they are", n.Err)
+		case systemd.NoteBinaryChanged:
+			e.warnf("%s is not the binary rdctl installed (its sha256 differs): left in place", n.Path)
+		case systemd.NoteUserNotOurs:
+			e.warnf("the user %s stays: rdctl did not make it (%v)", n.User, n.Err)
 		}
 	}
 	if e.json {

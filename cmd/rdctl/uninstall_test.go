@@ -1,8 +1,10 @@
 package main
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -83,5 +85,59 @@ func TestUninstallPurgeRefusesUnusableKey(t *testing.T) {
 	}
 	if got, _ := os.ReadFile(filepath.Join(wd, keys.SecretFile)); string(got) != string(bad) {
 		t.Fatal("the unusable secret was touched")
+	}
+}
+
+// installedWithBinaries installs into an image tree with a release
+// directory of stand-in ELF files, so the record lists the binaries.
+func installedWithBinaries(t *testing.T) string {
+	t.Helper()
+	rel := t.TempDir()
+	for _, n := range []string{"hbbs", "hbbr"} {
+		if err := os.WriteFile(filepath.Join(rel, n), []byte("\x7fELF stand-in "+n), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	root := filepath.Join(t.TempDir(), "img")
+	mustRun(t, "-q", "install", "systemd", "--root", root, "--relay", "rd.example.com", "--binaries", rel)
+	return root
+}
+
+// uninstall --purge on an image tree removes the binaries install wrote,
+// not one replaced since, and keeps the keys; the record lists them.
+func TestUninstallPurgeImage(t *testing.T) {
+	root := installedWithBinaries(t)
+	rec, err := os.ReadFile(filepath.Join(root, "etc/rdctl/rdctl.toml"))
+	if err != nil || !strings.Contains(string(rec), "[[installed_binaries]]\npath = '/usr/local/bin/hbbr'\nsha256 = '") {
+		t.Fatalf("record: %v\n%s", err, rec)
+	}
+	hbbs := filepath.Join(root, "usr/local/bin/hbbs")
+	if err := os.WriteFile(hbbs, []byte("\x7fELF replaced"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errOut := runInProcess(t, "--root", root, "--json", "uninstall", "--purge")
+	if code != 0 {
+		t.Fatalf("exit %d\n%s%s", code, out, errOut)
+	}
+	var j struct {
+		Removed    []string `json:"removed"`
+		Kept       []string `json:"kept"`
+		PurgedKeys bool     `json:"purged_keys"`
+	}
+	if err := json.Unmarshal([]byte(out), &j); err != nil {
+		t.Fatal(err)
+	}
+	hbbr := filepath.Join(root, "usr/local/bin/hbbr")
+	if !slices.Contains(j.Removed, hbbr) || slices.Contains(j.Removed, hbbs) || j.PurgedKeys || len(j.Kept) != 1 {
+		t.Errorf("%+v", j)
+	}
+	if !strings.Contains(errOut, "usr/local/bin/hbbs is not the binary rdctl installed (its sha256 differs): left in place") {
+		t.Errorf("stderr: %s", errOut)
+	}
+	if _, err := os.Stat(hbbs); err != nil {
+		t.Error(err)
+	}
+	if _, err := os.Stat(filepath.Join(root, "var/lib/rustdesk/id_ed25519")); err != nil {
+		t.Errorf("the key went: %v", err)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -157,7 +158,7 @@ func TestDetectDebian(t *testing.T) {
 	want := deploy.Record{Format: 1, Backend: "systemd", Origin: "debian", IDHost: "id.example.com", Relay: "rd.example.com:21117",
 		WorkingDir: "/var/lib/rustdesk-server", BinDir: "/usr/bin", ServiceUser: "root",
 		HBBSUnit: "rustdesk-hbbs.service", HBBRUnit: "rustdesk-hbbr.service", HBBREnforcesKey: false}
-	if *rec != want {
+	if !reflect.DeepEqual(*rec, want) {
 		t.Errorf("record\n got %+v\nwant %+v", *rec, want)
 	}
 }
@@ -244,7 +245,7 @@ func TestDetectRdctlOwn(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if *got != *rec {
+	if !reflect.DeepEqual(*got, *rec) {
 		t.Errorf("record\n got %+v\nwant %+v", *got, *rec)
 	}
 

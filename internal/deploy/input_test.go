@@ -2,6 +2,7 @@ package deploy
 
 import (
 	"errors"
+	"reflect"
 	"strings"
 	"testing"
 )
@@ -108,7 +109,7 @@ func TestRecordRoundTripAndRejects(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if *back != *r {
+	if !reflect.DeepEqual(*back, *r) {
 		t.Errorf("round trip: %+v != %+v", back, r)
 	}
 	for name, edit := range map[string]func(string) string{

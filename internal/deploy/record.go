@@ -70,6 +70,9 @@ type Record struct {
 	// HBBSUnit and HBBRUnit are the systemd unit names.
 	HBBSUnit string `toml:"hbbs_unit,omitempty"`
 	HBBRUnit string `toml:"hbbr_unit,omitempty"`
+	// InstalledBinaries are the programs rdctl wrote, with their sha256:
+	// uninstall --purge removes only these, and only while they match.
+	InstalledBinaries []InstalledBinary `toml:"installed_binaries,omitempty"`
 	// HBBSVersion is what `hbbs -V` reported at install, if known.
 	HBBSVersion string `toml:"hbbs_version,omitempty"`
 	// HBBREnforcesKey is whether hbbr checks the key (runs with -k).
@@ -146,6 +149,9 @@ func (r *Record) Validate() error {
 				return err
 			}
 		}
+	}
+	if err := validateInstalledBinaries(r.InstalledBinaries); err != nil {
+		return err
 	}
 	if c := r.Compose; c != nil {
 		if _, err := ParseAbsPath("compose.dir", c.Dir); err != nil {

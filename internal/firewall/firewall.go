@@ -344,6 +344,14 @@ type runStep struct {
 	r      Runner
 	c      Command
 	result *Result
+	// probe, when set, makes the step pending only while its query finds
+	// the rule (a removal).
+	probe *removal
+	// after, when set, makes the step pending only when one of these is
+	// (firewalld's reload after removals), and run only when one ran.
+	after []*runStep
+	// pending is what Pending last said.
+	pending bool
 }
 
 func (s *runStep) Action() string { return RunAction }
@@ -356,12 +364,46 @@ func (s *runStep) Pending() (bool, error) {
 	if _, err := s.r.LookPath(s.c.Argv[0]); err != nil {
 		return false, &CommandError{Command: s.Target(), ExitCode: -1, Err: err}
 	}
-	return true, nil
+	var err error
+	s.pending, err = s.needed(false)
+	return s.pending, err
+}
+
+// needed says whether the step has anything to do: a removal while its
+// rule is there, a reload when a removal before it is pending (dry run) or
+// ran (ran).
+func (s *runStep) needed(ran bool) (bool, error) {
+	if s.after != nil {
+		for _, a := range s.after {
+			if (!ran && a.pending) || (ran && a.result != nil) {
+				return true, nil
+			}
+		}
+		return false, nil
+	}
+	if s.probe == nil {
+		return true, nil
+	}
+	q := s.probe.probe
+	output, code, err := s.r.Run(s.ctx, q.Argv, q.Stdin)
+	if err != nil {
+		return false, &CommandError{Command: strings.Join(q.Argv, " "), ExitCode: code, Output: output, Err: err}
+	}
+	ok, err := s.probe.present(output, code)
+	if err != nil {
+		return false, &CommandError{Command: strings.Join(q.Argv, " "), ExitCode: code, Output: output, Err: err}
+	}
+	return ok, nil
 }
 
 func (s *runStep) Apply() (bool, error) {
 	if s.r == nil {
 		return false, ErrNoRunner
+	}
+	if s.probe != nil || s.after != nil {
+		if ok, err := s.needed(true); !ok || err != nil {
+			return false, err
+		}
 	}
 	name := s.Target()
 	output, code, err := s.r.Run(s.ctx, s.c.Argv, s.c.Stdin)
@@ -373,4 +415,143 @@ func (s *runStep) Apply() (bool, error) {
 		return true, &CommandError{Command: name, ExitCode: code, Output: output}
 	}
 	return true, nil
+}
+
+// removal is one thing `firewall --remove` undoes: a read-only command that
+// says whether the rule is there, and the command that removes it.
+type removal struct {
+	probe   Command
+	present func(output string, code int) (bool, error)
+	remove  Command
+}
+
+// removals lists what undoing `firewall --apply` on backend b takes, for
+// both the open and the tailnet-only rules (a host may have had either).
+func removals(b Backend) ([]removal, error) {
+	var out []removal
+	switch b {
+	case UFW:
+		// `ufw show added` lists the user rules as the commands that added
+		// them; a rule with rdctl's comment is rdctl's, and ufw keeps no
+		// second rule that differs only in its comment, so deleting the
+		// spec deletes that rule.
+		for _, tailnet := range []bool{false, true} {
+			adds, _ := Commands(UFW, Options{TailnetOnly: tailnet})
+			for _, add := range adds {
+				line := add.String()
+				spec := add.Argv[1 : len(add.Argv)-2] // without "ufw" and the comment
+				out = append(out, removal{
+					probe: Command{Argv: []string{"ufw", "show", "added"}},
+					present: func(output string, code int) (bool, error) {
+						if code != 0 {
+							return false, fmt.Errorf("exit %d", code)
+						}
+						for _, l := range strings.Split(output, "\n") {
+							if strings.TrimSpace(l) == line {
+								return true, nil
+							}
+						}
+						return false, nil
+					},
+					remove: Command{Argv: append([]string{"ufw", "delete"}, spec...)},
+				})
+			}
+		}
+	case Firewalld:
+		// 0 yes, 1 no: firewall-cmd's answer to a --query-*.
+		query := func(_ string, code int) (bool, error) {
+			switch code {
+			case 0:
+				return true, nil
+			case 1:
+				return false, nil
+			}
+			return false, fmt.Errorf("exit %d", code)
+		}
+		for _, r := range Rules {
+			port := "--port=" + r.span("-") + "/" + r.Proto
+			out = append(out, removal{
+				probe:   Command{Argv: []string{"firewall-cmd", "--permanent", "--query" + port[1:]}},
+				present: query,
+				remove:  Command{Argv: []string{"firewall-cmd", "--permanent", "--remove" + port[1:]}},
+			})
+		}
+		// The tailnet zone is rdctl's alone: deleting it takes its
+		// interface and ports along.
+		out = append(out, removal{
+			probe: Command{Argv: []string{"firewall-cmd", "--permanent", "--get-zones"}},
+			present: func(output string, code int) (bool, error) {
+				if code != 0 {
+					return false, fmt.Errorf("exit %d", code)
+				}
+				return slices.Contains(strings.Fields(output), FirewalldZone), nil
+			},
+			remove: Command{Argv: []string{"firewall-cmd", "--permanent", "--delete-zone=" + FirewalldZone}},
+		})
+	case NFTables:
+		out = append(out, removal{
+			probe: Command{Argv: []string{"nft", "list", "table", "inet", TableName}},
+			present: func(output string, code int) (bool, error) {
+				switch {
+				case code == 0:
+					return true, nil
+				case strings.Contains(output, "No such file or directory"):
+					return false, nil
+				}
+				return false, fmt.Errorf("exit %d: %s", code, strings.TrimSpace(output))
+			},
+			remove: Command{Argv: []string{"nft", "delete", "table", "inet", TableName}},
+		})
+	default:
+		return nil, fmt.Errorf("unknown firewall backend %q", b)
+	}
+	return out, nil
+}
+
+// NewRemovePlan makes the steps of `rdctl firewall --remove` on backend b:
+// one "run" step per rule `firewall --apply` may have added (either
+// variant, open or tailnet-only), each pending only while a read-only query
+// through r finds the rule, so a second removal changes nothing; firewalld
+// ends with a reload, pending when a removal is. A program r cannot find
+// fails the step, in a dry run already.
+func NewRemovePlan(ctx context.Context, r Runner, b Backend) (*ApplyPlan, error) {
+	rms, err := removals(b)
+	if err != nil {
+		return nil, err
+	}
+	a := &ApplyPlan{}
+	var removes []*runStep
+	for _, rm := range rms {
+		s := &runStep{ctx: ctx, r: r, c: rm.remove, probe: &rm}
+		removes = append(removes, s)
+		a.steps = append(a.steps, s)
+	}
+	if b == Firewalld {
+		a.steps = append(a.steps, &runStep{ctx: ctx, r: r, c: Command{Argv: []string{"firewall-cmd", "--reload"}}, after: removes})
+	}
+	return a, nil
+}
+
+// NewPurgePlan is the firewall part of `rdctl uninstall --purge`: the
+// removal steps of every backend whose program r finds (rdctl's rules may
+// be in any of them), in detection order. Backends whose program is
+// missing have nothing of rdctl's to remove.
+func NewPurgePlan(ctx context.Context, r Runner) *ApplyPlan {
+	all := &ApplyPlan{}
+	for _, b := range Backends {
+		prog := map[Backend]string{UFW: "ufw", Firewalld: "firewall-cmd", NFTables: "nft"}[b]
+		if _, err := r.LookPath(prog); err != nil {
+			continue
+		}
+		if b == Firewalld {
+			// firewall-cmd answers only while firewalld runs; a stopped
+			// firewalld applies nothing rdctl could have added live.
+			if out, code, err := r.Run(ctx, []string{"firewall-cmd", "--state"}, ""); err != nil || code != 0 || strings.TrimSpace(out) != "running" {
+				continue
+			}
+		}
+		a, _ := NewRemovePlan(ctx, r, b)
+		all.steps = append(all.steps, a.steps...)
+	}
+	return all
 }

@@ -2,6 +2,8 @@ package systemd
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"path"
 	"path/filepath"
 
@@ -65,11 +67,24 @@ func InstallPlan(o InstallOptions) (*plan.Plan, *keys.EnsurePair, error) {
 		}})
 	}
 	p.Add(workDir, ensure)
+	// The record lists the binaries rdctl wrote, with their hashes, for
+	// uninstall --purge; without --binaries it keeps what an earlier
+	// install recorded for the same directory.
+	rec := *r
+	rec.InstalledBinaries = nil
 	if b := o.Binaries; b != nil {
 		bins := map[string][]byte{"hbbs": b.HBBS, "hbbr": b.HBBR, "rustdesk-utils": b.Utils}
 		for _, name := range b.Names() {
 			p.Add(&plan.WriteFile{Path: Under(root, path.Join(spec.BinDir, name)), Data: bins[name],
 				Options: safefs.CallerOwned(0o755)})
+			sum := sha256.Sum256(bins[name])
+			rec.InstalledBinaries = append(rec.InstalledBinaries, deploy.InstalledBinary{Path: path.Join(spec.BinDir, name), SHA256: hex.EncodeToString(sum[:])})
+		}
+	} else if old, err := deploy.LoadRecord(o.RecordPath); err == nil {
+		for _, ib := range old.InstalledBinaries {
+			if path.Dir(ib.Path) == spec.BinDir {
+				rec.InstalledBinaries = append(rec.InstalledBinaries, ib)
+			}
 		}
 	}
 	unitFile := func(name string, data []byte) {
@@ -84,7 +99,7 @@ func InstallPlan(o InstallOptions) (*plan.Plan, *keys.EnsurePair, error) {
 	if o.CreateUser == nil {
 		p.Add(sysusers)
 	}
-	recStep, err := deploy.RecordStep(o.RecordPath, r)
+	recStep, err := deploy.RecordStep(o.RecordPath, &rec)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/rdctl/rdctl/internal/deploy"
+	"github.com/rdctl/rdctl/internal/firewall"
 	"github.com/rdctl/rdctl/internal/keys"
 	"github.com/rdctl/rdctl/internal/plan"
 	"github.com/rdctl/rdctl/internal/rotate"
@@ -30,6 +31,19 @@ type UninstallOptions struct {
 	RecordPath string
 	// Purge deletes the live key files after the backup holds them.
 	Purge bool
+	// PurgeInstall (--purge) also removes what install put on the host
+	// besides the units: the binaries the record lists (only while their
+	// sha256 matches), the service user (live, only when rdctl's
+	// sysusers.d entry names it and its comment is rdctl's), and the
+	// firewall rules of every backend Firewall finds (live). Keys stay
+	// unless Purge too.
+	PurgeInstall bool
+	// Firewall runs the firewall tools for PurgeInstall; nil leaves the
+	// firewall alone.
+	Firewall firewall.Runner
+	// Accounts looks up and deletes the service user; nil means the
+	// system's (os/user, userdel).
+	Accounts Accounts
 	// BackupOwner owns the backup rdctl makes first.
 	BackupOwner keys.Owner
 	// StateDir is rdctl's own state for this deployment (under Root), where
@@ -65,6 +79,12 @@ type UninstallResult struct {
 	Removed []string
 	// PurgedKeys is true once the live key files are deleted.
 	PurgedKeys bool
+	// DeletedUser is the service user deleted (PurgeInstall), if one was.
+	DeletedUser string
+	// Firewall is what the firewall removals ran (PurgeInstall; set by
+	// Finish).
+	Firewall []firewall.Result
+	firewall *firewall.ApplyPlan
 	// LeftUnits are the record's unit files rdctl did not write (system
 	// paths): stopped and disabled, but left in place.
 	LeftUnits []string
@@ -90,6 +110,12 @@ const (
 	// (Err says why), so nothing was backed up and the key files stay as
 	// they are.
 	NoteKeyNotBackedUp
+	// NoteBinaryChanged: a binary the record lists differs from what
+	// rdctl installed (Path), so it stays.
+	NoteBinaryChanged
+	// NoteUserNotOurs: the service user (User) is not one rdctl made, so
+	// it stays.
+	NoteUserNotOurs
 )
 
 // UninstallNote is something an uninstall step left alone on purpose.
@@ -97,6 +123,8 @@ type UninstallNote struct {
 	Kind UninstallNoteKind
 	Dir  string
 	Err  error
+	Path string // NoteBinaryChanged
+	User string // NoteUserNotOurs
 }
 
 // UninstallStage names the step of an uninstall that failed, so the
@@ -153,14 +181,33 @@ func UninstallPlan(ctx context.Context, o UninstallOptions) ([]plan.Step, *Unins
 	units := []string{rec.HBBSUnit, rec.HBBRUnit}
 	files, left := uninstallFiles(o.Root, units, o.LookupUnit)
 	u.res.LeftUnits = left
+	if u.o.Accounts == nil {
+		u.o.Accounts = SystemAccounts{}
+	}
 
 	steps := []plan.Step{u.backupStep()}
 	if o.Live {
 		steps = append(steps, &plan.Func{Verb: "stop and disable", Object: strings.Join(units, " and "),
 			Do: func() (bool, error) { return true, u.stop(ctx, units) }})
 	}
+	if o.PurgeInstall && o.Live {
+		if o.Firewall != nil {
+			u.res.firewall = firewall.NewPurgePlan(ctx, o.Firewall)
+			steps = append(steps, u.res.firewall.Steps()...)
+		}
+		// Before its sysusers.d entry goes: that entry is what says
+		// rdctl made the user, so a failed run can run again.
+		if s := u.userStep(ctx); s != nil {
+			steps = append(steps, s)
+		}
+	}
 	for _, f := range files {
 		steps = append(steps, u.removeStep(f))
+	}
+	if o.PurgeInstall {
+		for _, b := range rec.InstalledBinaries {
+			steps = append(steps, u.binaryStep(b))
+		}
 	}
 	if o.Live {
 		steps = append(steps, &plan.Func{Verb: "reload", Object: "systemd", Do: func() (bool, error) { return true, u.reload(ctx) }})
@@ -175,6 +222,9 @@ func UninstallPlan(ctx context.Context, o UninstallOptions) ([]plan.Step, *Unins
 
 // Finish records what stays, once every step ran without error.
 func (r *UninstallResult) Finish() {
+	if r.firewall != nil {
+		r.Firewall = r.firewall.Results()
+	}
 	r.Kept = append(r.Kept, r.LeftUnits...)
 	if r.PurgedKeys {
 		r.Kept = append(r.Kept, path.Join(r.StateDir, "backups"))

@@ -1,0 +1,272 @@
+package firewall
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/rdctl/rdctl/internal/plan"
+)
+
+// stateRunner is a fake ufw and firewall-cmd that keep their rules, so a
+// removal can be checked against what an apply left: ufw's added rules as
+// `ufw show added` prints them, firewalld's permanent ports and zones.
+type stateRunner struct {
+	have  map[string]bool
+	ufw   []string        // "ufw allow ..." lines
+	ports map[string]bool // "zone|port/proto"
+	zones []string
+	ran   []string // the commands that change something
+}
+
+func newStateRunner() *stateRunner {
+	return &stateRunner{have: map[string]bool{"ufw": true, "firewall-cmd": true}, ports: map[string]bool{}, zones: []string{"public", "trusted"}}
+}
+
+func (f *stateRunner) LookPath(name string) (string, error) {
+	if !f.have[name] {
+		return "", &fs.PathError{Op: "lookpath", Path: name, Err: fs.ErrNotExist}
+	}
+	return "/usr/sbin/" + name, nil
+}
+
+func (f *stateRunner) Run(_ context.Context, argv []string, _ string) (string, int, error) {
+	if !f.have[argv[0]] {
+		return "", -1, &fs.PathError{Op: "exec", Path: argv[0], Err: fs.ErrNotExist}
+	}
+	line := Command{Argv: argv}.String()
+	switch {
+	case line == "ufw show added":
+		return "Added user rules (see 'ufw status' for running firewall):\n" + strings.Join(f.ufw, "\n") + "\n", 0, nil
+	case argv[0] == "ufw" && argv[1] == "allow":
+		if !slices.Contains(f.ufw, line) {
+			f.ufw = append(f.ufw, line)
+		}
+	case argv[0] == "ufw" && argv[1] == "delete":
+		// ufw matches the rule without its comment
+		n := len(f.ufw)
+		f.ufw = slices.DeleteFunc(f.ufw, func(l string) bool {
+			return strings.TrimSuffix(l, " comment "+shellQuote(ruleComment)) == "ufw "+strings.Join(argv[2:], " ")
+		})
+		if len(f.ufw) == n {
+			return "Could not delete non-existent rule\n", 0, nil
+		}
+	case argv[0] == "firewall-cmd":
+		zone := "public"
+		var op string
+		for _, a := range argv[1:] {
+			switch {
+			case strings.HasPrefix(a, "--zone="):
+				zone = strings.TrimPrefix(a, "--zone=")
+			case a != "--permanent":
+				op = a
+			}
+		}
+		k, v, _ := strings.Cut(op, "=")
+		switch k {
+		case "--get-zones":
+			return strings.Join(f.zones, " ") + "\n", 0, nil
+		case "--new-zone":
+			if slices.Contains(f.zones, v) {
+				return "NAME_CONFLICT", 26, nil
+			}
+			f.zones = append(f.zones, v)
+		case "--delete-zone":
+			if !slices.Contains(f.zones, v) {
+				return "INVALID_ZONE", 112, nil
+			}
+			f.zones = slices.DeleteFunc(f.zones, func(z string) bool { return z == v })
+			for p := range f.ports {
+				if strings.HasPrefix(p, v+"|") {
+					delete(f.ports, p)
+				}
+			}
+		case "--add-interface", "--reload":
+		case "--add-port":
+			f.ports[zone+"|"+v] = true
+		case "--remove-port":
+			delete(f.ports, zone+"|"+v)
+		case "--query-port":
+			if f.ports[zone+"|"+v] {
+				return "yes\n", 0, nil
+			}
+			return "no\n", 1, nil
+		default:
+			return "", 2, fmt.Errorf("fake firewall-cmd: %s", op)
+		}
+	}
+	f.ran = append(f.ran, line)
+	return "", 0, nil
+}
+
+func runPlan(t *testing.T, a *ApplyPlan, dry bool) ([]plan.Result, error) {
+	t.Helper()
+	p := &plan.Plan{}
+	p.Add(a.Steps()...)
+	return p.Run(dry)
+}
+
+// --remove undoes --apply on ufw and firewalld, open and tailnet-only
+// alike: the dry run changes nothing and reports the real run's steps, the
+// real run removes exactly rdctl's rules, and a second removal (dry and
+// real) has nothing to do.
+func TestRemovePlanUndoesApply(t *testing.T) {
+	for _, b := range []Backend{UFW, Firewalld} {
+		for _, tailnet := range []bool{false, true} {
+			f := newStateRunner()
+			f.ufw = []string{"ufw allow 22/tcp"}
+			f.ports["public|22/tcp"] = true
+			cmds, _ := Commands(b, Options{TailnetOnly: tailnet})
+			if _, err := Apply(context.Background(), f, cmds); err != nil {
+				t.Fatal(err)
+			}
+			f.ran = nil
+			a, err := NewRemovePlan(context.Background(), f, b)
+			if err != nil {
+				t.Fatal(err)
+			}
+			drs, err := runPlan(t, a, true)
+			if err != nil || len(f.ran) != 0 || plan.Changed(drs) == 0 {
+				t.Fatalf("%s %v: dry run %+v %v, ran %v", b, tailnet, drs, err, f.ran)
+			}
+			a, _ = NewRemovePlan(context.Background(), f, b)
+			rrs, err := runPlan(t, a, false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(rrs, dryToReal(drs)) {
+				t.Errorf("%s %v: real %+v, dry %+v", b, tailnet, rrs, drs)
+			}
+			if !reflect.DeepEqual(f.ufw, []string{"ufw allow 22/tcp"}) || !reflect.DeepEqual(f.ports, map[string]bool{"public|22/tcp": true}) ||
+				!reflect.DeepEqual(f.zones, []string{"public", "trusted"}) {
+				t.Errorf("%s %v: left ufw %v, ports %v, zones %v", b, tailnet, f.ufw, f.ports, f.zones)
+			}
+			var want []string
+			for _, r := range rrs {
+				if r.Changed {
+					want = append(want, r.Target)
+				}
+			}
+			if !reflect.DeepEqual(strings.Join(f.ran, "\n"), strings.Join(want, "\n")) || len(a.Results()) != len(want) {
+				t.Errorf("%s %v: ran %v, changed steps %v", b, tailnet, f.ran, want)
+			}
+			if b == Firewalld && f.ran[len(f.ran)-1] != "firewall-cmd --reload" {
+				t.Errorf("no reload: %v", f.ran)
+			}
+			// again: nothing to do
+			f.ran = nil
+			for _, dry := range []bool{true, false} {
+				a, _ = NewRemovePlan(context.Background(), f, b)
+				rs, err := runPlan(t, a, dry)
+				if err != nil || plan.Changed(rs) != 0 || len(f.ran) != 0 {
+					t.Errorf("%s %v: second removal (dry %v) %+v %v, ran %v", b, tailnet, dry, rs, err, f.ran)
+				}
+			}
+		}
+	}
+}
+
+func dryToReal(rs []plan.Result) []plan.Result {
+	out := slices.Clone(rs)
+	for i := range out {
+		out[i].DryRun = false
+	}
+	return out
+}
+
+func TestRemoveCommandsExact(t *testing.T) {
+	var got []string
+	for _, b := range Backends {
+		a, _ := NewRemovePlan(context.Background(), nil, b)
+		for _, s := range a.Steps() {
+			got = append(got, s.Action()+" "+s.Target())
+		}
+	}
+	want := []string{
+		"run ufw delete allow 21115:21119/tcp",
+		"run ufw delete allow 21116/udp",
+		"run ufw delete allow in on tailscale0 to any port 21115:21119 proto tcp",
+		"run ufw delete allow in on tailscale0 to any port 21116 proto udp",
+		"run firewall-cmd --permanent --remove-port=21115-21119/tcp",
+		"run firewall-cmd --permanent --remove-port=21116/udp",
+		"run firewall-cmd --permanent --delete-zone=rdctl-tailnet",
+		"run firewall-cmd --reload",
+		"run nft delete table inet rdctl",
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("got\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+// A removal fails, in the dry run already, when the program is missing or
+// its query fails; the purge plan skips the backends that are not there.
+func TestRemovePlanFailures(t *testing.T) {
+	f := newStateRunner()
+	f.have = map[string]bool{}
+	a, _ := NewRemovePlan(context.Background(), f, UFW)
+	var ce *CommandError
+	if _, err := runPlan(t, a, true); !errors.As(err, &ce) || !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("dry run without ufw: %v", err)
+	}
+	if rs := NewPurgePlan(context.Background(), f).Steps(); len(rs) != 0 {
+		t.Errorf("purge without any firewall: %d steps", len(rs))
+	}
+	ff := &fakeRunner{have: map[string]bool{"firewall-cmd": true}, exit: map[string]int{"firewall-cmd": 252}}
+	a, _ = NewRemovePlan(context.Background(), ff, Firewalld)
+	if _, err := runPlan(t, a, true); !errors.As(err, &ce) || ce.ExitCode != 252 {
+		t.Errorf("a failing query: %v", err)
+	}
+	// firewall-cmd present but firewalld not running: nothing of it in the purge
+	if rs := NewPurgePlan(context.Background(), ff).Steps(); len(rs) != 0 {
+		t.Errorf("purge with firewalld stopped: %d steps", len(rs))
+	}
+	g := newStateRunner()
+	delete(g.have, "firewall-cmd")
+	if got := len(NewPurgePlan(context.Background(), g).Steps()); got != 4 {
+		t.Errorf("purge with ufw only: %d steps, want 4", got)
+	}
+}
+
+// With the real nft in a namespace of its own: apply, then remove, and
+// table inet rdctl is gone while another table stays; removing again (dry
+// and real) changes nothing.
+func TestNFTRemoveInNetns(t *testing.T) {
+	needNetns(t)
+	ns, _ := newNetns(t)
+	r := runIn(ns)
+	must(t, r, "nft", "add", "table", "inet", "other")
+	ctx := context.Background()
+	cmds, _ := Commands(NFTables, Options{TailnetOnly: true})
+	if _, err := Apply(ctx, r, cmds); err != nil {
+		t.Fatal(err)
+	}
+	a, _ := NewRemovePlan(ctx, r, NFTables)
+	if rs, err := runPlan(t, a, true); err != nil || len(rs) != 1 || !rs[0].Changed || rs[0].Target != "nft delete table inet rdctl" {
+		t.Fatalf("dry run: %+v %v", rs, err)
+	}
+	if tables := must(t, r, "nft", "list", "tables"); tables != "table inet other\ntable inet rdctl\n" {
+		t.Errorf("the dry run changed the tables: %s", tables)
+	}
+	a, _ = NewRemovePlan(ctx, r, NFTables)
+	if rs, err := runPlan(t, a, false); err != nil || plan.Changed(rs) != 1 || len(a.Results()) != 1 {
+		t.Fatalf("removal: %+v %v", rs, err)
+	}
+	if tables := must(t, r, "nft", "list", "tables"); tables != "table inet other\n" {
+		t.Errorf("tables after the removal:\n%s", tables)
+	}
+	for _, dry := range []bool{true, false} {
+		a, _ = NewRemovePlan(ctx, r, NFTables)
+		if rs, err := runPlan(t, a, dry); err != nil || plan.Changed(rs) != 0 || len(a.Results()) != 0 {
+			t.Errorf("second removal (dry %v): %+v %v", dry, rs, err)
+		}
+	}
+	// the purge plan finds nft and has nothing to do either
+	if rs, err := runPlan(t, NewPurgePlan(ctx, r), false); err != nil || plan.Changed(rs) != 0 {
+		t.Errorf("purge: %+v %v", rs, err)
+	}
+}

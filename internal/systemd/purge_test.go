@@ -1,0 +1,256 @@
+package systemd
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"io/fs"
+	"os"
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/rdctl/rdctl/internal/deploy"
+	"github.com/rdctl/rdctl/internal/keys"
+	"github.com/rdctl/rdctl/internal/plan"
+)
+
+var testBins = &Binaries{HBBS: []byte("\x7fELF hbbs"), HBBR: []byte("\x7fELF hbbr")}
+
+func hexSum(b []byte) string { s := sha256.Sum256(b); return hex.EncodeToString(s[:]) }
+
+// installWithBinaries installs testRecord with binaries into a fresh tree
+// and returns the record as written.
+func installWithBinaries(t *testing.T, bins *Binaries) (root string, rec *deploy.Record) {
+	t.Helper()
+	root = t.TempDir()
+	p, _, err := InstallPlan(InstallOptions{Root: root, Record: testRecord(false), RecordPath: Under(root, deploy.DefaultRecordPath),
+		Binaries: bins, KeyOwner: keys.Owner{UID: os.Getuid(), GID: os.Getgid()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.Run(false); err != nil {
+		t.Fatal(err)
+	}
+	rec, err = deploy.LoadRecord(Under(root, deploy.DefaultRecordPath))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return root, rec
+}
+
+// install records the binaries it wrote with their sha256; an install
+// without --binaries keeps that list.
+func TestInstallRecordsBinaries(t *testing.T) {
+	root, rec := installWithBinaries(t, testBins)
+	want := []deploy.InstalledBinary{
+		{Path: "/usr/local/bin/hbbr", SHA256: hexSum(testBins.HBBR)},
+		{Path: "/usr/local/bin/hbbs", SHA256: hexSum(testBins.HBBS)},
+	}
+	if !reflect.DeepEqual(rec.InstalledBinaries, want) {
+		t.Fatalf("recorded %+v", rec.InstalledBinaries)
+	}
+	p, _, err := InstallPlan(InstallOptions{Root: root, Record: testRecord(false), RecordPath: Under(root, deploy.DefaultRecordPath),
+		KeyOwner: keys.Owner{UID: os.Getuid(), GID: os.Getgid()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rs, err := p.Run(false); err != nil || plan.Changed(rs) != 0 {
+		t.Errorf("reinstall without binaries: %+v %v", rs, err)
+	}
+	if again, _ := deploy.LoadRecord(Under(root, deploy.DefaultRecordPath)); !reflect.DeepEqual(again.InstalledBinaries, want) {
+		t.Errorf("after a reinstall: %+v", again.InstalledBinaries)
+	}
+	// a record with a bad hash or a relative path is refused
+	for _, b := range []deploy.InstalledBinary{{Path: "/usr/local/bin/hbbs", SHA256: "abc"}, {Path: "hbbs", SHA256: hexSum(nil)}} {
+		bad := *rec
+		bad.InstalledBinaries = []deploy.InstalledBinary{b}
+		if err := bad.Validate(); err == nil {
+			t.Errorf("%+v validated", b)
+		}
+	}
+}
+
+// --purge on an image tree removes the binaries rdctl installed, only
+// while they are what it installed; a dry run removes nothing.
+func TestUninstallPurgeBinaries(t *testing.T) {
+	root, rec := installWithBinaries(t, testBins)
+	hbbs, hbbr := Under(root, "/usr/local/bin/hbbs"), Under(root, "/usr/local/bin/hbbr")
+	// hbbs replaced since: it stays
+	must(t, os.WriteFile(hbbs, []byte("\x7fELF other hbbs"), 0o755))
+	o := uninstallOptions(root, rec)
+	o.PurgeInstall = true
+	res, err := runUninstall(t, o, true)
+	if err != nil || len(res.Removed) != 0 {
+		t.Fatalf("dry run: removed %v, %v", res.Removed, err)
+	}
+	if len(res.Notes) != 1 || res.Notes[0].Kind != NoteBinaryChanged || res.Notes[0].Path != hbbs {
+		t.Errorf("dry run notes %+v", res.Notes)
+	}
+	for _, p := range []string{hbbs, hbbr} {
+		if _, err := os.Stat(p); err != nil {
+			t.Fatalf("dry run: %v", err)
+		}
+	}
+	res, err = runUninstall(t, o, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains(res.Removed, hbbr) || slices.Contains(res.Removed, hbbs) {
+		t.Errorf("removed %v", res.Removed)
+	}
+	if _, err := os.Stat(hbbr); !os.IsNotExist(err) {
+		t.Errorf("hbbr still there: %v", err)
+	}
+	if _, err := os.Stat(hbbs); err != nil {
+		t.Errorf("removed a binary rdctl did not install: %v", err)
+	}
+	if len(res.Notes) != 1 || res.Notes[0].Kind != NoteBinaryChanged {
+		t.Errorf("notes %+v", res.Notes)
+	}
+	// keys stay without Purge; no user or firewall step in an image tree
+	if !res.KeptWorkingDir || res.DeletedUser != "" || res.Firewall != nil {
+		t.Errorf("kept %v, user %q, firewall %v", res.Kept, res.DeletedUser, res.Firewall)
+	}
+}
+
+// Without PurgeInstall the binaries stay, as before.
+func TestUninstallWithoutPurgeKeepsBinaries(t *testing.T) {
+	root, rec := installWithBinaries(t, testBins)
+	if _, err := runUninstall(t, uninstallOptions(root, rec), false); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{"/usr/local/bin/hbbs", "/usr/local/bin/hbbr"} {
+		if _, err := os.Stat(Under(root, p)); err != nil {
+			t.Error(err)
+		}
+	}
+}
+
+type fakeAccounts struct {
+	users   map[string]string // name -> comment
+	deleted []string
+}
+
+func (f *fakeAccounts) Comment(name string) (string, bool, error) {
+	c, ok := f.users[name]
+	return c, ok, nil
+}
+
+func (f *fakeAccounts) Delete(_ context.Context, name string) error {
+	delete(f.users, name)
+	f.deleted = append(f.deleted, name)
+	return nil
+}
+
+// fakeUFW is an active ufw holding rdctl's open rules.
+type fakeUFW struct {
+	added []string
+	ran   []string
+}
+
+func (f *fakeUFW) LookPath(name string) (string, error) {
+	if name != "ufw" {
+		return "", &fs.PathError{Op: "lookpath", Path: name, Err: fs.ErrNotExist}
+	}
+	return "/usr/sbin/ufw", nil
+}
+
+func (f *fakeUFW) Run(_ context.Context, argv []string, _ string) (string, int, error) {
+	line := strings.Join(argv, " ")
+	if line == "ufw show added" {
+		return "Added user rules:\n" + strings.Join(f.added, "\n") + "\n", 0, nil
+	}
+	f.ran = append(f.ran, line)
+	f.added = slices.DeleteFunc(f.added, func(l string) bool {
+		return strings.HasPrefix(l, "ufw "+strings.Join(argv[2:], " ")+" comment ")
+	})
+	return "Rule deleted\n", 0, nil
+}
+
+// A live --purge, through fakes for systemd, the user database and ufw:
+// the firewall rules and rdctl's user go, in plan order, before the
+// files; a user rdctl did not make (another comment) stays.
+func TestUninstallPurgeLive(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		comment  string
+		sysusers bool
+		deleted  bool
+	}{
+		{"rdctl's user", UserComment, true, true},
+		{"a user of the same name, not rdctl's", "RustDesk", true, false},
+		{"no sysusers entry of rdctl's", UserComment, false, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			root, rec := installWithBinaries(t, testBins)
+			if !tc.sysusers {
+				must(t, os.WriteFile(Under(root, SysusersPath), []byte("u rustdesk - \"RustDesk server (rdctl)\" /var/lib/rustdesk -\n"), 0o644))
+			}
+			m := &fakeManager{states: map[string]UnitState{
+				"hbbs.service": {Name: "hbbs.service", LoadState: "loaded", ActiveState: "active"},
+				"hbbr.service": {Name: "hbbr.service", LoadState: "loaded", ActiveState: "active"}}}
+			acc := &fakeAccounts{users: map[string]string{"rustdesk": tc.comment}}
+			fw := &fakeUFW{added: []string{"ufw allow 22/tcp", "ufw allow 21115:21119/tcp comment 'rdctl: RustDesk server'", "ufw allow 21116/udp comment 'rdctl: RustDesk server'"}}
+			o := uninstallOptions(root, rec)
+			o.Live, o.Connect, o.PurgeInstall, o.Accounts, o.Firewall = true, m.connect, true, acc, fw
+
+			steps, _, err := UninstallPlan(t.Context(), o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var p plan.Plan
+			p.Add(steps...)
+			drs, err := p.Run(true)
+			if err != nil || len(fw.ran) != 0 || len(acc.deleted) != 0 || len(m.calls) != 0 {
+				t.Fatalf("dry run: %v, ran %v, deleted %v, calls %v", err, fw.ran, acc.deleted, m.calls)
+			}
+			steps, res, err := UninstallPlan(t.Context(), o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			p = plan.Plan{}
+			p.Add(steps...)
+			rrs, err := p.Run(false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			res.Finish()
+			var order []string
+			for i, r := range rrs {
+				if r.Action != drs[i].Action || r.Target != drs[i].Target {
+					t.Errorf("step %d: real %s %s, dry %s %s", i, r.Action, r.Target, drs[i].Action, drs[i].Target)
+				}
+				order = append(order, r.Action+" "+r.Target)
+			}
+			head := []string{"stop and disable hbbs.service and hbbr.service",
+				"run ufw delete allow 21115:21119/tcp", "run ufw delete allow 21116/udp",
+				"run ufw delete allow in on tailscale0 to any port 21115:21119 proto tcp",
+				"run ufw delete allow in on tailscale0 to any port 21116 proto udp"}
+			if tc.sysusers {
+				head = append(head, "delete the system user rustdesk")
+			}
+			if !slices.Equal(order[1:len(head)+1], head) || order[len(order)-1] != "remove "+Under(root, deploy.DefaultRecordPath) {
+				t.Errorf("steps:\n%s", strings.Join(order, "\n"))
+			}
+			if !slices.Equal(fw.added, []string{"ufw allow 22/tcp"}) || len(res.Firewall) != 2 {
+				t.Errorf("ufw left %v, results %+v", fw.added, res.Firewall)
+			}
+			if tc.deleted != (res.DeletedUser == "rustdesk") || tc.deleted != slices.Equal(acc.deleted, []string{"rustdesk"}) {
+				t.Errorf("deleted %q %v", res.DeletedUser, acc.deleted)
+			}
+			if !tc.deleted && (len(res.Notes) == 0 || res.Notes[len(res.Notes)-1].Kind != NoteUserNotOurs) {
+				t.Errorf("notes %+v", res.Notes)
+			}
+			for _, b := range rec.InstalledBinaries {
+				if _, err := os.Stat(Under(root, b.Path)); !os.IsNotExist(err) {
+					t.Errorf("%s: %v", b.Path, err)
+				}
+			}
+			if !res.KeptWorkingDir {
+				t.Error("the keys went without Purge")
+			}
+		})
+	}
+}
