@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io/fs"
 	"path/filepath"
+	"regexp"
+	"strconv"
 
 	"github.com/pelletier/go-toml/v2"
 
@@ -104,7 +106,29 @@ func (e *RecordError) Unwrap() error { return e.Err }
 // ErrNoRecord means there is no deployment record.
 var ErrNoRecord = errors.New("no deployment record")
 
-// Validate checks every field as if a user had typed it.
+// Origins a record can name: how rdctl came to know the server.
+const (
+	OriginRdctl           = "rdctl"
+	OriginDebian          = "debian"
+	OriginInstallerScript = "installer-script"
+	OriginCustom          = "custom"
+	OriginCompose         = "compose"
+)
+
+// Compose networks a record can name.
+const (
+	NetworkHost   = "host"
+	NetworkBridge = "bridge"
+)
+
+// MaxTextLen is the longest free-text value a record field may hold.
+const MaxTextLen = 200
+
+// Validate checks every field as if a user had typed it: the record is read
+// from disk, and whoever can write it must not be able to point rdctl at a
+// unit file or directory outside the deployment, or put text in front of
+// the operator that the field cannot hold. Each rejected field is an
+// [*InputError] naming it.
 func (r *Record) Validate() error {
 	if r.Format != recordFormat {
 		return fmt.Errorf("format %d is not supported by this rdctl (want %d)", r.Format, recordFormat)
@@ -114,6 +138,11 @@ func (r *Record) Validate() error {
 	default:
 		return &InputError{Field: "backend", Value: r.Backend, Reason: "must be systemd or compose"}
 	}
+	switch r.Origin {
+	case OriginRdctl, OriginDebian, OriginInstallerScript, OriginCustom, OriginCompose:
+	default:
+		return &InputError{Field: "origin", Value: r.Origin, Reason: "must be rdctl, debian, installer-script, custom or compose"}
+	}
 	if _, err := ParseHostPort("id_host", r.IDHost); err != nil {
 		return err
 	}
@@ -122,16 +151,21 @@ func (r *Record) Validate() error {
 			return err
 		}
 	}
+	if r.API != "" {
+		if _, err := ParseAPI("api", r.API); err != nil {
+			return err
+		}
+	}
 	if r.Bind != "" {
 		if _, err := ParseBindAddr("bind", r.Bind); err != nil {
 			return err
 		}
 	}
-	if _, err := ParseAbsPath("working_dir", r.WorkingDir); err != nil {
+	if _, err := ParseDataDir("working_dir", r.WorkingDir); err != nil {
 		return err
 	}
 	if r.BinDir != "" {
-		if _, err := ParseAbsPath("bin_dir", r.BinDir); err != nil {
+		if _, err := ParseDataDir("bin_dir", r.BinDir); err != nil {
 			return err
 		}
 	}
@@ -140,23 +174,42 @@ func (r *Record) Validate() error {
 			return err
 		}
 	}
-	for f, u := range map[string]string{"hbbs_unit": r.HBBSUnit, "hbbr_unit": r.HBBRUnit} {
-		if u != "" {
-			if err := checkChars(f, u, "@"); err != nil {
+	for _, u := range []struct{ field, name string }{{"hbbs_unit", r.HBBSUnit}, {"hbbr_unit", r.HBBRUnit}} {
+		if u.name != "" {
+			if err := ParseUnitName(u.field, u.name); err != nil {
 				return err
 			}
 		}
 	}
+	if r.HBBSVersion != "" {
+		if _, err := ParseVersion("hbbs_version", r.HBBSVersion); err != nil {
+			return err
+		}
+	}
 	if c := r.Compose; c != nil {
-		if _, err := ParseAbsPath("compose.dir", c.Dir); err != nil {
+		if _, err := ParseDataDir("compose.dir", c.Dir); err != nil {
 			return err
 		}
 		if _, err := ParseImageRef("compose.image", c.Image); err != nil {
 			return err
 		}
+		switch c.Network {
+		case NetworkHost, NetworkBridge:
+		default:
+			return &InputError{Field: "compose.network", Value: c.Network, Reason: "must be host or bridge"}
+		}
+		if !projectRE.MatchString(c.Project) {
+			return &InputError{Field: "compose.project", Value: c.Project, Reason: "a compose project name is lower-case letters, digits, '_' and '-', starting with a letter or digit"}
+		}
+		if _, err := ParseDataDir("compose.mount_target", c.MountTarget); err != nil {
+			return err
+		}
 	}
 	return nil
 }
+
+// projectRE is Compose's rule for a project name.
+var projectRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,` + strconv.Itoa(MaxTextLen-1) + `}$`)
 
 // Encode renders the record as TOML.
 func (r *Record) Encode() ([]byte, error) {

@@ -6,6 +6,7 @@ package textsafe
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 	"unicode/utf8"
 )
@@ -67,4 +68,55 @@ func unsafe(r rune, n int) bool {
 		return true
 	}
 	return false
+}
+
+// keyRunMin is the shortest run of base64, base64url or hex characters that
+// [KeyLike] treats as possible key material: 16 characters of base64 carry
+// 12 bytes, more than enough to narrow a search for the rest of a key.
+const keyRunMin = 16
+
+// KeyLike reports whether s holds what could be (part of) a key in base64,
+// base64url or hex: a run of at least 16 characters from those alphabets
+// (letters, digits, '+', '/', '-', '_') that has a digit or an upper-case
+// letter in it. A run of lower-case letters and separators only, such as
+// "/var/lib/rustdesk", is a word or a path, never an encoded key: 16
+// random base64 characters avoid every digit and capital with odds below
+// one in 500,000, and 16 hex digits avoid every digit with odds below one
+// in 6,000,000.
+func KeyLike(s string) bool {
+	run, mixed := 0, false
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= '0' && c <= '9', c >= 'A' && c <= 'Z':
+			run++
+			mixed = true
+		case c >= 'a' && c <= 'z', c == '+', c == '/', c == '-', c == '_':
+			run++
+		default:
+			run, mixed = 0, false
+			continue
+		}
+		if run >= keyRunMin && mixed {
+			return true
+		}
+	}
+	return false
+}
+
+// echoMax is the most of a value [Echo] shows, in runes.
+const echoMax = 80
+
+// Echo renders a value someone gave (a flag, a field of a file) for an
+// error message: quoted, escaped and cut to 80 runes, or, when it is
+// [KeyLike], only its length, so that a secret pasted into the wrong place
+// never reaches a terminal or a log.
+func Echo(s string) string {
+	if KeyLike(s) {
+		return fmt.Sprintf("(value withheld: it looks like key material; %d characters)", utf8.RuneCountInString(s))
+	}
+	if utf8.RuneCountInString(s) > echoMax {
+		return strconv.Quote(string([]rune(s)[:echoMax])) + "…"
+	}
+	return strconv.Quote(s)
 }
