@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"regexp"
 	"strconv"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/pelletier/go-toml/v2"
 
@@ -133,6 +135,11 @@ func (r *Record) Validate() error {
 	if r.Format != recordFormat {
 		return fmt.Errorf("format %d is not supported by this rdctl (want %d)", r.Format, recordFormat)
 	}
+	for _, f := range r.textFields() {
+		if err := checkText(f.field, f.value); err != nil {
+			return err
+		}
+	}
 	switch r.Backend {
 	case BackendSystemd, BackendCompose:
 	default:
@@ -203,6 +210,41 @@ func (r *Record) Validate() error {
 		}
 		if _, err := ParseDataDir("compose.mount_target", c.MountTarget); err != nil {
 			return err
+		}
+	}
+	return nil
+}
+
+type textField struct{ field, value string }
+
+// textFields lists every string field of r with its name in the file.
+func (r *Record) textFields() []textField {
+	fs := []textField{
+		{"backend", r.Backend}, {"id_host", r.IDHost}, {"relay", r.Relay}, {"api", r.API}, {"bind", r.Bind},
+		{"working_dir", r.WorkingDir}, {"bin_dir", r.BinDir}, {"service_user", r.ServiceUser},
+		{"hbbs_unit", r.HBBSUnit}, {"hbbr_unit", r.HBBRUnit}, {"hbbs_version", r.HBBSVersion}, {"origin", r.Origin},
+	}
+	if c := r.Compose; c != nil {
+		fs = append(fs, []textField{{"compose.dir", c.Dir}, {"compose.image", c.Image}, {"compose.network", c.Network},
+			{"compose.project", c.Project}, {"compose.mount_target", c.MountTarget}}...)
+	}
+	return fs
+}
+
+// checkText holds every field to what any of them may be: printable UTF-8
+// without control characters, at most MaxTextLen characters. The typed
+// checks that follow are stricter; this one alone decides what a field's
+// value may look like when it is shown.
+func checkText(field, s string) error {
+	if !utf8.ValidString(s) {
+		return &InputError{Field: field, Value: s, Reason: "is not UTF-8"}
+	}
+	if n := utf8.RuneCountInString(s); n > MaxTextLen {
+		return &InputError{Field: field, Value: s, Reason: fmt.Sprintf("is %d characters long, more than %d", n, MaxTextLen)}
+	}
+	for _, r := range s {
+		if !unicode.IsPrint(r) {
+			return &InputError{Field: field, Value: s, Reason: fmt.Sprintf("contains the unprintable character %U", r)}
 		}
 	}
 	return nil

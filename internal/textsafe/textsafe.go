@@ -112,11 +112,16 @@ const echoMax = 80
 // [KeyLike], only its length, so that a secret pasted into the wrong place
 // never reaches a terminal or a log.
 func Echo(s string) string {
-	if KeyLike(s) {
+	q := s
+	cut := ""
+	if utf8.RuneCountInString(s) > echoMax {
+		q, cut = string([]rune(s)[:echoMax]), "…"
+	}
+	q = strconv.Quote(q) + cut
+	// Escapes such as \x14 put letters and digits next to the value's own:
+	// what is shown must not look like a key either.
+	if KeyLike(s) || KeyLike(q) {
 		return fmt.Sprintf("(value withheld: it looks like key material; %d characters)", utf8.RuneCountInString(s))
 	}
-	if utf8.RuneCountInString(s) > echoMax {
-		return strconv.Quote(string([]rune(s)[:echoMax])) + "…"
-	}
-	return strconv.Quote(s)
+	return q
 }
