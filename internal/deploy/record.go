@@ -16,6 +16,7 @@ import (
 
 	"github.com/rdctl/rdctl/internal/plan"
 	"github.com/rdctl/rdctl/internal/safefs"
+	"github.com/rdctl/rdctl/internal/textsafe"
 )
 
 // DefaultRecordPath is where the deployment record lives (under --root when
@@ -247,8 +248,14 @@ func checkText(field, s string) error {
 			return &InputError{Field: field, Value: s, Reason: fmt.Sprintf("contains the unprintable character %U", r)}
 		}
 	}
+	if textsafe.KeyMaterial(digestRE.ReplaceAllString(s, "")) {
+		return &InputError{Field: field, Value: s, Reason: "looks like key material"}
+	}
 	return nil
 }
+
+// digestRE is an image digest, the one place a record holds a long hex run.
+var digestRE = regexp.MustCompile(`@sha256:[0-9a-f]{64}$`)
 
 // projectRE is Compose's rule for a project name.
 var projectRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,` + strconv.Itoa(MaxTextLen-1) + `}$`)

@@ -30,14 +30,23 @@ func TestRecordValidateAccepts(t *testing.T) {
 		{"systemd", func(*Record) {}},
 		{"compose", func(r *Record) { *r = *validComposeRecord() }},
 		{"template units", func(r *Record) { r.HBBSUnit, r.HBBRUnit = "rustdesk-hbbs@main.service", "rustdesk_hbbr:x.service" }},
-		{"debian", func(r *Record) { r.Origin, r.HBBSUnit, r.WorkingDir = OriginDebian, "rustdesk-hbbs.service", "/var/lib/rustdesk-server" }},
+		{"debian", func(r *Record) {
+			r.Origin, r.HBBSUnit, r.WorkingDir = OriginDebian, "rustdesk-hbbs.service", "/var/lib/rustdesk-server"
+		}},
 		{"installer script", func(r *Record) { r.Origin, r.WorkingDir = OriginInstallerScript, "/opt/rustdesk" }},
 		{"custom", func(r *Record) { r.Origin = OriginCustom }},
-		{"optional fields empty", func(r *Record) { r.Relay, r.API, r.Bind, r.BinDir, r.ServiceUser, r.HBBSUnit, r.HBBRUnit, r.HBBSVersion = "", "", "", "", "", "", "", "" }},
+		{"optional fields empty", func(r *Record) {
+			r.Relay, r.API, r.Bind, r.BinDir, r.ServiceUser, r.HBBSUnit, r.HBBRUnit, r.HBBSVersion = "", "", "", "", "", "", "", ""
+		}},
 		{"version with revision", func(r *Record) { r.HBBSVersion = "1.1.10-3" }},
 		{"api with path and port", func(r *Record) { r.API = "http://[2001:db8::1]:21114/api" }},
 		{"directory named like a system one", func(r *Record) { r.WorkingDir = "/srv/proc/sys" }},
 		{"prefix of a system directory", func(r *Record) { r.WorkingDir = "/devices" }},
+		{"image digest", func(r *Record) {
+			*r = *validComposeRecord()
+			r.Compose.Image = "rustdesk/rustdesk-server@sha256:" + strings.Repeat("0f", 32)
+		}},
+		{"long one-case path", func(r *Record) { r.WorkingDir = "/srv/" + strings.Repeat("rustdesk-server-", 4) + "/data" }},
 	}
 	for _, tt := range tests {
 		r := validRecord()
@@ -59,7 +68,9 @@ func TestRecordValidateRejects(t *testing.T) {
 		{"origin", func(r *Record) { r.Origin = "\x1b[2Jpwned" }},
 		{"origin", func(r *Record) { r.Origin = "Rdctl" }},
 		{"id_host", func(r *Record) { r.IDHost = "" }},
-		{"id_host", func(r *Record) { r.IDHost = strings.TrimSuffix(strings.NewReplacer("+", "a", "/", "b").Replace(key), "=") }},
+		{"id_host", func(r *Record) {
+			r.IDHost = strings.TrimSuffix(strings.NewReplacer("+", "a", "/", "b").Replace(key), "=")
+		}},
 		{"relay", func(r *Record) { r.Relay = "rd;x" }},
 		{"api", func(r *Record) { r.API = "ftp://api.example.com" }},
 		{"api", func(r *Record) { r.API = "https://user:pw@api.example.com" }},
@@ -94,6 +105,12 @@ func TestRecordValidateRejects(t *testing.T) {
 		{"compose.project", func(r *Record) { *r = *validComposeRecord(); r.Compose.Project = "" }},
 		{"compose.mount_target", func(r *Record) { *r = *validComposeRecord(); r.Compose.MountTarget = "root" }},
 		{"compose.mount_target", func(r *Record) { *r = *validComposeRecord(); r.Compose.MountTarget = "/" }},
+		{"compose.project", func(r *Record) { *r = *validComposeRecord(); r.Compose.Project = strings.Repeat("0f", 32) }},
+		{"compose.image", func(r *Record) { *r = *validComposeRecord(); r.Compose.Image = strings.Repeat("0f", 20) + ":1" }},
+		{"working_dir", func(r *Record) {
+			r.WorkingDir = "/srv/" + strings.TrimSuffix(strings.NewReplacer("+", "-", "/", "_").Replace(key), "=")
+		}},
+		{"compose.dir", func(r *Record) { *r = *validComposeRecord(); r.Compose.Dir = "/" + key[:40] }},
 	}
 	for _, tt := range tests {
 		r := validRecord()
