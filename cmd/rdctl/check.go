@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"crypto/ed25519"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -153,8 +154,14 @@ func runCheck(ctx context.Context, e *env, a checkArgs) error {
 		defer cancel()
 	}
 	if a.keySet {
-		if opts.Key, _, err = keys.ParsePublicArg("--key", a.key); err != nil {
+		var pub ed25519.PublicKey
+		if opts.Key, pub, err = keys.ParsePublicArg("--key", a.key); err != nil {
 			return err
+		}
+		if rec, err := e.loadRecord(); err == nil {
+			if err := e.refuseSeedAsKey("--key", rec, pub); err != nil {
+				return err
+			}
 		}
 	}
 
@@ -409,7 +416,7 @@ func parseTarget(s string) (probe.Target, error) {
 	}
 	t := probe.Target{Name: s, Host: string(hp.Host), Port: int(hp.Port)}
 	if err := t.Validate(); err != nil {
-		return probe.Target{}, usageErrorf("invalid target %q: %v", s, err)
+		return probe.Target{}, usageErrorf("invalid target %s: %v", textsafe.Echo(s), err)
 	}
 	return t, nil
 }
