@@ -161,7 +161,7 @@ const keyMaterialMin = 40
 // KeyMaterial reports whether s holds what can only be a key, never a name
 // or a path, so that a value holding it can be refused outright (where
 // [KeyLike] only decides what an error message shows):
-//   - 40 or more hex digits in a row;
+//   - 40 or more hex digits in a row, one of them a decimal digit;
 //   - 40 or more base64 or base64url characters in a row (a '/' counts
 //     unless the run starts with one) that mix upper- and lower-case
 //     letters;
@@ -190,20 +190,21 @@ func KeyMaterial(s string) bool {
 }
 
 // KeyRun is [KeyMaterial] without its rule for the parts of a path: 40 or
-// more hex digits, or 40 or more base64 or base64url characters in a row
+// more hex digits with a decimal one, or 40 or more base64 or base64url characters in a row
 // that mix the cases and do not start with '/'. It is for paths given on
 // the command line, where a part such as a Go test's temporary directory
 // (TestRotateDiskFullfree-0-pages1234567890) is ordinary.
 func KeyRun(s string) bool {
-	hexRun := 0
+	hexRun, digit := 0, false
 	for i := 0; i < len(s); i++ {
 		if isHex(s[i]) {
 			hexRun++
-			if hexRun >= keyMaterialMin {
+			digit = digit || s[i] <= '9'
+			if hexRun >= keyMaterialMin && digit {
 				return true
 			}
 		} else {
-			hexRun = 0
+			hexRun, digit = 0, false
 		}
 	}
 	for _, run := range keyRuns(s) {
