@@ -13,6 +13,7 @@ import (
 	"github.com/rdctl/rdctl/internal/compose"
 	"github.com/rdctl/rdctl/internal/deploy"
 	"github.com/rdctl/rdctl/internal/plan"
+	"github.com/rdctl/rdctl/internal/textsafe"
 )
 
 func adoptCommand(e *env) *cli.Command {
@@ -243,7 +244,7 @@ func adoptCompose(ctx context.Context, e *env, in adopt.Request, explicit bool) 
 	case errors.Is(err, compose.ErrNoEngine):
 		return true, withHints(err, "is Docker running? systemctl status docker")
 	case errors.Is(err, compose.ErrNoStack) && in.Project != "":
-		return true, withHints(fmt.Errorf("no running compose project %q uses a rustdesk image or runs hbbs/hbbr", in.Project),
+		return true, withHints(fmt.Errorf("no running compose project %s uses a rustdesk image or runs hbbs/hbbr", textsafe.Echo(in.Project)),
 			"list the projects: docker compose ls")
 	case errors.Is(err, compose.ErrNoStack):
 		return true, withHints(err, "start it first: docker compose up -d", "install one: rdctl install compose --relay HOST")

@@ -15,6 +15,7 @@ import (
 	"github.com/rdctl/rdctl/internal/keys"
 	"github.com/rdctl/rdctl/internal/rotate"
 	"github.com/rdctl/rdctl/internal/safefs"
+	"github.com/rdctl/rdctl/internal/textsafe"
 )
 
 // Exit codes, documented in --help and the README.
@@ -162,6 +163,11 @@ func newApp(e *env) *cli.Command {
 			&cli.DurationFlag{Name: "lock-wait", Usage: "wait up to `D` for another rdctl to finish", Value: 200 * time.Millisecond, Destination: &e.lockWait},
 		},
 		Before: func(ctx context.Context, cmd *cli.Command) (context.Context, error) {
+			for _, f := range []struct{ flag, path string }{{"--root", e.root}, {"--config", e.configPath}, {"--tailscale-socket", e.tsSocket}} {
+				if err := refuseKeyRoot(f.flag, f.path); err != nil {
+					return ctx, err
+				}
+			}
 			if e.root != "" {
 				abs, err := filepath.Abs(e.root)
 				if err != nil {
@@ -201,14 +207,14 @@ func groupAction(ctx context.Context, cmd *cli.Command) error {
 	if cmd.Args().Len() == 0 {
 		return cli.ShowSubcommandHelp(cmd)
 	}
-	return withHints(usageErrorf("unknown command %q", cmd.Args().First()),
+	return withHints(usageErrorf("unknown command %s", textsafe.Echo(cmd.Args().First())),
 		fmt.Sprintf("see the commands: %s --help", cmd.FullName()))
 }
 
 // setUsageErrors makes every flag-parsing error a usage error (exit 2).
 func setUsageErrors(c *cli.Command) {
 	c.OnUsageError = func(_ context.Context, _ *cli.Command, err error, _ bool) error {
-		return &usageError{msg: err.Error()}
+		return &usageError{msg: textsafe.Withhold(err.Error())}
 	}
 	for _, sub := range c.Commands {
 		setUsageErrors(sub)

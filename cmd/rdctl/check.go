@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"crypto/ed25519"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -143,8 +144,14 @@ func runCheck(ctx context.Context, e *env, a checkArgs) error {
 		defer cancel()
 	}
 	if a.keySet {
-		if opts.Key, _, err = keys.ParsePublicArg("--key", a.key); err != nil {
+		var pub ed25519.PublicKey
+		if opts.Key, pub, err = keys.ParsePublicArg("--key", a.key); err != nil {
 			return err
+		}
+		if rec, err := e.loadRecord(); err == nil {
+			if err := e.refuseSeedAsKey("--key", rec, pub); err != nil {
+				return err
+			}
 		}
 	}
 

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -14,6 +15,7 @@ import (
 	"github.com/rdctl/rdctl/internal/export"
 	"github.com/rdctl/rdctl/internal/keys"
 	"github.com/rdctl/rdctl/internal/plan"
+	"github.com/rdctl/rdctl/internal/textsafe"
 )
 
 // exportFormatAll is the --format value that lays out a provisioning tree.
@@ -53,12 +55,15 @@ type exportJSON struct {
 
 func runExport(e *env, cmd *cli.Command) error {
 	format, out := cmd.String("format"), cmd.String("out")
+	if err := refuseKeyPath("--out", out); err != nil {
+		return err
+	}
 	toStdout := out == "" || out == "-"
 	switch {
 	case cmd.Args().Len() > 0:
-		return withHints(usageErrorf("unexpected argument %q", cmd.Args().First()), "write to a file or directory with --out PATH")
+		return withHints(usageErrorf("unexpected argument %s", textsafe.Echo(cmd.Args().First())), "write to a file or directory with --out PATH")
 	case !export.ValidFormat(format):
-		return withHints(usageErrorf("unknown --format %q", format), "use one of: "+strings.Join(export.FormatNames(), ", "))
+		return withHints(usageErrorf("unknown --format %s", textsafe.Echo(format)), "use one of: "+strings.Join(export.FormatNames(), ", "))
 	case format == exportFormatAll && toStdout:
 		return withHints(usageErrorf("--format all writes a directory tree and needs --out DIR"), "rdctl export --format all --out DIR")
 	case format == string(clientconf.FormatQR) && toStdout:
@@ -177,6 +182,12 @@ func (e *env) exportSource(cmd *cli.Command) (export.Source, error) {
 	if err != nil {
 		return export.Source{}, err
 	}
+	if g.Key != nil {
+		pub, _ := base64.StdEncoding.DecodeString(g.Key.Key)
+		if err := e.refuseSeedAsKey("--key", rec, pub); err != nil {
+			return export.Source{}, err
+		}
+	}
 	return e.resolveExport(g, rec)
 }
 
@@ -280,14 +291,14 @@ func exportTargetError(te *export.TargetError) error {
 	out := te.Path
 	switch te.Problem {
 	case export.TargetNoParent:
-		return withHints(usageErrorf("--out %q: the directory %q does not exist", out, filepath.Dir(out)), "create it first, or write elsewhere")
+		return withHints(usageErrorf("--out %s: the directory %s does not exist", textsafe.Echo(out), textsafe.Echo(filepath.Dir(out))), "create it first, or write elsewhere")
 	case export.TargetSymlink:
-		return withHints(usageErrorf("--out %q is a symbolic link; rdctl never writes through one", out), "give the path it points to")
+		return withHints(usageErrorf("--out %s is a symbolic link; rdctl never writes through one", textsafe.Echo(out)), "give the path it points to")
 	case export.TargetNotDir:
-		return usageErrorf("--out %q is not a directory; --format all lays out a tree in a directory", out)
+		return usageErrorf("--out %s is not a directory; --format all lays out a tree in a directory", textsafe.Echo(out))
 	case export.TargetIsDir:
-		return withHints(usageErrorf("--out %q is a directory; one format is written to a file", out),
+		return withHints(usageErrorf("--out %s is a directory; one format is written to a file", textsafe.Echo(out)),
 			"give a file name, or lay out every format there: rdctl export --format all --out "+out)
 	}
-	return usageErrorf("--out %q is not a regular file; use --out - for stdout", out)
+	return usageErrorf("--out %s is not a regular file; use --out - for stdout", textsafe.Echo(out))
 }

@@ -24,21 +24,36 @@ func keyCommand(e *env) *cli.Command {
 				Usage:       "print the public key and its fingerprint",
 				Description: helpText("key-show"),
 				Flags:       []cli.Flag{dirFlag},
-				Action:      func(ctx context.Context, cmd *cli.Command) error { return runKeyShow(e, cmd.String("dir")) },
+				Action: func(ctx context.Context, cmd *cli.Command) error {
+					if err := refuseKeyPath("--dir", cmd.String("dir")); err != nil {
+						return err
+					}
+					return runKeyShow(e, cmd.String("dir"))
+				},
 			},
 			{
 				Name:        "gen",
 				Usage:       "generate a key pair where there is none",
 				Description: helpText("key-gen"),
 				Flags:       []cli.Flag{dirFlag},
-				Action:      func(ctx context.Context, cmd *cli.Command) error { return runKeyGen(e, cmd.String("dir")) },
+				Action: func(ctx context.Context, cmd *cli.Command) error {
+					if err := refuseKeyPath("--dir", cmd.String("dir")); err != nil {
+						return err
+					}
+					return runKeyGen(e, cmd.String("dir"))
+				},
 			},
 			{
 				Name:        "verify",
 				Usage:       "check the key pair like hbbs and rustdesk-utils would",
 				Description: helpText("key-verify"),
 				Flags:       []cli.Flag{dirFlag},
-				Action:      func(ctx context.Context, cmd *cli.Command) error { return runKeyVerify(e, cmd.String("dir")) },
+				Action: func(ctx context.Context, cmd *cli.Command) error {
+					if err := refuseKeyPath("--dir", cmd.String("dir")); err != nil {
+						return err
+					}
+					return runKeyVerify(e, cmd.String("dir"))
+				},
 			},
 		},
 	}

@@ -230,7 +230,9 @@ func secretForms(p keys.Pair) [][]byte {
 	secretB64 := p.SecretFileBytes()
 	raw, _ := base64.StdEncoding.DecodeString(string(secretB64))
 	seed := raw[:32]
-	forms := [][]byte{secretB64, raw, seed, []byte(hex.EncodeToString(seed)), []byte(hex.EncodeToString(raw))}
+	seedHex := hex.EncodeToString(seed)
+	forms := [][]byte{secretB64, raw, seed, []byte(seedHex), []byte(hex.EncodeToString(raw)),
+		[]byte(seedHex[:40]), []byte(strings.ToUpper(seedHex[:40]))}
 	for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.RawStdEncoding, base64.URLEncoding, base64.RawURLEncoding} {
 		forms = append(forms, []byte(enc.EncodeToString(seed)[:40]))
 	}

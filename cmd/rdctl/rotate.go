@@ -80,6 +80,9 @@ func runRotate(ctx context.Context, e *env, cmd *cli.Command) error {
 		return err
 	}
 	exportDir := cmd.String("export")
+	if err := refuseKeyPath("--export", exportDir); err != nil {
+		return err
+	}
 	if exportDir != "" {
 		// Checked before anything changes: bad input is exit 2 with nothing done.
 		if err := checkExportTarget(exportDir, true); err != nil {

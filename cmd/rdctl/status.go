@@ -13,6 +13,7 @@ import (
 	"github.com/rdctl/rdctl/internal/deploy"
 	"github.com/rdctl/rdctl/internal/status"
 	"github.com/rdctl/rdctl/internal/systemd"
+	"github.com/rdctl/rdctl/internal/textsafe"
 )
 
 func statusCommand(e *env) *cli.Command {
@@ -53,14 +54,19 @@ func inspectStack(ctx context.Context, rec *deploy.Record) (*compose.StackStatus
 	return status.InspectStack(ctx, rec)
 }
 
+// printStatus prints the report for a terminal. Every string in it came
+// from disk, from systemd, Docker or tailscaled: each goes through
+// textsafe.Escape, so that none can move the cursor, recolour or reorder
+// what the operator reads.
 func printStatus(e *env, s *status.Report) {
+	esc := textsafe.Escape
 	tw := tabwriter.NewWriter(e.stdout, 2, 4, 2, ' ', 0)
 	defer tw.Flush()
 	if e.quiet {
 		return
 	}
-	fmt.Fprintf(tw, "server:\t%s backend, origin %s, record %s\n", s.Backend, s.Origin, s.Record)
-	fmt.Fprintf(tw, "clients:\tID server %s, relay %s\n", s.IDHost, orNone(s.Relay))
+	fmt.Fprintf(tw, "server:\t%s backend, origin %s, record %s\n", esc(s.Backend), esc(s.Origin), esc(s.Record))
+	fmt.Fprintf(tw, "clients:\tID server %s, relay %s\n", esc(s.IDHost), esc(orNone(s.Relay)))
 	if s.Containers == nil {
 		fmt.Fprintf(tw, "units:\t%s\n", map[bool]string{true: "(image tree: unit files only)", false: ""}[s.Root != ""])
 	} else {
@@ -70,26 +76,26 @@ func printStatus(e *env, s *status.Report) {
 			for _, m := range c.Mounts {
 				ms = append(ms, m.Source+":"+m.Destination)
 			}
-			fmt.Fprintf(tw, "  %s\t%s\trestarts %d\t%s\t%s\n", c.Service, c.State, c.Restarts, orNone(c.Image), orNone(strings.Join(ms, " ")))
+			fmt.Fprintf(tw, "  %s\t%s\trestarts %d\t%s\t%s\n", esc(c.Service), esc(c.State), c.Restarts, esc(orNone(c.Image)), esc(orNone(strings.Join(ms, " "))))
 		}
 		if s.ContainersError != "" {
-			fmt.Fprintf(tw, "  (%s)\n", s.ContainersError)
+			fmt.Fprintf(tw, "  (%s)\n", esc(s.ContainersError))
 		}
 	}
 	for _, u := range s.Units {
 		switch {
 		case u.Restarts == nil:
-			fmt.Fprintf(tw, "  %s\t%s\t%s\n", u.Name, u.UnitFileState, orNone(u.UnitFile))
+			fmt.Fprintf(tw, "  %s\t%s\t%s\n", esc(u.Name), esc(u.UnitFileState), esc(orNone(u.UnitFile)))
 		default:
-			fmt.Fprintf(tw, "  %s\t%s/%s\tpid %d\trestarts %d\t%s\n", u.Name, u.ActiveState, u.SubState, u.MainPID, *u.Restarts, u.UnitFileState)
+			fmt.Fprintf(tw, "  %s\t%s/%s\tpid %d\trestarts %d\t%s\n", esc(u.Name), esc(u.ActiveState), esc(u.SubState), u.MainPID, *u.Restarts, esc(u.UnitFileState))
 		}
 	}
 	if s.UnitsError != "" && s.Containers == nil {
-		fmt.Fprintf(tw, "  (%s)\n", s.UnitsError)
+		fmt.Fprintf(tw, "  (%s)\n", esc(s.UnitsError))
 	}
 	if t := s.Tailnet; t != nil {
 		if t.Error != "" {
-			fmt.Fprintf(tw, "tailnet:\t%s\n", t.Error)
+			fmt.Fprintf(tw, "tailnet:\t%s\n", esc(t.Error))
 		} else {
 			var open []string
 			for _, p := range t.Ports {
@@ -97,16 +103,16 @@ func printStatus(e *env, s *status.Report) {
 					open = append(open, fmt.Sprintf("%s/%d", p.Proto, p.Port))
 				}
 			}
-			fmt.Fprintf(tw, "tailnet:\t%s %s (%s mode); hbbs/hbbr reachable there on %s\n", orNone(t.DNSName), strings.Join(t.IPs, " "), t.Mode, orNone(strings.Join(open, " ")))
+			fmt.Fprintf(tw, "tailnet:\t%s %s (%s mode); hbbs/hbbr reachable there on %s\n", esc(orNone(t.DNSName)), esc(strings.Join(t.IPs, " ")), esc(t.Mode), esc(orNone(strings.Join(open, " "))))
 		}
 	}
 	k := s.Key
-	fmt.Fprintf(tw, "key:\t%s\n", k.Dir)
+	fmt.Fprintf(tw, "key:\t%s\n", esc(k.Dir))
 	if k.PublicKey != "" {
-		fmt.Fprintf(tw, "  public key:\t%s\n  fingerprint:\t%s\n", k.PublicKey, k.Fingerprint)
+		fmt.Fprintf(tw, "  public key:\t%s\n  fingerprint:\t%s\n", esc(k.PublicKey), esc(k.Fingerprint))
 	}
 	if k.Error != "" {
-		fmt.Fprintf(tw, "  problem:\t%s\n", k.Error)
+		fmt.Fprintf(tw, "  problem:\t%s\n", esc(k.Error))
 	}
 	for _, f := range []*status.File{k.Secret, k.Pub} {
 		if f == nil {
@@ -116,7 +122,7 @@ func printStatus(e *env, s *status.Report) {
 		if f == k.Pub {
 			note = map[bool]string{true: "agrees with the secret", false: "DISAGREES with the secret"}[k.PubFileMatches]
 		}
-		fmt.Fprintf(tw, "  %s\t%s\t%s:%s (%d:%d)\t%s\n", path.Base(f.Path), f.Mode, orNum(f.User, f.UID), orNum(f.Group, f.GID), f.UID, f.GID, note)
+		fmt.Fprintf(tw, "  %s\t%s\t%s:%s (%d:%d)\t%s\n", esc(path.Base(f.Path)), f.Mode, esc(orNum(f.User, f.UID)), esc(orNum(f.Group, f.GID)), f.UID, f.GID, note)
 	}
 	if s.Root == "" {
 		fmt.Fprintf(tw, "ports:\t\n")
@@ -125,20 +131,20 @@ func printStatus(e *env, s *status.Report) {
 			if !p.Listening {
 				state = "CLOSED"
 			}
-			fmt.Fprintf(tw, "  %s %d\t%s\t%s\t%s\n", p.Proto, p.Port.Port, state, shortList(p.Addresses, 3), p.Owner)
+			fmt.Fprintf(tw, "  %s %d\t%s\t%s\t%s\n", esc(p.Proto), p.Port.Port, state, esc(shortList(p.Addresses, 3)), esc(p.Owner))
 		}
 		if s.PortsError != "" {
-			fmt.Fprintf(tw, "  (%s)\n", s.PortsError)
+			fmt.Fprintf(tw, "  (%s)\n", esc(s.PortsError))
 		}
 	}
 	switch {
 	case s.Backups.Count == 0:
 		fmt.Fprintf(tw, "backups:\tnone\n")
 	default:
-		fmt.Fprintf(tw, "backups:\t%d, newest %s (%s)\n", s.Backups.Count, s.Backups.LastRotation, s.Backups.LastRotationTime)
+		fmt.Fprintf(tw, "backups:\t%d, newest %s (%s)\n", s.Backups.Count, esc(s.Backups.LastRotation), s.Backups.LastRotationTime)
 	}
 	if s.Staged.Present {
-		fmt.Fprintf(tw, "staged key:\t%s (switch to it: rdctl rotate --commit)\n", s.Staged.Fingerprint)
+		fmt.Fprintf(tw, "staged key:\t%s (switch to it: rdctl rotate --commit)\n", esc(s.Staged.Fingerprint))
 	} else {
 		fmt.Fprintf(tw, "staged key:\tnone\n")
 	}

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
+	"strings"
 	"testing"
 
 	"github.com/rdctl/rdctl/internal/compose"
@@ -143,5 +144,31 @@ func TestPrintStatusLive(t *testing.T) {
 				t.Errorf("status text differs from %s (go test -update rewrites it):\n%s", file, out.Bytes())
 			}
 		})
+	}
+}
+
+// Whatever status prints came from disk, systemd, Docker or tailscaled:
+// none of it reaches the terminal as control characters.
+func TestStatusEscapesWhatItPrints(t *testing.T) {
+	const evil = "x\x1b]0;pwned\x07\u202e\ny"
+	r := &status.Report{Record: evil, Backend: evil, Origin: evil, IDHost: evil, Relay: evil, WorkingDir: evil,
+		UnitsError: evil, ContainersError: evil, PortsError: evil,
+		Containers: []status.Container{{Service: evil, State: evil, Image: evil}},
+		Key:        status.Key{Dir: evil, PublicKey: evil, Fingerprint: evil, Error: evil, Secret: &status.File{Path: evil, User: evil, Group: evil}},
+		Ports:      []doctor.PortState{{Port: doctor.Port{Proto: evil, Owner: evil}, Addresses: []string{evil}}},
+		Backups:    status.Backups{Count: 1, LastRotation: evil},
+		Staged:     status.Staged{Present: true, Fingerprint: evil},
+		Tailnet:    &status.Tailnet{DNSName: evil, IPs: []string{evil}, Mode: evil},
+	}
+	for _, units := range [][]status.Unit{nil, {{Name: evil, UnitFileState: evil, UnitFile: evil}}} {
+		r.Units = units
+		var out bytes.Buffer
+		printStatus(&env{stdout: &out, stderr: &out}, r)
+		if strings.ContainsAny(out.String(), "\x1b\x07\u202e") {
+			t.Errorf("status printed control characters:\n%q", out.String())
+		}
+		if n := strings.Count(out.String(), `x\x1b]0;pwned\x07\u202e\ny`); n < 20 {
+			t.Errorf("status printed the escaped value %d times, want every field:\n%s", n, out.String())
+		}
 	}
 }

@@ -28,19 +28,19 @@ const (
 	// OriginDebian: the rustdesk-server-hbbs/-hbbr packages'
 	// rustdesk-hbbs.service and rustdesk-hbbr.service, working directory
 	// /var/lib/rustdesk-server, no arguments.
-	OriginDebian = "debian"
+	OriginDebian = deploy.OriginDebian
 	// OriginInstallerScript: the common installer scripts'
 	// (techahold/dinger1986) rustdesksignal.service and
 	// rustdeskrelay.service in /etc/systemd/system, working directory
 	// /opt/rustdesk.
-	OriginInstallerScript = "installer-script"
+	OriginInstallerScript = deploy.OriginInstallerScript
 	// OriginRdctl: rdctl's own hbbs.service and hbbr.service.
-	OriginRdctl = "rdctl"
+	OriginRdctl = deploy.OriginRdctl
 	// OriginCustom: units named hbbs.service/hbbr.service that rdctl did
 	// not write.
-	OriginCustom = "custom"
+	OriginCustom = deploy.OriginCustom
 	// OriginCompose: a compose stack (found by internal/compose).
-	OriginCompose = "compose"
+	OriginCompose = deploy.OriginCompose
 )
 
 // DebianWorkingDir is the Debian units' working directory. The hbbs

@@ -12,26 +12,28 @@ package deploy
 import (
 	"fmt"
 	"net/netip"
+	"net/url"
 	"path"
 	"regexp"
 	"strconv"
 	"strings"
-	"unicode/utf8"
+
+	"github.com/rdctl/rdctl/internal/textsafe"
 )
 
 // InputError reports a rejected user-supplied value.
 type InputError struct {
 	Field  string // the flag or setting, e.g. "--relay"
-	Value  string // the value as given, for the message (never a secret)
-	Reason string
+	Value  string // the value as given; the message shows it only when it cannot be key material
+	Reason string // never holds the value itself
 }
 
+// Error names the field and the reason. It shows the value only when it
+// cannot be (part of) a key (see [textsafe.Echo]): a secret pasted into the
+// wrong flag or record field must not reach a terminal or a log, and no
+// truncation makes a key safe to show.
 func (e *InputError) Error() string {
-	v := e.Value
-	if utf8.RuneCountInString(v) > 80 {
-		v = string([]rune(v)[:80]) + "…"
-	}
-	return fmt.Sprintf("invalid %s %q: %s", e.Field, v, e.Reason)
+	return fmt.Sprintf("invalid %s %s: %s", e.Field, textsafe.Echo(e.Value), e.Reason)
 }
 
 // forbidden is what no value rdctl renders into a unit, compose file or
@@ -91,12 +93,24 @@ func ParseHost(field, s string) (Host, error) {
 		if !labelRE.MatchString(l) {
 			return "", &InputError{Field: field, Value: s, Reason: "not a valid host name (RFC 1123: letters, digits, inner hyphens, labels of 1–63)"}
 		}
+		if keyLikeLabel(l) {
+			return "", &InputError{Field: field, Value: s, Reason: "looks like key material, not a host name"}
+		}
 	}
 	// A name of digits and dots only would be read as a (bad) IPv4 address.
 	if _, err := strconv.Atoi(labels[len(labels)-1]); err == nil {
 		return "", &InputError{Field: field, Value: s, Reason: "looks like an IPv4 address but is not one"}
 	}
 	return Host(name), nil
+}
+
+// keyLikeLabel reports whether a host name label is more likely an encoded
+// key than a name: 32 characters or more mixing upper- and lower-case
+// letters. DNS names are case-insensitive and written in one case; any 32
+// characters of a base64 key lack one of the cases with odds of about one
+// in 10^7, and its encodings are all longer than 32.
+func keyLikeLabel(l string) bool {
+	return len(l) >= 32 && strings.ToLower(l) != l && strings.ToUpper(l) != l
 }
 
 // IsIP reports whether h is an IP literal.
@@ -220,7 +234,7 @@ func ParseAbsPath(field, s string) (AbsPath, error) {
 		return "", &InputError{Field: field, Value: s, Reason: "must be an absolute path"}
 	}
 	if c := path.Clean(s); c != s && c+"/" != s {
-		return "", &InputError{Field: field, Value: s, Reason: fmt.Sprintf("not a clean path (did you mean %q?)", c)}
+		return "", &InputError{Field: field, Value: s, Reason: fmt.Sprintf("not a clean path (did you mean %s?)", textsafe.Echo(c))}
 	}
 	return AbsPath(path.Clean(s)), nil
 }
@@ -306,4 +320,76 @@ func ParseUserName(field, s string) (UserName, error) {
 		return "", &InputError{Field: field, Value: s, Reason: "not a valid system user name"}
 	}
 	return UserName(s), nil
+}
+
+// ParseDataDir validates a directory rdctl keeps or reads deployment files
+// in (a record's working, binary and compose directories): a clean absolute
+// path that is not "/" and not under /proc, /sys or /dev.
+func ParseDataDir(field, s string) (AbsPath, error) {
+	p, err := ParseAbsPath(field, s)
+	if err != nil {
+		return "", err
+	}
+	if p == "/" {
+		return "", &InputError{Field: field, Value: s, Reason: "must not be the root directory"}
+	}
+	for _, sys := range []string{"/proc", "/sys", "/dev"} {
+		if string(p) == sys || strings.HasPrefix(string(p), sys+"/") {
+			return "", &InputError{Field: field, Value: s, Reason: "must not be under " + sys}
+		}
+	}
+	return p, nil
+}
+
+// unitRE is a systemd service unit name: unit-name characters, an optional
+// template instance after '@', and the .service suffix; no '/' and no
+// leading '.', '-' or '@'.
+var unitRE = regexp.MustCompile(`^[A-Za-z0-9_:][A-Za-z0-9_:.@-]*\.service$`)
+
+// ParseUnitName validates a systemd service unit name such as hbbs.service
+// or rustdesk-hbbs@main.service (at most 255 characters, like systemd's).
+func ParseUnitName(field, s string) error {
+	if err := checkChars(field, s, "@"); err != nil {
+		return err
+	}
+	if len(s) > 255 || !unitRE.MatchString(s) {
+		return &InputError{Field: field, Value: s, Reason: "not a systemd service unit name (e.g. hbbs.service)"}
+	}
+	return nil
+}
+
+// ParseAPI validates an API server URL: http(s), a host[:port], an optional
+// path; no user info, query or fragment. It returns the URL without
+// trailing slashes.
+func ParseAPI(field, s string) (string, error) {
+	bad := func(reason string) error { return &InputError{Field: field, Value: s, Reason: reason} }
+	for _, r := range s {
+		switch {
+		case r <= ' ' || r == 0x7f:
+			return "", bad("contains a space or control character")
+		case r > 0x7e:
+			return "", bad("contains a non-ASCII character (use punycode for names)")
+		case strings.ContainsRune("\"'`\\", r):
+			return "", bad(fmt.Sprintf("contains %q, which is not allowed here", r))
+		}
+	}
+	if !strings.HasPrefix(s, "http://") && !strings.HasPrefix(s, "https://") {
+		return "", bad("must start with http:// or https://")
+	}
+	u, err := url.Parse(s)
+	if err != nil {
+		return "", bad("not a URL")
+	}
+	switch {
+	case u.User != nil:
+		return "", bad("must not hold a user name or password")
+	case u.RawQuery != "" || u.Fragment != "" || strings.ContainsAny(s, "?#"):
+		return "", bad("must not have a query or fragment")
+	case u.Host == "":
+		return "", bad("has no host")
+	}
+	if _, err := ParseHostPort(field, u.Host); err != nil {
+		return "", err
+	}
+	return strings.TrimRight(s, "/"), nil
 }

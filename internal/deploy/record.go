@@ -7,11 +7,16 @@ import (
 	"fmt"
 	"io/fs"
 	"path/filepath"
+	"regexp"
+	"strconv"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/pelletier/go-toml/v2"
 
 	"github.com/rdctl/rdctl/internal/plan"
 	"github.com/rdctl/rdctl/internal/safefs"
+	"github.com/rdctl/rdctl/internal/textsafe"
 )
 
 // DefaultRecordPath is where the deployment record lives (under --root when
@@ -107,15 +112,47 @@ func (e *RecordError) Unwrap() error { return e.Err }
 // ErrNoRecord means there is no deployment record.
 var ErrNoRecord = errors.New("no deployment record")
 
-// Validate checks every field as if a user had typed it.
+// Origins a record can name: how rdctl came to know the server.
+const (
+	OriginRdctl           = "rdctl"
+	OriginDebian          = "debian"
+	OriginInstallerScript = "installer-script"
+	OriginCustom          = "custom"
+	OriginCompose         = "compose"
+)
+
+// Compose networks a record can name.
+const (
+	NetworkHost   = "host"
+	NetworkBridge = "bridge"
+)
+
+// MaxTextLen is the longest free-text value a record field may hold.
+const MaxTextLen = 200
+
+// Validate checks every field as if a user had typed it: the record is read
+// from disk, and whoever can write it must not be able to point rdctl at a
+// unit file or directory outside the deployment, or put text in front of
+// the operator that the field cannot hold. Each rejected field is an
+// [*InputError] naming it.
 func (r *Record) Validate() error {
 	if r.Format != recordFormat {
 		return fmt.Errorf("format %d is not supported by this rdctl (want %d)", r.Format, recordFormat)
+	}
+	for _, f := range r.textFields() {
+		if err := checkText(f.field, f.value); err != nil {
+			return err
+		}
 	}
 	switch r.Backend {
 	case BackendSystemd, BackendCompose:
 	default:
 		return &InputError{Field: "backend", Value: r.Backend, Reason: "must be systemd or compose"}
+	}
+	switch r.Origin {
+	case OriginRdctl, OriginDebian, OriginInstallerScript, OriginCustom, OriginCompose:
+	default:
+		return &InputError{Field: "origin", Value: r.Origin, Reason: "must be rdctl, debian, installer-script, custom or compose"}
 	}
 	if _, err := ParseHostPort("id_host", r.IDHost); err != nil {
 		return err
@@ -125,16 +162,21 @@ func (r *Record) Validate() error {
 			return err
 		}
 	}
+	if r.API != "" {
+		if _, err := ParseAPI("api", r.API); err != nil {
+			return err
+		}
+	}
 	if r.Bind != "" {
 		if _, err := ParseBindAddr("bind", r.Bind); err != nil {
 			return err
 		}
 	}
-	if _, err := ParseAbsPath("working_dir", r.WorkingDir); err != nil {
+	if _, err := ParseDataDir("working_dir", r.WorkingDir); err != nil {
 		return err
 	}
 	if r.BinDir != "" {
-		if _, err := ParseAbsPath("bin_dir", r.BinDir); err != nil {
+		if _, err := ParseDataDir("bin_dir", r.BinDir); err != nil {
 			return err
 		}
 	}
@@ -143,9 +185,9 @@ func (r *Record) Validate() error {
 			return err
 		}
 	}
-	for f, u := range map[string]string{"hbbs_unit": r.HBBSUnit, "hbbr_unit": r.HBBRUnit} {
-		if u != "" {
-			if err := checkChars(f, u, "@"); err != nil {
+	for _, u := range []struct{ field, name string }{{"hbbs_unit", r.HBBSUnit}, {"hbbr_unit", r.HBBRUnit}} {
+		if u.name != "" {
+			if err := ParseUnitName(u.field, u.name); err != nil {
 				return err
 			}
 		}
@@ -153,16 +195,76 @@ func (r *Record) Validate() error {
 	if err := validateInstalledBinaries(r.InstalledBinaries); err != nil {
 		return err
 	}
+	if r.HBBSVersion != "" {
+		if _, err := ParseVersion("hbbs_version", r.HBBSVersion); err != nil {
+			return err
+		}
+	}
 	if c := r.Compose; c != nil {
-		if _, err := ParseAbsPath("compose.dir", c.Dir); err != nil {
+		if _, err := ParseDataDir("compose.dir", c.Dir); err != nil {
 			return err
 		}
 		if _, err := ParseImageRef("compose.image", c.Image); err != nil {
 			return err
 		}
+		switch c.Network {
+		case NetworkHost, NetworkBridge:
+		default:
+			return &InputError{Field: "compose.network", Value: c.Network, Reason: "must be host or bridge"}
+		}
+		if !projectRE.MatchString(c.Project) {
+			return &InputError{Field: "compose.project", Value: c.Project, Reason: "a compose project name is lower-case letters, digits, '_' and '-', starting with a letter or digit"}
+		}
+		if _, err := ParseDataDir("compose.mount_target", c.MountTarget); err != nil {
+			return err
+		}
 	}
 	return nil
 }
+
+type textField struct{ field, value string }
+
+// textFields lists every string field of r with its name in the file.
+func (r *Record) textFields() []textField {
+	fs := []textField{
+		{"backend", r.Backend}, {"id_host", r.IDHost}, {"relay", r.Relay}, {"api", r.API}, {"bind", r.Bind},
+		{"working_dir", r.WorkingDir}, {"bin_dir", r.BinDir}, {"service_user", r.ServiceUser},
+		{"hbbs_unit", r.HBBSUnit}, {"hbbr_unit", r.HBBRUnit}, {"hbbs_version", r.HBBSVersion}, {"origin", r.Origin},
+	}
+	if c := r.Compose; c != nil {
+		fs = append(fs, []textField{{"compose.dir", c.Dir}, {"compose.image", c.Image}, {"compose.network", c.Network},
+			{"compose.project", c.Project}, {"compose.mount_target", c.MountTarget}}...)
+	}
+	return fs
+}
+
+// checkText holds every field to what any of them may be: printable UTF-8
+// without control characters, at most MaxTextLen characters. The typed
+// checks that follow are stricter; this one alone decides what a field's
+// value may look like when it is shown.
+func checkText(field, s string) error {
+	if !utf8.ValidString(s) {
+		return &InputError{Field: field, Value: s, Reason: "is not UTF-8"}
+	}
+	if n := utf8.RuneCountInString(s); n > MaxTextLen {
+		return &InputError{Field: field, Value: s, Reason: fmt.Sprintf("is %d characters long, more than %d", n, MaxTextLen)}
+	}
+	for _, r := range s {
+		if !unicode.IsPrint(r) {
+			return &InputError{Field: field, Value: s, Reason: fmt.Sprintf("contains the unprintable character %U", r)}
+		}
+	}
+	if textsafe.KeyMaterial(digestRE.ReplaceAllString(s, "")) {
+		return &InputError{Field: field, Value: s, Reason: "looks like key material"}
+	}
+	return nil
+}
+
+// digestRE is an image digest, the one place a record holds a long hex run.
+var digestRE = regexp.MustCompile(`@sha256:[0-9a-f]{64}$`)
+
+// projectRE is Compose's rule for a project name.
+var projectRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,` + strconv.Itoa(MaxTextLen-1) + `}$`)
 
 // Encode renders the record as TOML.
 func (r *Record) Encode() ([]byte, error) {

@@ -11,8 +11,6 @@
 package export
 
 import (
-	"fmt"
-	"net/url"
 	"strconv"
 	"strings"
 
@@ -162,38 +160,7 @@ func RecordEndpoints(rec *deploy.Record, recordPath string) (Endpoints, error) {
 // of the characters that could not be embedded in every output format. A
 // trailing '/' is dropped, as the client's own import does. field names the
 // flag or setting in the *deploy.InputError.
-func ParseAPI(field, s string) (string, error) {
-	bad := func(reason string) error { return &deploy.InputError{Field: field, Value: s, Reason: reason} }
-	for _, r := range s {
-		switch {
-		case r <= ' ' || r == 0x7f:
-			return "", bad("contains a space or control character")
-		case r > 0x7e:
-			return "", bad("contains a non-ASCII character (use punycode for names)")
-		case strings.ContainsRune("\"'`\\", r):
-			return "", bad(fmt.Sprintf("contains %q, which is not allowed here", r))
-		}
-	}
-	if !strings.HasPrefix(s, "http://") && !strings.HasPrefix(s, "https://") {
-		return "", bad("must start with http:// or https://")
-	}
-	u, err := url.Parse(s)
-	if err != nil {
-		return "", bad("not a URL")
-	}
-	switch {
-	case u.User != nil:
-		return "", bad("must not hold a user name or password")
-	case u.RawQuery != "" || u.Fragment != "" || strings.ContainsAny(s, "?#"):
-		return "", bad("must not have a query or fragment")
-	case u.Host == "":
-		return "", bad("has no host")
-	}
-	if _, err := deploy.ParseHostPort(field, u.Host); err != nil {
-		return "", err
-	}
-	return strings.TrimRight(s, "/"), nil
-}
+func ParseAPI(field, s string) (string, error) { return deploy.ParseAPI(field, s) }
 
 // ClientEndpoints returns the ID server and the relay as clients are given
 // them, in their shortest equivalent form:

@@ -13,6 +13,7 @@ import (
 
 	"github.com/rdctl/rdctl/internal/deploy"
 	"github.com/rdctl/rdctl/internal/probe"
+	"github.com/rdctl/rdctl/internal/textsafe"
 )
 
 // MaxTargets bounds one check: its results are held in memory until it
@@ -36,7 +37,9 @@ type TargetError struct {
 	Err    error
 }
 
-func (e *TargetError) Error() string { return fmt.Sprintf("invalid target %q: %v", e.Target, e.Err) }
+func (e *TargetError) Error() string {
+	return fmt.Sprintf("invalid target %s: %v", textsafe.Echo(e.Target), e.Err)
+}
 func (e *TargetError) Unwrap() error { return e.Err }
 
 // FileError is a problem with the targets file, at Line when it is one

@@ -27,6 +27,7 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"crypto/sha256"
+	"crypto/subtle"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -231,6 +232,13 @@ func encodePublic(pub ed25519.PublicKey) string { return base64.StdEncoding.Enco
 
 // Fingerprint is the short human form of this pair's public key.
 func (p Pair) Fingerprint() string { return Fingerprint(p.Public()) }
+
+// HasSeed reports whether b is p's 32-byte seed: 44 characters of base64
+// that look like a public key but give the whole secret away. It compares
+// in constant time.
+func (p Pair) HasSeed(b []byte) bool {
+	return len(p.secret) == ed25519.PrivateKeySize && subtle.ConstantTimeCompare(p.secret[:ed25519.SeedSize], b) == 1
+}
 
 // IsZero reports whether p holds no key.
 func (p Pair) IsZero() bool { return len(p.secret) == 0 }
