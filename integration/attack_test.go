@@ -362,6 +362,11 @@ chmod 600 /root/canary-dir/*`)
 			if out := m.MustExec(t, "sh", "-c", "cat /var/lib/rdctl/*/staged/id_ed25519.pub 2>/dev/null || true"); strings.Contains(out, attacker) {
 				t.Errorf("the attacker's pair is staged in the state directory")
 			}
+			// No plant may leave an interrupted rotation behind: a journal
+			// would block every later command until root cleaned up.
+			if out := m.MustExec(t, "sh", "-c", "ls /var/lib/rdctl/*/rotation-journal.json 2>/dev/null || true"); strings.TrimSpace(out) != "" {
+				t.Errorf("a rotation journal remains after the scenario: %s", out)
+			}
 			t.Logf("  scenario %s: %v", sc.name, time.Since(scStart).Round(time.Millisecond))
 
 			// restore

@@ -392,3 +392,41 @@ func holdsPair(t *testing.T, dir string, p keys.Pair) bool {
 	}
 	return false
 }
+
+// An id_ed25519.pub the switch cannot replace (a symlink, a named pipe, a
+// directory the service user put there) is refused before anything
+// changes: no service stopped, no journal, the old key live — so it cannot
+// leave a journal that blocks every later command. Found by the integration
+// attack suite: the switch used to fail after the services had stopped.
+func TestRotateRefusesUnreplaceablePubFirst(t *testing.T) {
+	for name, plant := range map[string]func(p string) error{
+		"symlink":    func(p string) error { return os.Symlink("/etc/passwd", p) },
+		"named pipe": func(p string) error { return syscall.Mkfifo(p, 0o600) },
+		"directory":  func(p string) error { return os.Mkdir(p, 0o700) },
+	} {
+		t.Run(name, func(t *testing.T) {
+			f := newFixture(t)
+			p := filepath.Join(f.wd, keys.PublicFile)
+			if err := os.Remove(p); err != nil {
+				t.Fatal(err)
+			}
+			if err := plant(p); err != nil {
+				t.Fatal(err)
+			}
+			err := within(t, func() error { _, err := Rotate(context.Background(), f.opts()); return err })
+			var nr *NotRotatableError
+			if !errors.As(err, &nr) || !strings.Contains(err.Error(), name) {
+				t.Fatalf("Rotate: %v, want a NotRotatableError naming the %s", err, name)
+			}
+			if len(f.rt.calls) != 0 {
+				t.Errorf("services touched: %v", f.rt.calls)
+			}
+			if pending, err := NeedsResume(f.wd, f.sd); pending || err != nil {
+				t.Errorf("a journal or leftovers remain: %v %v", pending, err)
+			}
+			if st, err := keys.InspectDir(f.wd); err != nil || !st.Valid || !st.Pair.Equal(f.old) {
+				t.Errorf("the live key changed: %v", err)
+			}
+		})
+	}
+}

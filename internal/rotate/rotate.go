@@ -198,6 +198,9 @@ func run(ctx context.Context, o Options, op string, next func(*safefs.Dir) (keys
 	if !st.Valid {
 		return nil, &NotRotatableError{Dir: o.WorkingDir, Err: st.SecretErr}
 	}
+	if err := pubReplaceable(d); err != nil {
+		return nil, &NotRotatableError{Dir: o.WorkingDir, Err: err}
+	}
 	// Read only until the transaction is sure to run: a refused one
 	// leaves no state directory behind.
 	sd, err := openState(o.StateDir)
@@ -538,4 +541,31 @@ func removeLeftovers(d, sd *safefs.Dir) ([]string, error) {
 		b.Close()
 	}
 	return removed, nil
+}
+
+// pubReplaceable refuses, before anything changes, an id_ed25519.pub that
+// the switch could not replace: a symlink, a named pipe or a directory the
+// service user put there. Found at the switch, it failed the rotation after
+// the services had stopped and left a journal that blocked every later
+// command until root removed it.
+func pubReplaceable(d *safefs.Dir) error {
+	info, err := d.Lstat(keys.PublicFile)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return nil
+	case err != nil:
+		return err
+	case info.Mode.IsRegular():
+		return nil
+	}
+	what := "not a regular file"
+	switch {
+	case info.Mode&fs.ModeSymlink != 0:
+		what = "a symbolic link"
+	case info.Mode&fs.ModeNamedPipe != 0:
+		what = "a named pipe"
+	case info.Mode.IsDir():
+		what = "a directory"
+	}
+	return fmt.Errorf("%s is %s, which rdctl will not replace; remove it (it only ever holds the public key, which rdctl writes again)", d.Join(keys.PublicFile), what)
 }
