@@ -31,12 +31,18 @@ var canaryPaths = []string{"/etc/passwd", "/etc/shadow", "/etc/canary-hl", "/roo
 // attackCommands are run, in order, after every plant. uninstall is last;
 // the restore step reinstalls.
 var attackCommands = [][]string{
+	{"install", "systemd", "--relay", "rd.example.com", "--binaries", "/root/rustdesk-server-linux-amd64.zip"},
+	{"adopt", "--id-host", "rd.example.com"},
 	{"rotate", "--commit"},
 	{"rotate"},
 	{"rotate", "--stage"},
 	{"rotate", "--commit"},
+	{"export", "--format", "all", "--out", "/root/attack-export"},
+	{"key", "show"},
 	{"backups", "prune", "--keep", "1"},
 	{"doctor", "--fix"},
+	{"firewall", "--apply", "--backend", "nftables"},
+	{"firewall", "--remove", "--backend", "nftables"},
 	{"status"},
 	{"uninstall"},
 }
