@@ -34,8 +34,10 @@ WantedBy=multi-user.target
 // TestSystemdAdoptDebianStatusDoctor installs the server the way the Debian
 // packages do, adopts it, and shows status, doctor, doctor --fix and a
 // verified rotation on it.
-func TestSystemdAdoptDebianStatusDoctor(t *testing.T) {
-	m := serverMachine(t)
+// debianInstall lays out the Debian package's files in m, with the
+// stand-in as /usr/bin/hbbs and hbbr, not yet started.
+func debianInstall(t *testing.T, m *harness.Machine) {
+	t.Helper()
 	_, standin := binaries(t)
 	for _, b := range []string{"hbbs", "hbbr"} {
 		if err := m.CopyFile(standin, "/usr/bin/"+b, 0o755); err != nil {
@@ -46,6 +48,11 @@ func TestSystemdAdoptDebianStatusDoctor(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+}
+
+func TestSystemdAdoptDebianStatusDoctor(t *testing.T) {
+	m := serverMachine(t)
+	debianInstall(t, m)
 	m.MustExec(t, "mkdir", "-p", "/var/lib/rustdesk-server", "/var/log/rustdesk-server")
 	m.MustExec(t, "systemctl", "daemon-reload")
 	m.MustExec(t, "systemctl", "enable", "--now", "rustdesk-hbbs.service", "rustdesk-hbbr.service")

@@ -19,16 +19,7 @@ import (
 // byte and writes the new key padded.
 func TestSystemdUnpaddedKey(t *testing.T) {
 	m := serverMachine(t)
-	_, standin := binaries(t)
-	for _, b := range []string{"hbbs", "hbbr"} {
-		if err := m.CopyFile(standin, "/usr/bin/"+b, 0o755); err != nil {
-			t.Fatal(err)
-		}
-		unit := strings.ReplaceAll(debianUnit, "%s", b)
-		if err := m.WriteFile("/lib/systemd/system/rustdesk-"+b+".service", []byte(unit), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	debianInstall(t, m)
 	pair, err := keys.Generate(nil)
 	if err != nil {
 		t.Fatal(err)

@@ -15,9 +15,10 @@ import (
 	"github.com/rdctl/rdctl/internal/plan"
 )
 
-// adoptDoctorSnapshot is every path under root with its mode, owner and
-// content (a symlink's target), to show that a dry run changed nothing.
-func adoptDoctorSnapshot(t *testing.T, root string) map[string]string {
+// treeSnapshot is every path under root with its mode, owner and
+// content (a symlink's target), to show that a dry run changed nothing:
+// byte for byte, mode for mode, owner for owner.
+func treeSnapshot(t *testing.T, root string) map[string]string {
 	t.Helper()
 	out := map[string]string{}
 	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
@@ -76,7 +77,7 @@ func stepKeys(r plan.Report) [][2]string {
 // that it reported the same steps. It returns both outputs.
 func runPlanned(t *testing.T, root string, wantDry, wantReal int, args ...string) (dry, real string) {
 	t.Helper()
-	before := adoptDoctorSnapshot(t, root)
+	before := treeSnapshot(t, root)
 	var out, errOut bytes.Buffer
 	code := run(context.Background(), append([]string{"rdctl", "--dry-run", "--json"}, args...), &out, &errOut)
 	if code != wantDry {
@@ -86,7 +87,7 @@ func runPlanned(t *testing.T, root string, wantDry, wantReal int, args ...string
 	if !dr.DryRun || len(dr.Steps) == 0 || !dr.Changed {
 		t.Fatalf("dry run reported no plan: %+v\n%s", dr, out.String())
 	}
-	if after := adoptDoctorSnapshot(t, root); !reflect.DeepEqual(before, after) {
+	if after := treeSnapshot(t, root); !reflect.DeepEqual(before, after) {
 		for p, s := range after {
 			if before[p] != s {
 				t.Errorf("dry run changed %s: %q -> %q", p, before[p], s)

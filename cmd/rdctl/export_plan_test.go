@@ -5,46 +5,11 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"reflect"
 	"testing"
 )
-
-// fsSnapshot records every path under root with its mode and, for regular
-// files, contents and for symlinks, target: byte for byte, mode for mode.
-func fsSnapshot(t *testing.T, root string) map[string]string {
-	t.Helper()
-	m := map[string]string{}
-	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		fi, err := d.Info()
-		if err != nil {
-			return err
-		}
-		v := fi.Mode().String()
-		switch {
-		case fi.Mode().IsRegular():
-			data, err := os.ReadFile(p)
-			if err != nil {
-				return err
-			}
-			v += " " + string(data)
-		case fi.Mode()&fs.ModeSymlink != 0:
-			target, _ := os.Readlink(p)
-			v += " -> " + target
-		}
-		m[p] = v
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return m
-}
 
 // exportRun runs rdctl in-process with --json and decodes its document.
 func exportRun(t *testing.T, args ...string) exportJSON {
@@ -92,9 +57,9 @@ func TestExportDryRunIsTheRealPlan(t *testing.T) {
 			base := filepath.Dir(root) // holds the image tree and the output
 			args := []string{"--root", root, "export", "--format", c.format, "--out", filepath.Join(base, c.out)}
 			for pass := 1; pass <= 2; pass++ {
-				before := fsSnapshot(t, base)
+				before := treeSnapshot(t, base)
 				dry := exportRun(t, append([]string{"--dry-run", "--json"}, args...)...)
-				if after := fsSnapshot(t, base); !reflect.DeepEqual(before, after) {
+				if after := treeSnapshot(t, base); !reflect.DeepEqual(before, after) {
 					t.Fatalf("pass %d: the dry run changed the tree", pass)
 				}
 				if !dry.DryRun || len(dry.Steps) != c.steps || len(dry.Files) == 0 || dry.Key == "" {
@@ -149,7 +114,7 @@ func TestExportDryRunFailsLikeTheRealRun(t *testing.T) {
 		{"toml", "nodir/x.toml", exitUsage},
 		{"all", "media", exitFailed}, // media/linux is a symlink: found by the plan's steps
 	} {
-		before := fsSnapshot(t, base)
+		before := treeSnapshot(t, base)
 		var got [2]string
 		for i, dry := range []bool{true, false} {
 			args := []string{"--root", root, "export", "--format", c.format, "--out", filepath.Join(base, c.out)}
@@ -168,7 +133,7 @@ func TestExportDryRunFailsLikeTheRealRun(t *testing.T) {
 		if got[0] != got[1] {
 			t.Errorf("%s %s: the dry run and the real run fail differently:\n%s\n%s", c.format, c.out, got[0], got[1])
 		}
-		if after := fsSnapshot(t, base); !reflect.DeepEqual(before, after) {
+		if after := treeSnapshot(t, base); !reflect.DeepEqual(before, after) {
 			t.Errorf("%s %s: something was written", c.format, c.out)
 		}
 	}

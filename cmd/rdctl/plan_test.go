@@ -123,13 +123,13 @@ func TestDryRunFailsLikeTheRealRun(t *testing.T) {
 		{"--root", root, "rotate", "--restore", "../x"},                  // not a backup name
 		{"key", "gen", "--dir", filepath.Join(root, "var/lib/rustdesk")}, // a key is there
 	} {
-		before := adoptDoctorSnapshot(t, root)
+		before := treeSnapshot(t, root)
 		dryCode, _, dryErr := runInProcess(t, append([]string{"--dry-run"}, args...)...)
 		realCode, _, realErr := runInProcess(t, args...)
 		if dryCode == 0 || dryCode != realCode || dryErr != realErr {
 			t.Errorf("%v: dry run exit %d %q, real run exit %d %q", args, dryCode, dryErr, realCode, realErr)
 		}
-		after := adoptDoctorSnapshot(t, root)
+		after := treeSnapshot(t, root)
 		if len(before) != len(after) {
 			t.Errorf("%v changed the tree", args)
 		}

@@ -261,14 +261,24 @@ func (d *Dir) ReadFile(name string, max int64) ([]byte, Info, error) {
 		return nil, Info{}, err
 	}
 	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, max+1))
+	data, err := d.readAtMost(f, name, max)
 	if err != nil {
-		return nil, Info{}, &PathError{Op: "read", Path: d.Join(name), Err: err}
-	}
-	if int64(len(data)) > max {
-		return nil, Info{}, &PathError{Op: "read", Path: d.Join(name), Err: fmt.Errorf("%w (%d bytes)", ErrTooLarge, max)}
+		return nil, Info{}, err
 	}
 	return data, info, nil
+}
+
+// readAtMost reads f, opened from name, refusing more than max bytes: a
+// check of the size before the read can be outrun by a file that grows.
+func (d *Dir) readAtMost(f *os.File, name string, max int64) ([]byte, error) {
+	data, err := io.ReadAll(io.LimitReader(f, max+1))
+	if err != nil {
+		return nil, &PathError{Op: "read", Path: d.Join(name), Err: err}
+	}
+	if int64(len(data)) > max {
+		return nil, &PathError{Op: "read", Path: d.Join(name), Err: fmt.Errorf("%w (%d bytes)", ErrTooLarge, max)}
+	}
+	return data, nil
 }
 
 // ReadUntrusted reads name from a directory another user can write (hbbs's
@@ -284,13 +294,9 @@ func (d *Dir) ReadUntrusted(name string, max int64) ([]byte, Info, error) {
 		return nil, Info{}, err
 	}
 	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, max+1))
+	data, err := d.readAtMost(f, name, max) // it may have grown after the fstat
 	if err != nil {
-		return nil, Info{}, &PathError{Op: "read", Path: d.Join(name), Err: err}
-	}
-	if int64(len(data)) > max {
-		// It grew after the fstat.
-		return nil, Info{}, &PathError{Op: "read", Path: d.Join(name), Err: fmt.Errorf("%w (%d bytes)", ErrTooLarge, max)}
+		return nil, Info{}, err
 	}
 	return data, info, nil
 }
