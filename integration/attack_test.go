@@ -80,14 +80,7 @@ func mustAsService(t *testing.T, m *harness.Machine, script string) {
 // that does not answer (stopped by uninstall) does not serve it.
 func servesAttacker(t *testing.T, m *harness.Machine, attacker string) bool {
 	t.Helper()
-	var st probe.KeyStatus
-	err := m.InNetns(func() error {
-		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-		defer cancel()
-		var err error
-		st, err = probe.Key(ctx, probe.DirectDial, "127.0.0.1:21116", attacker, false)
-		return err
-	})
+	st, err := probeKey(m, attacker)
 	if err != nil {
 		t.Logf("  probe: %v (hbbs not answering)", err)
 		return false

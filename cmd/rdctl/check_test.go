@@ -227,39 +227,7 @@ func TestCheckLoopbackConsoleNote(t *testing.T) {
 // directory, which the stand-in serves.
 func TestCheckFromRecord(t *testing.T) {
 	t.Parallel()
-	root := filepath.Join(t.TempDir(), "img")
-	wd := filepath.Join(root, "var/lib/rustdesk")
-	host := fmt.Sprintf("127.0.%d.%d", rand.IntN(200)+20, rand.IntN(250)+2)
-	var port int
-	var lastErr error
-	// The record names the ports, so a bind race means installing again
-	// with other ports (install updates the record in place).
-	for attempt := 0; attempt < 10 && port == 0; attempt++ {
-		p, err := hbbstest.FreeBasePort(host)
-		if err != nil {
-			t.Fatal(err)
-		}
-		code, _, stderr := runInProcess(t, "-q", "install", "systemd", "--root", root, "--no-start",
-			"--relay", fmt.Sprintf("%s:%d", host, p+1), "--id-host", fmt.Sprintf("%s:%d", host, p))
-		if code != 0 {
-			t.Fatalf("install: exit %d: %s", code, stderr)
-		}
-		s, err := hbbstest.StartHBBS(context.Background(), hbbstest.Options{Dir: wd, Bind: host, Port: p, ConsoleRule: hbbstest.NeverConsole})
-		if lastErr = err; err != nil {
-			continue
-		}
-		t.Cleanup(func() { s.Close() })
-		r, err := hbbstest.StartHBBR(context.Background(), hbbstest.Options{Dir: wd, Bind: host, Port: p + 1, Key: new("_"), ConsoleRule: hbbstest.NeverConsole})
-		if lastErr = err; err != nil {
-			s.Close()
-			continue
-		}
-		t.Cleanup(func() { r.Close() })
-		port = p
-	}
-	if port == 0 {
-		t.Fatalf("could not start the stand-ins: %v", lastErr)
-	}
+	root, wd, host, port := recordedStandins(t)
 
 	code, stdout, stderr := runInProcess(t, "--root", root, "--json", "check")
 	if code != 0 {
@@ -363,4 +331,43 @@ func TestTuneGCForCheck(t *testing.T) {
 	if p, l := debug.SetGCPercent(100), debug.SetMemoryLimit(math.MaxInt64); p != 100 || l != math.MaxInt64 {
 		t.Errorf("with GOGC/GOMEMLIMIT set: GC percent %d, limit %d; want them left alone", p, l)
 	}
+}
+
+// recordedStandins installs an image tree whose record names an hbbs and
+// hbbr stand-in pair on a random loopback address, started on the tree's
+// key. The record names the ports, so a bind race means installing again
+// with other ports (install updates the record in place).
+func recordedStandins(t *testing.T) (root, wd, host string, port int) {
+	t.Helper()
+	root = filepath.Join(t.TempDir(), "img")
+	wd = filepath.Join(root, "var/lib/rustdesk")
+	host = fmt.Sprintf("127.0.%d.%d", rand.IntN(200)+20, rand.IntN(250)+2)
+	var lastErr error
+	for attempt := 0; attempt < 10 && port == 0; attempt++ {
+		p, err := hbbstest.FreeBasePort(host)
+		if err != nil {
+			t.Fatal(err)
+		}
+		code, _, stderr := runInProcess(t, "-q", "install", "systemd", "--root", root, "--no-start",
+			"--relay", fmt.Sprintf("%s:%d", host, p+1), "--id-host", fmt.Sprintf("%s:%d", host, p))
+		if code != 0 {
+			t.Fatalf("install: exit %d: %s", code, stderr)
+		}
+		s, err := hbbstest.StartHBBS(context.Background(), hbbstest.Options{Dir: wd, Bind: host, Port: p, ConsoleRule: hbbstest.NeverConsole})
+		if lastErr = err; err != nil {
+			continue
+		}
+		t.Cleanup(func() { s.Close() })
+		r, err := hbbstest.StartHBBR(context.Background(), hbbstest.Options{Dir: wd, Bind: host, Port: p + 1, Key: new("_"), ConsoleRule: hbbstest.NeverConsole})
+		if lastErr = err; err != nil {
+			s.Close()
+			continue
+		}
+		t.Cleanup(func() { r.Close() })
+		port = p
+	}
+	if port == 0 {
+		t.Fatalf("could not start the stand-ins: %v", lastErr)
+	}
+	return root, wd, host, port
 }

@@ -1,16 +1,12 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
-	"fmt"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/rdctl/rdctl/internal/hbbstest"
 	"github.com/rdctl/rdctl/internal/keys"
 )
 
@@ -72,42 +68,12 @@ func TestRotateUnpaddedLiveKey(t *testing.T) {
 }
 
 // check derives the expected key from an unpadded id_ed25519 as hbbs does
-// and finds it served. The stand-in (internal/hbbstest) loads only padded
-// keys so far, so it starts on the padded file, which is then rewritten
-// unpadded: the key the real hbbs would load from either is the same.
+// and finds it served. The stand-ins start on the padded file, which is then
+// rewritten unpadded next to a .pub that disagrees: the key hbbs loads from
+// either is the same, and only the secret can say which it is.
 func TestCheckUnpaddedRecordKey(t *testing.T) {
 	t.Parallel()
-	root := filepath.Join(t.TempDir(), "img")
-	wd := filepath.Join(root, "var/lib/rustdesk")
-	host := fmt.Sprintf("127.0.%d.%d", rand.IntN(200)+20, rand.IntN(250)+2)
-	var port int
-	var lastErr error
-	for attempt := 0; attempt < 10 && port == 0; attempt++ {
-		p, err := hbbstest.FreeBasePort(host)
-		if err != nil {
-			t.Fatal(err)
-		}
-		code, _, stderr := runInProcess(t, "-q", "install", "systemd", "--root", root, "--no-start",
-			"--relay", fmt.Sprintf("%s:%d", host, p+1), "--id-host", fmt.Sprintf("%s:%d", host, p))
-		if code != 0 {
-			t.Fatalf("install: exit %d: %s", code, stderr)
-		}
-		s, err := hbbstest.StartHBBS(context.Background(), hbbstest.Options{Dir: wd, Bind: host, Port: p, ConsoleRule: hbbstest.NeverConsole})
-		if lastErr = err; err != nil {
-			continue
-		}
-		t.Cleanup(func() { s.Close() })
-		r, err := hbbstest.StartHBBR(context.Background(), hbbstest.Options{Dir: wd, Bind: host, Port: p + 1, Key: new("_"), ConsoleRule: hbbstest.NeverConsole})
-		if lastErr = err; err != nil {
-			s.Close()
-			continue
-		}
-		t.Cleanup(func() { r.Close() })
-		port = p
-	}
-	if port == 0 {
-		t.Fatalf("could not start the stand-ins: %v", lastErr)
-	}
+	root, wd, _, _ := recordedStandins(t)
 	canonical := mustRead(t, filepath.Join(wd, keys.SecretFile))
 	pub := string(mustRead(t, filepath.Join(wd, keys.PublicFile)))
 	noErr(t, os.WriteFile(filepath.Join(wd, keys.SecretFile), canonical[:86], 0o600))
