@@ -127,8 +127,15 @@ func Parse(args []string, file string) ([]probe.Target, error) {
 	return out, nil
 }
 
-// ParseTarget accepts HOST, HOST:P and [IPv6]:P (P = hbbs's base port).
+// ParseTarget accepts HOST, HOST:P and [IPv6]:P (P = hbbs's base port),
+// and ws://HOST[:PORT] and wss://HOST[:PORT] for a server behind a
+// WebSocket reverse proxy (PORT is the proxy's; see proxy.go).
 func ParseTarget(s string) (probe.Target, error) {
+	if scheme, rest, ok := cutScheme(s); ok {
+		return parseProxyTarget(s, scheme, rest)
+	} else if scheme != "" {
+		return probe.Target{}, &TargetError{Target: s, Err: fmt.Errorf("unknown scheme %s:// (a target is HOST[:PORT], ws://HOST[:PORT] or wss://HOST[:PORT])", textsafe.Echo(scheme))}
+	}
 	hp, err := deploy.ParseHostPort("target", s)
 	if err != nil {
 		return probe.Target{}, err

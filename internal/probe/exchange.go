@@ -102,7 +102,14 @@ func Key(ctx context.Context, dial DialFunc, addr, key string, strict bool) (Key
 
 // keyCheck is Key with the wrong key drawn from rnd.
 func keyCheck(ctx context.Context, dial DialFunc, addr, key string, strict bool, rnd io.Reader) (KeyStatus, error) {
-	ok, err := PunchHole(ctx, dial, addr, key)
+	return keyCheckWith(func(k string) (bool, error) { return PunchHole(ctx, dial, addr, k) }, key, strict, rnd)
+}
+
+// keyCheckWith is keyCheck with each punch-hole exchange made by punch
+// (over TCP, or over a WebSocket through a proxy), which reports whether
+// the server accepted the key.
+func keyCheckWith(punch func(key string) (bool, error), key string, strict bool, rnd io.Reader) (KeyStatus, error) {
+	ok, err := punch(key)
 	if err != nil {
 		return KeyUnknown, err
 	}
@@ -116,7 +123,7 @@ func keyCheck(ctx context.Context, dial DialFunc, addr, key string, strict bool,
 	if err != nil {
 		return KeyUnknown, err
 	}
-	wrongOK, err := PunchHole(ctx, dial, addr, wrong)
+	wrongOK, err := punch(wrong)
 	if err != nil {
 		return KeyUnknown, err
 	}

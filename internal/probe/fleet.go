@@ -27,6 +27,12 @@ type Result struct {
 	// Note says what an OK probe found worth knowing (the admin console,
 	// the key verdict); may be "".
 	Note string
+	// Warning is what an OK probe found wrong but not fatal (proxied
+	// targets: the proxy does not pass the client address); may be "".
+	Warning string
+	// Cause classifies a failure of a proxied target's probe (the proxy's
+	// or the certificate's fault, see Cause); "" when OK or unclassified.
+	Cause Cause
 }
 
 // TargetResult is the outcome of every probe of one target.
@@ -52,10 +58,14 @@ type TargetResult struct {
 // come back in the order of targets. The error is non-nil only for invalid
 // options or targets, before anything is sent.
 func Check(ctx context.Context, targets []Target, opts Options) ([]TargetResult, error) {
+	if slices.ContainsFunc(targets, Target.Proxied) {
+		return checkProxied(ctx, targets, opts)
+	}
 	opts, err := opts.normalize()
 	if err != nil {
 		return nil, err
 	}
+	opts.Probes = plainOnly(opts.Probes) // the proxy probes need a proxied target
 	for _, t := range targets {
 		if err := t.Validate(); err != nil {
 			return nil, fmt.Errorf("target %s: %w", t, err)
@@ -72,10 +82,10 @@ func Check(ctx context.Context, targets []Target, opts Options) ([]TargetResult,
 		for j, n := range opts.Probes {
 			f.results[i].Probes[j] = Result{Name: n, Proto: n.Proto(), Port: t.PortOf(n)}
 		}
-		f.hosts[i].main = &resolved{host: t.Host, direct: t.Dial == nil}
+		f.hosts[i].main = &resolved{host: t.Host, direct: t.Dial == nil, pin: opts.pin(t.Host)}
 		f.hosts[i].relay = f.hosts[i].main
 		if t.relayHost() != t.Host {
-			f.hosts[i].relay = &resolved{host: t.relayHost(), direct: t.Dial == nil}
+			f.hosts[i].relay = &resolved{host: t.relayHost(), direct: t.Dial == nil, pin: opts.pin(t.relayHost())}
 		}
 	}
 
@@ -174,6 +184,7 @@ type targetHosts struct{ main, relay *resolved }
 type resolved struct {
 	host   string
 	direct bool
+	pin    netip.Addr // from Options.Resolve: used instead of a lookup
 	once   sync.Once
 	// set by once:
 	dialHost string
@@ -182,6 +193,10 @@ type resolved struct {
 
 func (r *resolved) get(ctx context.Context) (string, error) {
 	r.once.Do(func() {
+		if r.pin.IsValid() {
+			r.dialHost = r.pin.Unmap().String()
+			return
+		}
 		if ip, err := netip.ParseAddr(r.host); err == nil {
 			r.dialHost = ip.Unmap().String()
 			return
@@ -376,8 +391,13 @@ func (f *fleet) finish(ctx context.Context, r *Result, start time.Time, note str
 // key it presents an empty one, which only a server enforcing no key
 // accepts.
 func keyProbe(ctx context.Context, dial DialFunc, addr, key string, strict bool, rnd io.Reader) (KeyStatus, string, error) {
+	return keyProbeWith(func(k string) (bool, error) { return PunchHole(ctx, dial, addr, k) }, key, strict, rnd)
+}
+
+// keyProbeWith is keyProbe with each punch-hole exchange made by punch.
+func keyProbeWith(punch func(key string) (bool, error), key string, strict bool, rnd io.Reader) (KeyStatus, string, error) {
 	if key == "" {
-		accepted, err := PunchHole(ctx, dial, addr, "")
+		accepted, err := punch("")
 		switch {
 		case err != nil:
 			return KeyUnknown, "", err
@@ -386,7 +406,7 @@ func keyProbe(ctx context.Context, dial DialFunc, addr, key string, strict bool,
 		}
 		return KeyUnknown, "the server enforces a key; none was given to compare", nil
 	}
-	st, err := keyCheck(ctx, dial, addr, key, strict, rnd)
+	st, err := keyCheckWith(punch, key, strict, rnd)
 	if err != nil {
 		return KeyUnknown, "", err
 	}

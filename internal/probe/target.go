@@ -2,10 +2,12 @@ package probe
 
 import (
 	"crypto/rand"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"strconv"
 	"strings"
 	"time"
@@ -52,6 +54,9 @@ func Names() []Name {
 
 // Proto is how the probe reaches its port: "tcp", "udp" or "ws".
 func (n Name) Proto() string {
+	if p := proxyProto(n); p != "" {
+		return p
+	}
 	switch n {
 	case RendezvousUDP:
 		return "udp"
@@ -62,7 +67,7 @@ func (n Name) Proto() string {
 }
 
 func (n Name) valid() bool {
-	for _, m := range Names() {
+	for _, m := range allNames() {
 		if n == m {
 			return true
 		}
@@ -81,15 +86,15 @@ func ParseNames(list string) ([]Name, error) {
 			continue
 		}
 		if !Name(f).valid() {
-			return nil, fmt.Errorf("unknown probe %q (probes: %s)", f, joinNames(Names()))
+			return nil, fmt.Errorf("unknown probe %q (probes: %s)", f, joinNames(allNames()))
 		}
 		want[Name(f)] = true
 	}
 	if len(want) == 0 {
-		return nil, fmt.Errorf("no probe named (probes: %s)", joinNames(Names()))
+		return nil, fmt.Errorf("no probe named (probes: %s)", joinNames(allNames()))
 	}
 	var out []Name
-	for _, n := range Names() {
+	for _, n := range allNames() {
 		if want[n] {
 			out = append(out, n)
 		}
@@ -140,6 +145,12 @@ type Target struct {
 	Dial DialFunc
 	// Via is reported with the results; "" means ViaDirect.
 	Via string
+	// Proxy is "wss" or "ws" for a server behind a WebSocket reverse proxy
+	// (a ws[s]://HOST[:PORT] target, probed as in proxied.go: through the
+	// proxy, plus the direct ports at Host and Port); "" for a plain one.
+	Proxy string
+	// ProxyPort is the proxy's port; 0 means 443 for wss, 80 for ws.
+	ProxyPort int
 }
 
 func (t Target) basePort() int {
@@ -205,13 +216,17 @@ func (t Target) Validate() error {
 	if r := t.relayPort(); r < 1 || r > 65533 {
 		return fmt.Errorf("relay port %d: hbbr needs ports R and R+2, so R must be 1–65533", r)
 	}
-	return nil
+	return t.validateProxy()
 }
 
-// String is the target's name, or host:P when it has none.
+// String is the target's name, or host:P (scheme://host[:port] for a
+// proxied one) when it has none.
 func (t Target) String() string {
 	if t.Name != "" {
 		return t.Name
+	}
+	if t.Proxied() {
+		return t.proxyURL()
 	}
 	return net.JoinHostPort(t.Host, strconv.Itoa(t.basePort()))
 }
@@ -252,6 +267,14 @@ type Options struct {
 	// Deadline bounds the whole check; probes not finished by then fail
 	// with "stopped at the overall deadline". 0 means no bound beyond ctx.
 	Deadline time.Duration
+	// WSOnly skips the direct ports of proxied targets (see proxied.go).
+	WSOnly bool
+	// RootCAs verifies wss targets' certificates; nil means the system's.
+	RootCAs *x509.CertPool
+	// Resolve pins host names (lower case, no trailing dot) to an
+	// address, as curl's --resolve: the name is still sent in SNI and
+	// Host, and the system resolver is not asked.
+	Resolve map[string]netip.Addr
 }
 
 func (o Options) normalize() (Options, error) {
