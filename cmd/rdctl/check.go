@@ -38,6 +38,9 @@ func checkCommand(e *env) *cli.Command {
 			&cli.StringFlag{Name: "ports", Usage: "run only the probes in `LIST` (comma separated names, see above)"},
 			&cli.DurationFlag{Name: "deadline", Usage: "bound the whole check by `D`; 0 bounds each probe only"},
 			&cli.BoolFlag{Name: "tailnet", Usage: "check every target through the local tailscaled (automatic for tailnet IPs and MagicDNS names)"},
+			&cli.BoolFlag{Name: "ws-only", Usage: "for ws:// and wss:// targets, probe only through the proxy, not the direct ports"},
+			&cli.StringFlag{Name: "ca-file", Usage: "also trust the CA certificates in `FILE` (PEM) for wss:// targets"},
+			&cli.StringSliceFlag{Name: "resolve", Usage: "probe `HOST:ADDR` (or curl's HOST:PORT:ADDR) at ADDR, sending the name in SNI and Host; repeatable"},
 		},
 		Action: func(ctx context.Context, cmd *cli.Command) error {
 			return runCheck(ctx, e, checkArgs{
@@ -53,6 +56,7 @@ func checkCommand(e *env) *cli.Command {
 				deadline:    cmd.Duration("deadline"),
 				tailnet:     cmd.Bool("tailnet"),
 				tsSocket:    e.tsSocket,
+				proxy:       proxyFlags{wsOnly: cmd.Bool("ws-only"), caFile: cmd.String("ca-file"), resolve: cmd.StringSlice("resolve")},
 			})
 		},
 	}
@@ -71,6 +75,7 @@ type checkArgs struct {
 	deadline    time.Duration
 	tailnet     bool
 	tsSocket    string
+	proxy       proxyFlags
 }
 
 // maxConcurrency keeps --concurrency below what file descriptor limits
@@ -83,6 +88,7 @@ type checkJSON struct {
 	OK        bool              `json:"ok"`
 	Targets   []checkTargetJSON `json:"targets"`
 	ElapsedMS float64           `json:"elapsed_ms"`
+	WSOnly    bool              `json:"ws_only,omitempty"`
 }
 
 type checkTargetJSON struct {
@@ -103,13 +109,18 @@ type checkProbeJSON struct {
 	MS    float64 `json:"ms"`
 	Error string  `json:"error"`
 	Note  string  `json:"note,omitempty"`
+	// Proxied targets' probes (check_proxy.go).
+	Warning string `json:"warning,omitempty"`
+	Cause   string `json:"cause,omitempty"`
+	Hint    string `json:"hint,omitempty"`
 }
 
 // probeJSON is one probe's result as reported. Its error and note may
 // carry text a server sent: escaped, so it cannot drive the terminal.
 func probeJSON(p probe.Result) checkProbeJSON {
 	return checkProbeJSON{Name: string(p.Name), Proto: p.Proto, Port: p.Port, OK: p.OK,
-		MS: millis(p.Duration), Error: textsafe.Escape(p.Error), Note: textsafe.Escape(p.Note)}
+		MS: millis(p.Duration), Error: textsafe.Escape(p.Error), Note: textsafe.Escape(p.Note),
+		Warning: textsafe.Escape(p.Warning), Cause: string(p.Cause)}
 }
 
 func millis(d time.Duration) float64 { return math.Round(float64(d)/1e4) / 100 }
@@ -136,6 +147,9 @@ func runCheck(ctx context.Context, e *env, a checkArgs) error {
 	}
 	targets, err := parseTargets(a.targets, a.targetsFile)
 	if err != nil {
+		return err
+	}
+	if err := a.proxy.apply(e, &opts); err != nil {
 		return err
 	}
 	if a.deadline > 0 {
@@ -186,6 +200,9 @@ func runCheck(ctx context.Context, e *env, a checkArgs) error {
 		}
 	}
 
+	if err := a.proxy.validate(e, targets); err != nil {
+		return err
+	}
 	tailnets, err := e.routeOverTailnet(ctx, targets, a.tailnet, a.tsSocket, a.timeout)
 	if err != nil {
 		return err
@@ -204,12 +221,13 @@ func runCheck(ctx context.Context, e *env, a checkArgs) error {
 	elapsed := time.Since(start)
 
 	failed, mismatched, probesOK, probesAll := 0, 0, 0, 0
-	out := checkJSON{OK: true, Targets: make([]checkTargetJSON, 0, len(results)), ElapsedMS: millis(elapsed)}
+	out := checkJSON{OK: true, Targets: make([]checkTargetJSON, 0, len(results)), ElapsedMS: millis(elapsed), WSOnly: opts.WSOnly}
 	for i, r := range results {
 		t := checkTargetJSON{Target: textsafe.Escape(r.Target.String()), Address: r.Address, Via: r.Via, OK: r.OK, KeyStatus: string(r.KeyStatus),
 			Probes: make([]checkProbeJSON, 0, len(r.Probes))}
 		for _, p := range r.Probes {
 			t.Probes = append(t.Probes, probeJSON(p))
+			t.Probes[len(t.Probes)-1].Hint = proxyHint(p.Cause, r.Target)
 			probesAll++
 			if p.OK {
 				probesOK++
@@ -239,6 +257,7 @@ func runCheck(ctx context.Context, e *env, a checkArgs) error {
 		}
 	} else {
 		printCheck(e, out, opts.Key, keySource)
+		printProxyNotes(e, out)
 		e.printf("\n%d of %d targets ok; %d of %d probes passed", len(results)-failed, len(results), probesOK, probesAll)
 		if mismatched > 0 {
 			e.printf("; %d key mismatch", mismatched)
@@ -253,6 +272,7 @@ func runCheck(ctx context.Context, e *env, a checkArgs) error {
 		if mismatched > 0 {
 			e.hintf("a server with another key makes clients report \"Key mismatch\"; see the key it should serve: rdctl key show")
 		}
+		printProxyHints(e, out)
 	}
 	return &checkFailedError{}
 }
@@ -290,6 +310,8 @@ func printCheck(e *env, out checkJSON, key, keySource string) {
 			res, detail := "ok", p.Note
 			if !p.OK {
 				res, detail = "FAIL", p.Error
+			} else if p.Warning != "" {
+				res, detail = "WARN", p.Warning
 			}
 			fmt.Fprintf(tw, "  %s\t%s\t%d\t%s\t%.2f\t%s\n", p.Name, p.Proto, p.Port, res, p.MS, detail)
 		}
@@ -343,7 +365,11 @@ func writeCheckJSON(w io.Writer, out checkJSON) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(bw, "],\n  \"elapsed_ms\": %s\n}\n", ms)
+	fmt.Fprintf(bw, "],\n  \"elapsed_ms\": %s", ms)
+	if out.WSOnly {
+		bw.WriteString(",\n  \"ws_only\": true")
+	}
+	bw.WriteString("\n}\n")
 	return bw.Flush()
 }
 

@@ -58,12 +58,12 @@ func decodeCheck(t *testing.T, stdout string) checkJSON {
 			}
 		}
 	}
-	wantKeys("check", raw, []string{"ok", "targets"}, "elapsed_ms")
+	wantKeys("check", raw, []string{"ok", "targets"}, "elapsed_ms", "ws_only")
 	for _, tr := range raw["targets"].([]any) {
 		tm := tr.(map[string]any)
 		wantKeys("target", tm, []string{"target", "address", "via", "ok", "key_status", "probes"})
 		for _, p := range tm["probes"].([]any) {
-			wantKeys("probe", p.(map[string]any), []string{"name", "proto", "port", "ok", "ms", "error"}, "note")
+			wantKeys("probe", p.(map[string]any), []string{"name", "proto", "port", "ok", "ms", "error"}, "note", "warning", "cause", "hint")
 		}
 	}
 	var out checkJSON

@@ -37,7 +37,9 @@ func parseProxyTarget(s, scheme, rest string) (probe.Target, error) {
 		return probe.Target{}, &TargetError{Target: s, Err: errProxyPath}
 	}
 	hp, err := deploy.ParseHostPort("target", rest)
-	if err != nil {
+	if ie := (*deploy.InputError)(nil); errors.As(err, &ie) {
+		return probe.Target{}, &TargetError{Target: s, Err: errors.New(ie.Reason)}
+	} else if err != nil {
 		return probe.Target{}, err
 	}
 	if strings.Count(rest, ":") > 1 && !strings.HasPrefix(rest, "[") {

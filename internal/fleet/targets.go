@@ -134,7 +134,7 @@ func ParseTarget(s string) (probe.Target, error) {
 	if scheme, rest, ok := cutScheme(s); ok {
 		return parseProxyTarget(s, scheme, rest)
 	} else if scheme != "" {
-		return probe.Target{}, &TargetError{Target: s, Err: fmt.Errorf("unknown scheme %s:// (a target is HOST[:PORT], ws://HOST[:PORT] or wss://HOST[:PORT])", textsafe.Echo(scheme))}
+		return probe.Target{}, &TargetError{Target: s, Err: fmt.Errorf("unknown scheme %s (a target is HOST[:PORT], ws://HOST[:PORT] or wss://HOST[:PORT])", textsafe.Echo(scheme+"://"))}
 	}
 	hp, err := deploy.ParseHostPort("target", s)
 	if err != nil {

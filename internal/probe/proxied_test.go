@@ -2,21 +2,10 @@ package probe
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	crand "crypto/rand"
-	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"fmt"
-	"io"
-	"log"
-	"math/big"
 	"net"
 	"net/http"
-	"net/http/httputil"
 	"net/netip"
-	"net/url"
 	"strconv"
 	"strings"
 	"syscall"
@@ -26,139 +15,11 @@ import (
 	"github.com/rdctl/rdctl/internal/hbbstest"
 )
 
-// testCA is a private certificate authority made for one test.
-type testCA struct {
-	cert *x509.Certificate
-	key  *ecdsa.PrivateKey
-	pool *x509.CertPool
-}
-
-func newTestCA(t testing.TB) *testCA {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), crand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: "rdctl test CA"},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(24 * time.Hour),
-		IsCA:                  true,
-		BasicConstraintsValid: true,
-		KeyUsage:              x509.KeyUsageCertSign,
-	}
-	der, err := x509.CreateCertificate(crand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	pool.AddCert(cert)
-	return &testCA{cert: cert, key: key, pool: pool}
-}
-
-// leaf issues a server certificate for names, valid from nb to na.
-func (ca *testCA) leaf(t testing.TB, nb, na time.Time, names ...string) tls.Certificate {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), crand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(time.Now().UnixNano()),
-		Subject:      pkix.Name{CommonName: names[0]},
-		NotBefore:    nb,
-		NotAfter:     na,
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	for _, n := range names {
-		if ip, err := netip.ParseAddr(n); err == nil {
-			tmpl.IPAddresses = append(tmpl.IPAddresses, ip.AsSlice())
-		} else {
-			tmpl.DNSNames = append(tmpl.DNSNames, n)
-		}
-	}
-	der, err := x509.CreateCertificate(crand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
-}
-
-// proxyMode is how the test proxy is (mis)configured.
-type proxyMode struct {
-	tls         *tls.Certificate // nil: plain HTTP
-	passRealIP  bool             // pass the client's X-Real-IP on (no overwrite)
-	noRealIP    bool             // drop X-Real-IP and set nothing
-	noUpgrade   bool             // do not forward Upgrade/Connection
-	onlyRoot    bool             // no /ws/ locations: everything 404
-	relayToHBBS bool             // /ws/relay routed to hbbs's port
-}
-
-// startProxy runs a reverse proxy on bind (an ephemeral port) in front of
-// the pair's WebSocket ports, configured as the reference configs are
-// (Go's httputil.ReverseProxy, which upgrades WebSockets), or broken as
-// mode says. It returns the port.
-func startProxy(t *testing.T, bind string, pair *hbbstest.Pair, mode proxyMode) int {
-	t.Helper()
-	up := func(ap netip.AddrPort) *httputil.ReverseProxy {
-		u := &url.URL{Scheme: "http", Host: ap.String()}
-		return &httputil.ReverseProxy{Rewrite: func(r *httputil.ProxyRequest) {
-			r.SetURL(u)
-			r.Out.Host = r.In.Host
-			switch {
-			case mode.passRealIP:
-			case mode.noRealIP:
-				r.Out.Header.Del("X-Real-IP")
-			default:
-				host, _, _ := net.SplitHostPort(r.In.RemoteAddr)
-				r.Out.Header.Set("X-Real-IP", host)
-			}
-		}, ErrorLog: nil}
-	}
-	id, relay := up(pair.HBBS.Addrs().WS), up(pair.HBBR.Addrs().RelayWS)
-	if mode.relayToHBBS {
-		relay = id
-	}
-	mux := http.NewServeMux()
-	if !mode.onlyRoot {
-		mux.Handle("/ws/id", id)
-		mux.Handle("/ws/relay", relay)
-	}
-	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) { http.NotFound(w, r) })
-	var h http.Handler = mux
-	if mode.noUpgrade {
-		h = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			r.Header.Del("Upgrade")
-			r.Header.Del("Connection")
-			mux.ServeHTTP(w, r)
-		})
-	}
-	ln, err := net.Listen("tcp", net.JoinHostPort(bind, "0"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &http.Server{Handler: h, ErrorLog: quietLog()}
-	if mode.tls != nil {
-		srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{*mode.tls}}
-		go srv.ServeTLS(ln, "", "")
-	} else {
-		go srv.Serve(ln)
-	}
-	t.Cleanup(func() { srv.Close() })
-	return ln.Addr().(*net.TCPAddr).Port
-}
-
 // proxiedSetup is a stand-in pair with a proxy in front, on one loopback
 // address that the name rd.test is pinned to.
 type proxiedSetup struct {
 	pair   *hbbstest.Pair
-	ca     *testCA
+	ca     *hbbstest.CA
 	target Target
 	opts   Options
 }
@@ -178,22 +39,22 @@ func firewalled(pair *hbbstest.Pair) DialFunc {
 	}
 }
 
-func setupProxied(t *testing.T, scheme string, mode proxyMode, hr *hbbstest.Options) *proxiedSetup {
+func setupProxied(t *testing.T, scheme string, mode hbbstest.ProxyMode, hr *hbbstest.Options) *proxiedSetup {
 	t.Helper()
 	if hr == nil {
 		hr = &hbbstest.Options{}
 	}
 	pair := hbbstest.StartPair(t, hbbstest.Options{}, hr)
-	ca := newTestCA(t)
-	if scheme == "wss" && mode.tls == nil {
-		c := ca.leaf(t, time.Now().Add(-time.Hour), time.Now().Add(90*24*time.Hour), testName)
-		mode.tls = &c
+	ca := hbbstest.NewCA(t)
+	if scheme == "wss" && mode.TLS == nil {
+		c := ca.Leaf(t, time.Now().Add(-time.Hour), time.Now().Add(90*24*time.Hour), testName)
+		mode.TLS = &c
 	}
-	port := startProxy(t, pair.Bind, pair, mode)
+	port := hbbstest.StartProxy(t, pair.Bind, pair, mode)
 	tg := Target{Name: scheme + "://" + testName, Host: testName, Port: pair.Port, Proxy: scheme, ProxyPort: port,
 		Dial: firewalled(pair)}
 	return &proxiedSetup{pair: pair, ca: ca, target: tg, opts: Options{
-		Key: pair.HBBS.Key(), RootCAs: ca.pool, Timeout: 2 * time.Second,
+		Key: pair.HBBS.Key(), RootCAs: ca.Pool, Timeout: 2 * time.Second,
 		Resolve: map[string]netip.Addr{testName: netip.MustParseAddr(pair.Bind)},
 	}}
 }
@@ -201,7 +62,7 @@ func setupProxied(t *testing.T, scheme string, mode proxyMode, hr *hbbstest.Opti
 func TestProxiedAllPass(t *testing.T) {
 	for _, scheme := range []string{"wss", "ws"} {
 		t.Run(scheme, func(t *testing.T) {
-			s := setupProxied(t, scheme, proxyMode{}, nil)
+			s := setupProxied(t, scheme, hbbstest.ProxyMode{}, nil)
 			r := check1(t, s.target, s.opts)
 			if !r.OK || r.KeyStatus != KeyMatch {
 				t.Fatalf("not ok:\n%s", dump(r))
@@ -247,7 +108,7 @@ func TestProxiedAllPass(t *testing.T) {
 }
 
 func TestProxiedWSOnlyAndSelection(t *testing.T) {
-	s := setupProxied(t, "wss", proxyMode{}, nil)
+	s := setupProxied(t, "wss", hbbstest.ProxyMode{}, nil)
 	o := s.opts
 	o.WSOnly = true
 	r := check1(t, s.target, o)
@@ -268,7 +129,7 @@ func TestProxiedWSOnlyAndSelection(t *testing.T) {
 }
 
 func TestProxiedKeyMismatch(t *testing.T) {
-	s := setupProxied(t, "wss", proxyMode{}, nil)
+	s := setupProxied(t, "wss", hbbstest.ProxyMode{}, nil)
 	o := s.opts
 	o.Key = otherKey()
 	o.Probes = []Name{ProxyKey}
@@ -285,29 +146,29 @@ func TestProxiedKeyMismatch(t *testing.T) {
 // TestProxiedFailures: each broken configuration is reported by the probe
 // it breaks, with its cause.
 func TestProxiedFailures(t *testing.T) {
-	ca := newTestCA(t)
+	ca := hbbstest.NewCA(t)
 	now := time.Now()
-	other := ca.leaf(t, now.Add(-time.Hour), now.Add(time.Hour), "other.test")
-	expired := ca.leaf(t, now.Add(-48*time.Hour), now.Add(-24*time.Hour), testName)
-	good := ca.leaf(t, now.Add(-time.Hour), now.Add(time.Hour), testName)
+	other := ca.Leaf(t, now.Add(-time.Hour), now.Add(time.Hour), "other.test")
+	expired := ca.Leaf(t, now.Add(-48*time.Hour), now.Add(-24*time.Hour), testName)
+	good := ca.Leaf(t, now.Add(-time.Hour), now.Add(time.Hour), testName)
 	cases := []struct {
 		name    string
 		scheme  string
-		mode    proxyMode
+		mode    hbbstest.ProxyMode
 		hr      *hbbstest.Options
-		trust   *testCA // nil: the CA that signed the certificate
+		trust   *hbbstest.CA // nil: the CA that signed the certificate
 		exposed bool
 		probe   Name
 		cause   Cause
 	}{
-		{name: "certificate for another name", scheme: "wss", mode: proxyMode{tls: &other}, trust: ca, probe: ProxyTLS, cause: CauseTLSName},
-		{name: "expired certificate", scheme: "wss", mode: proxyMode{tls: &expired}, trust: ca, probe: ProxyTLS, cause: CauseTLSExpired},
-		{name: "untrusted CA", scheme: "wss", mode: proxyMode{tls: &good}, trust: newTestCA(t), probe: ProxyTLS, cause: CauseTLSUntrusted},
-		{name: "no Upgrade headers", scheme: "wss", mode: proxyMode{noUpgrade: true}, probe: ProxyID, cause: CauseBadGateway},
-		{name: "no Upgrade headers, relay", scheme: "wss", mode: proxyMode{noUpgrade: true}, probe: ProxyRelay, cause: CauseBadGateway},
-		{name: "wrong location", scheme: "wss", mode: proxyMode{onlyRoot: true}, probe: ProxyID, cause: CauseNotRouted},
-		{name: "client X-Real-IP passed through", scheme: "wss", mode: proxyMode{passRealIP: true}, probe: ProxyRealIP, cause: CauseRealIPForgeable},
-		{name: "relay routed to hbbs", scheme: "wss", mode: proxyMode{relayToHBBS: true}, probe: ProxyRelay, cause: CauseRelayToHBBS},
+		{name: "certificate for another name", scheme: "wss", mode: hbbstest.ProxyMode{TLS: &other}, trust: ca, probe: ProxyTLS, cause: CauseTLSName},
+		{name: "expired certificate", scheme: "wss", mode: hbbstest.ProxyMode{TLS: &expired}, trust: ca, probe: ProxyTLS, cause: CauseTLSExpired},
+		{name: "untrusted CA", scheme: "wss", mode: hbbstest.ProxyMode{TLS: &good}, trust: hbbstest.NewCA(t), probe: ProxyTLS, cause: CauseTLSUntrusted},
+		{name: "no Upgrade headers", scheme: "wss", mode: hbbstest.ProxyMode{NoUpgrade: true}, probe: ProxyID, cause: CauseBadGateway},
+		{name: "no Upgrade headers, relay", scheme: "wss", mode: hbbstest.ProxyMode{NoUpgrade: true}, probe: ProxyRelay, cause: CauseBadGateway},
+		{name: "wrong location", scheme: "wss", mode: hbbstest.ProxyMode{OnlyRoot: true}, probe: ProxyID, cause: CauseNotRouted},
+		{name: "client X-Real-IP passed through", scheme: "wss", mode: hbbstest.ProxyMode{PassRealIP: true}, probe: ProxyRealIP, cause: CauseRealIPForgeable},
+		{name: "relay routed to hbbs", scheme: "wss", mode: hbbstest.ProxyMode{RelayToHBBS: true}, probe: ProxyRelay, cause: CauseRelayToHBBS},
 		{name: "hbbr with another key", scheme: "wss", hr: &hbbstest.Options{Key: new(otherKey())}, probe: ProxyRelay, cause: CauseRelayRejected},
 		{name: "21118 open directly", scheme: "wss", exposed: true, probe: ExposedID, cause: CauseExposed},
 		{name: "21119 open directly", scheme: "wss", exposed: true, probe: ExposedRelay, cause: CauseExposed},
@@ -316,7 +177,7 @@ func TestProxiedFailures(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			s := setupProxied(t, c.scheme, c.mode, c.hr)
 			if c.trust != nil {
-				s.opts.RootCAs = c.trust.pool
+				s.opts.RootCAs = c.trust.Pool
 			}
 			if c.exposed {
 				s.target.Dial = nil
@@ -341,7 +202,7 @@ func TestProxiedFailures(t *testing.T) {
 // TestProxyWithoutClientAddress: a proxy that sets no X-Real-IP passes,
 // with proxy-id's warning; it forwards no forged header either.
 func TestProxyWithoutClientAddress(t *testing.T) {
-	s := setupProxied(t, "wss", proxyMode{noRealIP: true}, nil)
+	s := setupProxied(t, "wss", hbbstest.ProxyMode{NoRealIP: true}, nil)
 	s.opts.Probes = []Name{ProxyID, ProxyRealIP}
 	r := check1(t, s.target, s.opts)
 	if !r.OK {
@@ -360,15 +221,15 @@ func TestProxiedPlainTLSPorts(t *testing.T) {
 	resolve := map[string]netip.Addr{testName: netip.MustParseAddr(pair.Bind)}
 	opts := Options{Key: pair.HBBS.Key(), Timeout: 2 * time.Second, Resolve: resolve, WSOnly: true, Probes: []Name{ProxyTLS, ProxyID}}
 
-	ca := newTestCA(t)
-	cert := ca.leaf(t, time.Now().Add(-time.Hour), time.Now().Add(time.Hour), testName)
-	tlsPort := startProxy(t, pair.Bind, pair, proxyMode{tls: &cert})
-	plainPort := startProxy(t, pair.Bind, pair, proxyMode{})
+	ca := hbbstest.NewCA(t)
+	cert := ca.Leaf(t, time.Now().Add(-time.Hour), time.Now().Add(time.Hour), testName)
+	tlsPort := hbbstest.StartProxy(t, pair.Bind, pair, hbbstest.ProxyMode{TLS: &cert})
+	plainPort := hbbstest.StartProxy(t, pair.Bind, pair, hbbstest.ProxyMode{})
 	ln, err := net.Listen("tcp", net.JoinHostPort(pair.Bind, "0"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	redirect := &http.Server{ErrorLog: quietLog(), Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	redirect := &http.Server{ErrorLog: hbbstest.QuietLog(), Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "https://"+r.Host+r.URL.Path, http.StatusMovedPermanently)
 	})}
 	go redirect.Serve(ln)
@@ -409,7 +270,3 @@ func TestProxiedRejectsBadTargets(t *testing.T) {
 		}
 	}
 }
-
-// quietLog drops the test servers' own error lines (TLS handshakes the
-// probes fail on purpose).
-func quietLog() *log.Logger { return log.New(io.Discard, "", 0) }
