@@ -47,7 +47,11 @@ func upgrade(ctx context.Context, c net.Conn, scheme, host, path string, extra [
 	lim := &handshakeLimit{r: c, left: maxHandshake}
 	br := bufio.NewReaderSize(lim, 1024)
 	resp, err := http.ReadResponse(br, nil)
-	if err != nil {
+	switch {
+	case err != nil && lim.left == 0:
+		// The parser may report the line the limit cut short instead.
+		return nil, ErrHandshakeTooLarge
+	case err != nil:
 		return nil, upgradeIOErr(ctx, err, path, lim.left == maxHandshake)
 	}
 	if resp.StatusCode != http.StatusSwitchingProtocols {
