@@ -134,3 +134,30 @@ func TestHostileProxies(t *testing.T) {
 		})
 	}
 }
+
+// TestProxyRelayNotDelivered: both /ws/relay upgrades succeed but nothing
+// behind them pairs or answers (a proxy that swallows the bytes): the relay
+// probe fails with relay-not-delivered within its timeout plus the routing
+// diagnosis.
+func TestProxyRelayNotDelivered(t *testing.T) {
+	addr := hostileTCP(t, func(c net.Conn) {
+		if acceptWS(c) {
+			io.Copy(io.Discard, c)
+		}
+	})
+	_, port, _ := net.SplitHostPort(addr)
+	p, _ := strconv.Atoi(port)
+	const timeout = time.Second
+	pr := newProxied(Target{Host: "127.0.0.1", Proxy: "ws", ProxyPort: p}, Options{Timeout: timeout}, false)
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	start := time.Now()
+	_, err := pr.probeRelay(ctx)
+	var pe *ProxyError
+	if !errors.As(err, &pe) || pe.Cause != CauseRelayNotDelivered {
+		t.Fatalf("error %v, want relay-not-delivered", err)
+	}
+	if el := time.Since(start); el > 2*timeout+hostileSlack {
+		t.Fatalf("took %s", el)
+	}
+}
