@@ -233,6 +233,10 @@ func (e *env) buildExport(src export.Source, format, out string) (export.Config,
 	if err != nil {
 		return cfg, export.Output{}, exportError(err)
 	}
+	if len(src.ServerRelays) > 1 && cfg.Server.Relay == "" {
+		e.hintf("no relay is given to clients: hbbs hands out its %d relays (%s) in turn, and a relay in a client's own settings would come first and pin it to one",
+			len(src.ServerRelays), deploy.JoinRelays(src.ServerRelays))
+	}
 	if cfg.RelayDerived {
 		e.debugf("relay %s left out: clients derive it from the ID server %s", export.HostPort(src.Relay), cfg.Server.Host)
 	}

@@ -57,7 +57,10 @@ type Record struct {
 	// IDHost is the ID (rendezvous) server clients are configured with,
 	// host[:port]; port 21116 is implied.
 	IDHost string `toml:"id_host"`
-	// Relay is what hbbs advertises with -r, host[:port]; 21117 implied.
+	// Relay is what hbbs advertises with -r: one relay host[:port]
+	// (21117 implied) or several separated by commas, exactly as -r takes
+	// them; hbbs hands them out to clients in turn. A record written
+	// before several relays were supported holds one, which reads the same.
 	Relay string `toml:"relay"`
 	// API is the API server URL for clients; empty for OSS.
 	API string `toml:"api,omitempty"`
@@ -158,7 +161,7 @@ func (r *Record) Validate() error {
 		return err
 	}
 	if r.Relay != "" {
-		if _, err := ParseHostPort("relay", r.Relay); err != nil {
+		if _, err := ParseRelays("relay", r.Relay); err != nil {
 			return err
 		}
 	}
@@ -246,8 +249,12 @@ func checkText(field, s string) error {
 	if !utf8.ValidString(s) {
 		return &InputError{Field: field, Value: s, Reason: "is not UTF-8"}
 	}
-	if n := utf8.RuneCountInString(s); n > MaxTextLen {
-		return &InputError{Field: field, Value: s, Reason: fmt.Sprintf("is %d characters long, more than %d", n, MaxTextLen)}
+	limit := MaxTextLen
+	if field == "relay" {
+		limit = MaxRelays * MaxTextLen // a list of up to MaxRelays names
+	}
+	if n := utf8.RuneCountInString(s); n > limit {
+		return &InputError{Field: field, Value: s, Reason: fmt.Sprintf("is %d characters long, more than %d", n, limit)}
 	}
 	for _, r := range s {
 		if !unicode.IsPrint(r) {

@@ -31,6 +31,11 @@ type Endpoints struct {
 	ID    deploy.HostPort
 	Relay deploy.HostPort // Host "" means none
 	API   string          // "" means none; as ParseAPI returns it
+	// ServerRelays are the relays hbbs hands out when the record names
+	// several. Clients are then given no relay: a client's own
+	// relay-server option comes before what hbbs hands it, so naming one
+	// would pin every client to that relay.
+	ServerRelays []deploy.HostPort
 }
 
 // PublicKey is the server's public key and its fingerprint.
@@ -143,8 +148,14 @@ func RecordEndpoints(rec *deploy.Record, recordPath string) (Endpoints, error) {
 		return Endpoints{}, &deploy.RecordError{Path: recordPath, Err: err}
 	}
 	if rec.Relay != "" {
-		if ep.Relay, err = deploy.ParseHostPort("relay", rec.Relay); err != nil {
+		relays, err := deploy.ParseRelays("relay", rec.Relay)
+		if err != nil {
 			return Endpoints{}, &deploy.RecordError{Path: recordPath, Err: err}
+		}
+		if len(relays) == 1 {
+			ep.Relay = relays[0]
+		} else {
+			ep.ServerRelays = relays
 		}
 	}
 	if rec.API != "" {
