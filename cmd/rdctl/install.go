@@ -32,6 +32,7 @@ func installSystemdCommand(e *env) *cli.Command {
 		Flags: []cli.Flag{
 			&cli.StringSliceFlag{Name: "relay", Usage: "relay `HOST[:PORT]` hbbs advertises (-r); several as a comma list or repeated, handed to clients in turn; with --tailnet-only, default: this host's MagicDNS name"},
 			&cli.StringFlag{Name: "id-host", Usage: "ID server `HOST[:PORT]` clients are configured with (default: the first relay's host); one name, not a list"},
+			&cli.StringFlag{Name: "tailnet-host", Usage: "the ID server `HOST[:PORT]` tailnet clients are configured with, when the server also has a public name (--id-host): rdctl export --profile tailnet"},
 			&cli.StringFlag{Name: "bind", Usage: "bind hbbs and hbbr to `ADDR` (-b, hbbs 1.1.17+)"},
 			&cli.BoolFlag{Name: "tailnet-only", Usage: "allow only localhost and tailnet addresses"},
 			&cli.StringFlag{Name: "binaries", Usage: "release `ZIP|DIR` with <arch>/hbbs and <arch>/hbbr"},
@@ -67,9 +68,13 @@ func recordFromInstallFlags(cmd *cli.Command) (*deploy.Record, error) {
 	if err != nil {
 		return nil, err
 	}
+	tailnetHost, err := tailnetHostFlag(cmd)
+	if err != nil {
+		return nil, err
+	}
 	r := &deploy.Record{
 		Format: 1, Backend: deploy.BackendSystemd, Origin: "rdctl",
-		IDHost: idHost.String(), Relay: deploy.JoinRelays(relays),
+		IDHost: idHost.String(), Relay: deploy.JoinRelays(relays), TailnetHost: tailnetHost,
 		TailnetOnly: cmd.Bool("tailnet-only"),
 		WorkingDir:  deploy.DefaultWorkingDir, BinDir: deploy.DefaultBinDir, ServiceUser: deploy.DefaultServiceUser,
 		HBBSUnit: deploy.DefaultHBBSUnit, HBBRUnit: deploy.DefaultHBBRUnit, HBBREnforcesKey: true,
@@ -103,6 +108,19 @@ func relaysAndIDHost(cmd *cli.Command) ([]deploy.HostPort, deploy.HostPort, erro
 		}
 	}
 	return relays, idHost, nil
+}
+
+// tailnetHostFlag validates --tailnet-host: one name, as --id-host.
+func tailnetHostFlag(cmd *cli.Command) (string, error) {
+	s := cmd.String("tailnet-host")
+	if s == "" {
+		return "", nil
+	}
+	hp, err := parseIDHost("--tailnet-host", s)
+	if err != nil {
+		return "", err
+	}
+	return hp.String(), nil
 }
 
 // parseIDHost is one ID server. A comma list is refused with why: a

@@ -22,6 +22,7 @@ func installComposeCommand(e *env) *cli.Command {
 		Flags: []cli.Flag{
 			&cli.StringSliceFlag{Name: "relay", Usage: "relay `HOST[:PORT]` hbbs advertises (-r); several as a comma list or repeated, handed to clients in turn", Required: true},
 			&cli.StringFlag{Name: "id-host", Usage: "ID server `HOST[:PORT]` clients are configured with (default: the first relay's host); one name, not a list"},
+			&cli.StringFlag{Name: "tailnet-host", Usage: "the ID server `HOST[:PORT]` tailnet clients are configured with, when the server also has a public name (--id-host): rdctl export --profile tailnet"},
 			&cli.StringFlag{Name: "dir", Usage: "project `DIR` holding compose.yaml and data/", Value: compose.DefaultDir},
 			&cli.StringFlag{Name: "image", Usage: "server image `REF`", Value: compose.DefaultImage},
 			&cli.StringFlag{Name: "network", Usage: "`MODE`: host or bridge", Value: compose.NetworkHost},
@@ -73,6 +74,9 @@ func composeRecordFromFlags(cmd *cli.Command, recorded *deploy.ComposeRecord) (c
 		return compose.Spec{}, nil, err
 	}
 	rec := compose.RecordFor(spec, idHost.String())
+	if rec.TailnetHost, err = tailnetHostFlag(cmd); err != nil {
+		return compose.Spec{}, nil, err
+	}
 	return spec, rec, rec.Validate()
 }
 

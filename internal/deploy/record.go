@@ -62,6 +62,11 @@ type Record struct {
 	// them; hbbs hands them out to clients in turn. A record written
 	// before several relays were supported holds one, which reads the same.
 	Relay string `toml:"relay"`
+	// TailnetHost is the ID server tailnet clients are configured with
+	// (host[:port]), when the server is reached by a public name (IDHost)
+	// and a tailnet name: a client takes exactly one ID server, so each
+	// population gets its own configuration (export --profile).
+	TailnetHost string `toml:"tailnet_host,omitempty"`
 	// API is the API server URL for clients; empty for OSS.
 	API string `toml:"api,omitempty"`
 	// Bind is the -b address given to hbbs and hbbr (1.1.17+), or empty.
@@ -165,6 +170,11 @@ func (r *Record) Validate() error {
 			return err
 		}
 	}
+	if r.TailnetHost != "" {
+		if _, err := ParseHostPort("tailnet_host", r.TailnetHost); err != nil {
+			return err
+		}
+	}
 	if r.API != "" {
 		if _, err := ParseAPI("api", r.API); err != nil {
 			return err
@@ -230,7 +240,7 @@ type textField struct{ field, value string }
 // textFields lists every string field of r with its name in the file.
 func (r *Record) textFields() []textField {
 	fs := []textField{
-		{"backend", r.Backend}, {"id_host", r.IDHost}, {"relay", r.Relay}, {"api", r.API}, {"bind", r.Bind},
+		{"backend", r.Backend}, {"id_host", r.IDHost}, {"relay", r.Relay}, {"tailnet_host", r.TailnetHost}, {"api", r.API}, {"bind", r.Bind},
 		{"working_dir", r.WorkingDir}, {"bin_dir", r.BinDir}, {"service_user", r.ServiceUser},
 		{"hbbs_unit", r.HBBSUnit}, {"hbbr_unit", r.HBBRUnit}, {"hbbs_version", r.HBBSVersion}, {"origin", r.Origin},
 	}
