@@ -23,7 +23,7 @@ func adoptCommand(e *env) *cli.Command {
 		Description: helpText("adopt"),
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "id-host", Usage: "ID server `HOST[:PORT]` clients are configured with"},
-			&cli.StringFlag{Name: "relay", Usage: "relay `HOST[:PORT]` to record instead of what hbbs advertises"},
+			&cli.StringFlag{Name: "relay", Usage: "relay `HOST[:PORT]` (or a comma list) to record instead of what hbbs advertises"},
 			&cli.StringFlag{Name: "origin", Usage: "adopt this one when several are found: `NAME` debian, installer-script or rdctl"},
 			&cli.StringFlag{Name: "backend", Usage: "look only for a `KIND` of install: systemd or compose (default: systemd units, then compose stacks on a live host)"},
 			&cli.StringFlag{Name: "project", Usage: "adopt this compose project when several run (implies --backend compose)", Value: ""},
@@ -38,14 +38,14 @@ func adoptFlags(e *env, cmd *cli.Command) (adopt.Request, error) {
 	r := adopt.Request{Relay: cmd.String("relay"), Origin: cmd.String("origin"), Backend: cmd.String("backend"),
 		Project: cmd.String("project"), Force: cmd.Bool("force"), Live: e.root == ""}
 	if s := cmd.String("id-host"); s != "" {
-		hp, err := deploy.ParseHostPort("--id-host", s)
+		hp, err := parseIDHost("--id-host", s)
 		if err != nil {
 			return r, err
 		}
 		r.IDHost = hp
 	}
 	if r.Relay != "" {
-		if _, err := deploy.ParseHostPort("--relay", r.Relay); err != nil {
+		if _, err := deploy.ParseRelays("--relay", r.Relay); err != nil {
 			return r, err
 		}
 	}

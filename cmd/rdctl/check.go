@@ -41,6 +41,9 @@ func checkCommand(e *env) *cli.Command {
 			&cli.BoolFlag{Name: "ws-only", Usage: "for ws:// and wss:// targets, probe only through the proxy, not the direct ports"},
 			&cli.StringFlag{Name: "ca-file", Usage: "also trust the CA certificates in `FILE` (PEM) for wss:// targets"},
 			&cli.StringSliceFlag{Name: "resolve", Usage: "probe `HOST:ADDR` (or curl's HOST:PORT:ADDR) at ADDR, sending the name in SNI and Host; repeatable"},
+			&cli.StringSliceFlag{Name: "relay", Usage: "probe the relays `HOST[:PORT],...` (as hbbs -r names them; repeatable) for every target (default: the record's, for the record's target)"},
+			&cli.BoolFlag{Name: "first-address", Usage: "probe only the first address a target's name resolves to (default: every A and AAAA record)"},
+			&cli.StringFlag{Name: "dns-server", Usage: "resolve names by asking the DNS server at `ADDR` (IP[:PORT], port 53 implied) instead of the system's resolver"},
 		},
 		Action: func(ctx context.Context, cmd *cli.Command) error {
 			return runCheck(ctx, e, checkArgs{
@@ -57,6 +60,9 @@ func checkCommand(e *env) *cli.Command {
 				tailnet:     cmd.Bool("tailnet"),
 				tsSocket:    e.tsSocket,
 				proxy:       proxyFlags{wsOnly: cmd.Bool("ws-only"), caFile: cmd.String("ca-file"), resolve: cmd.StringSlice("resolve")},
+				relays:      cmd.StringSlice("relay"),
+				firstAddr:   cmd.Bool("first-address"),
+				dnsServer:   cmd.String("dns-server"),
 			})
 		},
 	}
@@ -76,6 +82,9 @@ type checkArgs struct {
 	tailnet     bool
 	tsSocket    string
 	proxy       proxyFlags
+	relays      []string
+	firstAddr   bool
+	dnsServer   string
 }
 
 // maxConcurrency keeps --concurrency below what file descriptor limits
@@ -113,13 +122,16 @@ type checkProbeJSON struct {
 	Warning string `json:"warning,omitempty"`
 	Cause   string `json:"cause,omitempty"`
 	Hint    string `json:"hint,omitempty"`
+	// Relay is the relay (host:port) a relay probe ran against when the
+	// target has several; the name then reads relay[HOST:PORT].
+	Relay string `json:"relay,omitempty"`
 }
 
 // probeJSON is one probe's result as reported. Its error and note may
 // carry text a server sent: escaped, so it cannot drive the terminal.
-func probeJSON(p probe.Result) checkProbeJSON {
-	return checkProbeJSON{Name: string(p.Name), Proto: p.Proto, Port: p.Port, OK: p.OK,
-		MS: millis(p.Duration), Error: textsafe.Escape(p.Error), Note: textsafe.Escape(p.Note),
+func probeJSON(r *probe.TargetResult, p probe.Result) checkProbeJSON {
+	return checkProbeJSON{Name: r.ProbeLabel(p), Proto: p.Proto, Port: p.Port, OK: p.OK,
+		MS: millis(p.Duration), Error: textsafe.Escape(p.Error), Note: textsafe.Escape(p.Note), Relay: r.RelayOf(p),
 		Warning: textsafe.Escape(p.Warning), Cause: string(p.Cause)}
 }
 
@@ -129,7 +141,7 @@ func runCheck(ctx context.Context, e *env, a checkArgs) error {
 	// --deadline bounds the whole command, from here to the last byte of
 	// output, not only the probes.
 	began := time.Now()
-	opts := probe.Options{Strict: a.strict, Timeout: a.timeout, Concurrency: a.concurrency, Deadline: a.deadline}
+	opts := probe.Options{Strict: a.strict, Timeout: a.timeout, Concurrency: a.concurrency, Deadline: a.deadline, FirstAddress: a.firstAddr}
 	switch {
 	case a.timeout <= 0:
 		return usageErrorf("--timeout must be positive")
@@ -151,6 +163,24 @@ func runCheck(ctx context.Context, e *env, a checkArgs) error {
 	}
 	if err := a.proxy.apply(e, &opts); err != nil {
 		return err
+	}
+	if a.dnsServer != "" {
+		addr, err := parseDNSServer(a.dnsServer)
+		if err != nil {
+			return err
+		}
+		opts.Resolver = probe.ResolverAt(addr)
+	}
+	var relays []deploy.HostPort
+	if len(a.relays) > 0 {
+		if relays, err = deploy.ParseRelays("--relay", a.relays...); err != nil {
+			return err
+		}
+		for i := range targets {
+			if err := fleet.WithRelays(&targets[i], relays); err != nil {
+				return usageErrorf("target %s: %v", targets[i], err)
+			}
+		}
 	}
 	if a.deadline > 0 {
 		var cancel context.CancelFunc
@@ -190,6 +220,11 @@ func runCheck(ctx context.Context, e *env, a checkArgs) error {
 				if err != nil {
 					return err
 				}
+				if relays != nil {
+					if err := fleet.WithRelays(&t, relays); err != nil {
+						return usageErrorf("target %s: %v", t, err)
+					}
+				}
 				targets = []probe.Target{t}
 			}
 			if !a.keySet {
@@ -221,19 +256,30 @@ func runCheck(ctx context.Context, e *env, a checkArgs) error {
 	elapsed := time.Since(start)
 
 	failed, mismatched, probesOK, probesAll := 0, 0, 0, 0
+	deadAddr, deadRelay := "", false
 	out := checkJSON{OK: true, Targets: make([]checkTargetJSON, 0, len(results)), ElapsedMS: millis(elapsed), WSOnly: opts.WSOnly}
-	for i, r := range results {
+	ti := -1 // the target results[i] checks: a name gives one result per address
+	for i := range results {
+		r := &results[i]
+		if i == 0 || r.Target.Name != results[i-1].Target.Name || r.Target.Host != results[i-1].Target.Host {
+			ti++
+		}
 		t := checkTargetJSON{Target: textsafe.Escape(r.Target.String()), Address: r.Address, Via: r.Via, OK: r.OK, KeyStatus: string(r.KeyStatus),
 			Probes: make([]checkProbeJSON, 0, len(r.Probes))}
 		for _, p := range r.Probes {
-			t.Probes = append(t.Probes, probeJSON(p))
+			t.Probes = append(t.Probes, probeJSON(r, p))
 			t.Probes[len(t.Probes)-1].Hint = proxyHint(p.Cause, r.Target)
 			probesAll++
 			if p.OK {
 				probesOK++
+			} else if r.RelayOf(p) != "" {
+				deadRelay = true
 			}
 		}
-		if info := tailnets[i]; info != nil {
+		if !r.OK && deadAddr == "" && addressOfMany(results, i) {
+			deadAddr = r.Address
+		}
+		if info := tailnets[ti]; info != nil {
 			tailnetNote(info, t.Probes)
 			// Names and errors a tailnet peer or tailscaled reported.
 			for _, f := range []*string{&info.Peer, &info.DNSName, &info.Endpoint, &info.DERPRegion, &info.Error, &info.Note} {
@@ -273,6 +319,12 @@ func runCheck(ctx context.Context, e *env, a checkArgs) error {
 			e.hintf("a server with another key makes clients report \"Key mismatch\"; see the key it should serve: rdctl key show")
 		}
 		printProxyHints(e, out)
+		if deadAddr != "" {
+			e.hintf("%s does not reach the server, but clients pick any address of the name (an AAAA record that does not reach hbbs breaks hole punching): fix its route or remove the DNS record, then rdctl check again", deadAddr)
+		}
+		if deadRelay {
+			e.hintf("hbbs hands its relays out in turn with no health check, so a dead relay breaks every relayed session it is given: fix it or take it out of -r (rdctl install … --relay LIST)")
+		}
 	}
 	return &checkFailedError{}
 }
@@ -317,6 +369,38 @@ func printCheck(e *env, out checkJSON, key, keySource string) {
 		}
 		tw.Flush()
 	}
+}
+
+// addressOfMany reports whether results[i] is one of several addresses
+// of one name, at least one of which passed.
+func addressOfMany(results []probe.TargetResult, i int) bool {
+	same := func(j int) bool {
+		return results[j].Target.Name == results[i].Target.Name && results[j].Target.Host == results[i].Target.Host
+	}
+	for j := i - 1; j >= 0 && same(j); j-- {
+		if results[j].OK {
+			return true
+		}
+	}
+	for j := i + 1; j < len(results) && same(j); j++ {
+		if results[j].OK {
+			return true
+		}
+	}
+	return false
+}
+
+// parseDNSServer validates --dns-server: an IP literal with an optional
+// port (53 implied), returned as host:port.
+func parseDNSServer(s string) (string, error) {
+	hp, err := deploy.ParseHostPort("--dns-server", s)
+	if err != nil {
+		return "", err
+	}
+	if !hp.Host.IsIP() {
+		return "", &deploy.InputError{Field: "--dns-server", Value: s, Reason: "must be an IP address (a name would need a resolver to find it)"}
+	}
+	return hp.WithDefaultPort(53).String(), nil
 }
 
 // parseTargets is fleet.Parse with rdctl's exit codes: every refusal of

@@ -60,7 +60,7 @@ func TestCheckTargetsFileLongLine(t *testing.T) {
 
 // What a server said reaches the report escaped.
 func TestCheckEscapesServerText(t *testing.T) {
-	p := probeJSON(probe.Result{Name: probe.RendezvousWS, Error: "unexpected reply: \x1b]0;owned\x07\x1b[2J", Note: "ok\r\n\u202e"})
+	p := probeJSON(&probe.TargetResult{}, probe.Result{Name: probe.RendezvousWS, Error: "unexpected reply: \x1b]0;owned\x07\x1b[2J", Note: "ok\r\n\u202e"})
 	if p.Error != `unexpected reply: \x1b]0;owned\x07\x1b[2J` || p.Note != `ok\r\n\u202e` {
 		t.Errorf("error %q, note %q", p.Error, p.Note)
 	}

@@ -63,7 +63,7 @@ func decodeCheck(t *testing.T, stdout string) checkJSON {
 		tm := tr.(map[string]any)
 		wantKeys("target", tm, []string{"target", "address", "via", "ok", "key_status", "probes"})
 		for _, p := range tm["probes"].([]any) {
-			wantKeys("probe", p.(map[string]any), []string{"name", "proto", "port", "ok", "ms", "error"}, "note", "warning", "cause", "hint")
+			wantKeys("probe", p.(map[string]any), []string{"name", "proto", "port", "ok", "ms", "error"}, "note", "relay", "warning", "cause", "hint")
 		}
 	}
 	var out checkJSON

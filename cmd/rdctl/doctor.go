@@ -132,6 +132,11 @@ func printChecks(e *env, checks []doctor.Check) {
 		fmt.Fprintf(tw, "%s\t%s\t%s\n", doctorMark(c), c.ID, c.Message)
 	}
 	tw.Flush()
+	for _, c := range checks {
+		if c.Problem() && c.Hint != "" {
+			e.hintf("%s: %s", c.ID, c.Hint)
+		}
+	}
 }
 
 func fixable(checks []doctor.Check) int {

@@ -38,6 +38,7 @@ func exportCommand(e *env) *cli.Command {
 			&cli.StringFlag{Name: "relay", Usage: "relay `HOST[:PORT]` (default: the deployment record's; '' for none)"},
 			&cli.StringFlag{Name: "api", Usage: "API server `URL`, http:// or https:// (default: the deployment record's; '' for none)"},
 			&cli.BoolFlag{Name: "staged", Usage: "export the next key staged by rdctl rotate --stage"},
+			&cli.StringFlag{Name: "profile", Usage: "the client population `NAME`: public (the record's id_host), tailnet (its tailnet_host) or all (one tree each, --format all)"},
 		},
 		Action: func(ctx context.Context, cmd *cli.Command) error { return runExport(e, cmd) },
 	}
@@ -51,6 +52,17 @@ type exportJSON struct {
 	Staged bool `json:"staged"`
 	plan.Report
 	Files []exportFile `json:"files"`
+	// Profiles are the client populations exported (--profile), each with
+	// its ID server, relay and the check that verifies it.
+	Profiles []exportProfileJSON `json:"profiles,omitempty"`
+}
+
+type exportProfileJSON struct {
+	Profile string `json:"profile"`
+	Host    string `json:"host"`
+	Relay   string `json:"relay"`
+	Dir     string `json:"dir,omitempty"`
+	Check   string `json:"check"`
 }
 
 func runExport(e *env, cmd *cli.Command) error {
@@ -73,6 +85,20 @@ func runExport(e *env, cmd *cli.Command) error {
 	case cmd.Bool("staged") && cmd.IsSet("key"):
 		return usageErrorf("--staged exports the staged key from the working directory; it cannot be combined with --key")
 	}
+	var profiles []export.Profile
+	if cmd.IsSet("profile") {
+		var err error
+		if profiles, err = export.ParseProfile("--profile", cmd.String("profile")); err != nil {
+			return err
+		}
+		switch {
+		case cmd.IsSet("id-host") || cmd.IsSet("relay"):
+			return usageErrorf("--profile takes the ID server and relay from the deployment record; it cannot be combined with --id-host or --relay")
+		case len(profiles) > 1 && format != exportFormatAll:
+			return withHints(usageErrorf("--profile all writes one tree per client population and needs --format all --out DIR"),
+				"rdctl export --profile all --format all --out DIR")
+		}
+	}
 	if toStdout {
 		out = ""
 	} else if err := checkExportTarget(out, format == exportFormatAll); err != nil {
@@ -82,11 +108,27 @@ func runExport(e *env, cmd *cli.Command) error {
 	if err != nil {
 		return err
 	}
-	cfg, o, err := e.buildExport(src, format, out)
+	var (
+		cfg export.Config
+		o   export.Output
+		pcs []export.ProfileConfig
+	)
+	if profiles == nil {
+		cfg, o, err = e.buildExport(src, format, out)
+	} else {
+		cfg, o, pcs, err = e.buildProfiles(src, profiles, format, out)
+	}
 	if err != nil {
 		return err
 	}
 	doc := exportJSON{Staged: cfg.Staged, Report: plan.NewReport(nil, e.dryRun), Files: []exportFile{}}
+	for _, pc := range pcs {
+		pj := exportProfileJSON{Profile: string(pc.Profile), Host: pc.Config.Server.Host, Relay: pc.Config.Server.Relay, Check: "rdctl check " + pc.Config.CheckName}
+		if format == exportFormatAll {
+			pj.Dir = filepath.Join(out, string(pc.Profile))
+		}
+		doc.Profiles = append(doc.Profiles, pj)
+	}
 	if doc.JSONExport, err = cfg.JSON(); err != nil {
 		return exportError(err)
 	}
@@ -116,6 +158,12 @@ func runExport(e *env, cmd *cli.Command) error {
 		e.printf("unchanged: %s already holds this configuration\n", out)
 	case format == exportFormatAll:
 		e.printf("exported the client configuration to %s\n", out)
+	}
+	if len(pcs) > 1 {
+		for _, p := range doc.Profiles {
+			e.printf("%s clients: %s (ID server %s; verify: %s)\n", p.Profile, p.Dir, p.Host, p.Check)
+		}
+		return nil
 	}
 	for _, l := range [][2]string{{"id server:  ", cfg.Server.Host}, {"relay:      ", cfg.Server.Relay},
 		{"api server: ", cfg.Server.API}, {"public key: ", cfg.Server.Key}, {"fingerprint:", cfg.Fingerprint}} {
@@ -233,6 +281,10 @@ func (e *env) buildExport(src export.Source, format, out string) (export.Config,
 	if err != nil {
 		return cfg, export.Output{}, exportError(err)
 	}
+	if len(src.ServerRelays) > 1 && cfg.Server.Relay == "" {
+		e.hintf("no relay is given to clients: hbbs hands out its %d relays (%s) in turn, and a relay in a client's own settings would come first and pin it to one",
+			len(src.ServerRelays), deploy.JoinRelays(src.ServerRelays))
+	}
 	if cfg.RelayDerived {
 		e.debugf("relay %s left out: clients derive it from the ID server %s", export.HostPort(src.Relay), cfg.Server.Host)
 	}
@@ -241,6 +293,42 @@ func (e *env) buildExport(src export.Source, format, out string) (export.Config,
 		e.debugf("installer-name.txt holds the licensed name only: %s", o.LicensedOnly)
 	}
 	return cfg, o, exportError(err)
+}
+
+// buildProfiles is buildExport for each client population asked
+// (--profile): one configuration each, one tree each in out/<profile>/ with
+// --format all, else the one profile's format.
+func (e *env) buildProfiles(src export.Source, profiles []export.Profile, format, out string) (export.Config, export.Output, []export.ProfileConfig, error) {
+	var pcs []export.ProfileConfig
+	for _, p := range profiles {
+		ps, err := src.ForProfile(p, e.recordPath())
+		var noTailnet *export.NoTailnetHostError
+		if errors.As(err, &noTailnet) {
+			return export.Config{}, export.Output{}, nil, withHints(usageErrorf("%v", err),
+				"record the server's tailnet name: rdctl install systemd|compose … --tailnet-host NAME, or export the public profile only")
+		}
+		if err != nil {
+			return export.Config{}, export.Output{}, nil, err
+		}
+		cfg, err := ps.Config()
+		if err != nil {
+			return export.Config{}, export.Output{}, nil, exportError(err)
+		}
+		pcs = append(pcs, export.ProfileConfig{Profile: p, Config: cfg})
+	}
+	if format != exportFormatAll {
+		cfg, o, err := e.buildExport(mustProfile(src, profiles[0], e.recordPath()), format, out)
+		return cfg, o, pcs, err
+	}
+	o, err := export.BuildProfiles(pcs, out)
+	return pcs[0].Config, o, pcs, exportError(err)
+}
+
+// mustProfile is src for profile p, which buildProfiles has already
+// derived once without error.
+func mustProfile(src export.Source, p export.Profile, recordPath string) export.Source {
+	ps, _ := src.ForProfile(p, recordPath)
+	return ps
 }
 
 // exportRecordTree writes the provisioning tree (--format all) for the

@@ -48,14 +48,25 @@ func TestExportDryRunIsTheRealPlan(t *testing.T) {
 		format string
 		out    string // under the test's directory
 		steps  int
+		extra  []string
 	}{
-		{"tree", "all", "media", 14},
-		{"file", "toml", "RustDesk2.toml", 1},
+		{"tree", "all", "media", 14, nil},
+		{"file", "toml", "RustDesk2.toml", 1, nil},
+		// A tree per client population: the top directory, then per
+		// profile its directory, its four subdirectories and nine files.
+		{"profiles", "all", "media", 29, []string{"--profile", "all"}},
+		{"tailnet tree", "all", "media", 15, []string{"--profile", "tailnet"}},
+		{"tailnet file", "string", "config.txt", 1, []string{"--profile", "tailnet"}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			root, _ := installTree(t)
+			if c.extra != nil {
+				if code, _, stderr := runInProcess(t, "-q", "install", "systemd", "--root", root, "--relay", "rd.example.com", "--tailnet-host", "rd.tail1234.ts.net"); code != 0 {
+					t.Fatalf("install --tailnet-host: %s", stderr)
+				}
+			}
 			base := filepath.Dir(root) // holds the image tree and the output
-			args := []string{"--root", root, "export", "--format", c.format, "--out", filepath.Join(base, c.out)}
+			args := append([]string{"--root", root, "export", "--format", c.format, "--out", filepath.Join(base, c.out)}, c.extra...)
 			for pass := 1; pass <= 2; pass++ {
 				before := treeSnapshot(t, base)
 				dry := exportRun(t, append([]string{"--dry-run", "--json"}, args...)...)

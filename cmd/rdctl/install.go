@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/urfave/cli/v3"
@@ -29,8 +30,9 @@ func installSystemdCommand(e *env) *cli.Command {
 		Usage:       "install hardened hbbs.service and hbbr.service",
 		Description: helpText("install-systemd"),
 		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "relay", Usage: "relay `HOST[:PORT]` hbbs advertises (-r); with --tailnet-only, default: this host's MagicDNS name"},
-			&cli.StringFlag{Name: "id-host", Usage: "ID server `HOST[:PORT]` clients are configured with (default: the relay host)"},
+			&cli.StringSliceFlag{Name: "relay", Usage: "relay `HOST[:PORT]` hbbs advertises (-r); several as a comma list or repeated, handed to clients in turn; with --tailnet-only, default: this host's MagicDNS name"},
+			&cli.StringFlag{Name: "id-host", Usage: "ID server `HOST[:PORT]` clients are configured with (default: the first relay's host); one name, not a list"},
+			&cli.StringFlag{Name: "tailnet-host", Usage: "the ID server `HOST[:PORT]` tailnet clients are configured with, when the server also has a public name (--id-host): rdctl export --profile tailnet"},
 			&cli.StringFlag{Name: "bind", Usage: "bind hbbs and hbbr to `ADDR` (-b, hbbs 1.1.17+)"},
 			&cli.BoolFlag{Name: "tailnet-only", Usage: "allow only localhost and tailnet addresses"},
 			&cli.StringFlag{Name: "binaries", Usage: "release `ZIP|DIR` with <arch>/hbbs and <arch>/hbbr"},
@@ -39,7 +41,7 @@ func installSystemdCommand(e *env) *cli.Command {
 			&cli.BoolFlag{Name: "no-start", Usage: "live install: enable the units but do not start them"},
 		},
 		Action: func(ctx context.Context, cmd *cli.Command) error {
-			if cmd.String("relay") == "" {
+			if len(cmd.StringSlice("relay")) == 0 {
 				if !cmd.Bool("tailnet-only") {
 					return withHints(usageErrorf("--relay is required"), "name it: rdctl install systemd --relay HOST, or use --tailnet-only on a host in a tailnet")
 				}
@@ -62,20 +64,17 @@ func installSystemdCommand(e *env) *cli.Command {
 // recordFromInstallFlags validates every flag into a deployment record
 // before anything is planned.
 func recordFromInstallFlags(cmd *cli.Command) (*deploy.Record, error) {
-	relay, err := deploy.ParseHostPort("--relay", cmd.String("relay"))
+	relays, idHost, err := relaysAndIDHost(cmd)
 	if err != nil {
 		return nil, err
 	}
-	relay = relay.WithDefaultPort(deploy.RelayPort)
-	idHost := deploy.HostPort{Host: relay.Host}
-	if s := cmd.String("id-host"); s != "" {
-		if idHost, err = deploy.ParseHostPort("--id-host", s); err != nil {
-			return nil, err
-		}
+	tailnetHost, err := tailnetHostFlag(cmd)
+	if err != nil {
+		return nil, err
 	}
 	r := &deploy.Record{
 		Format: 1, Backend: deploy.BackendSystemd, Origin: "rdctl",
-		IDHost: idHost.String(), Relay: relay.String(),
+		IDHost: idHost.String(), Relay: deploy.JoinRelays(relays), TailnetHost: tailnetHost,
 		TailnetOnly: cmd.Bool("tailnet-only"),
 		WorkingDir:  deploy.DefaultWorkingDir, BinDir: deploy.DefaultBinDir, ServiceUser: deploy.DefaultServiceUser,
 		HBBSUnit: deploy.DefaultHBBSUnit, HBBRUnit: deploy.DefaultHBBRUnit, HBBREnforcesKey: true,
@@ -93,6 +92,49 @@ func recordFromInstallFlags(cmd *cli.Command) (*deploy.Record, error) {
 		}
 	}
 	return r, r.Validate()
+}
+
+// relaysAndIDHost validates --relay (a list) and --id-host (one name; the
+// first relay's host by default).
+func relaysAndIDHost(cmd *cli.Command) ([]deploy.HostPort, deploy.HostPort, error) {
+	relays, err := deploy.ParseRelays("--relay", cmd.StringSlice("relay")...)
+	if err != nil {
+		return nil, deploy.HostPort{}, err
+	}
+	idHost := deploy.HostPort{Host: relays[0].Host}
+	if s := cmd.String("id-host"); s != "" {
+		if idHost, err = parseIDHost("--id-host", s); err != nil {
+			return nil, deploy.HostPort{}, err
+		}
+	}
+	return relays, idHost, nil
+}
+
+// tailnetHostFlag validates --tailnet-host: one name, as --id-host.
+func tailnetHostFlag(cmd *cli.Command) (string, error) {
+	s := cmd.String("tailnet-host")
+	if s == "" {
+		return "", nil
+	}
+	hp, err := parseIDHost("--tailnet-host", s)
+	if err != nil {
+		return "", err
+	}
+	return hp.String(), nil
+}
+
+// parseIDHost is one ID server. A comma list is refused with why: a
+// RustDesk client takes exactly one ID server and does not try a list in
+// order (a comma in custom-rendezvous-server is not split), so a server
+// reached by a public and a tailnet name needs one client configuration
+// per population.
+func parseIDHost(field, s string) (deploy.HostPort, error) {
+	if strings.Contains(s, ",") {
+		return deploy.HostPort{}, withHints(&deploy.InputError{Field: field, Value: s,
+			Reason: "is a list, but a RustDesk client takes exactly one ID server: it does not try a comma list in order"},
+			"give the public name as --id-host and the tailnet name as --tailnet-host, then hand each client population its own configuration: rdctl export --profile public|tailnet|all")
+	}
+	return deploy.ParseHostPort(field, s)
 }
 
 type installJSON struct {

@@ -20,8 +20,9 @@ func installComposeCommand(e *env) *cli.Command {
 		Usage:       "install hbbs and hbbr as a docker compose stack",
 		Description: helpText("install-compose"),
 		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "relay", Usage: "relay `HOST[:PORT]` hbbs advertises (-r)", Required: true},
-			&cli.StringFlag{Name: "id-host", Usage: "ID server `HOST[:PORT]` clients are configured with (default: the relay host)"},
+			&cli.StringSliceFlag{Name: "relay", Usage: "relay `HOST[:PORT]` hbbs advertises (-r); several as a comma list or repeated, handed to clients in turn", Required: true},
+			&cli.StringFlag{Name: "id-host", Usage: "ID server `HOST[:PORT]` clients are configured with (default: the first relay's host); one name, not a list"},
+			&cli.StringFlag{Name: "tailnet-host", Usage: "the ID server `HOST[:PORT]` tailnet clients are configured with, when the server also has a public name (--id-host): rdctl export --profile tailnet"},
 			&cli.StringFlag{Name: "dir", Usage: "project `DIR` holding compose.yaml and data/", Value: compose.DefaultDir},
 			&cli.StringFlag{Name: "image", Usage: "server image `REF`", Value: compose.DefaultImage},
 			&cli.StringFlag{Name: "network", Usage: "`MODE`: host or bridge", Value: compose.NetworkHost},
@@ -61,25 +62,21 @@ func composeRecordFromFlags(cmd *cli.Command, recorded *deploy.ComposeRecord) (c
 			network = recorded.Network
 		}
 	}
-	relay, err := deploy.ParseHostPort("--relay", cmd.String("relay"))
+	relays, idHost, err := relaysAndIDHost(cmd)
 	if err != nil {
 		return compose.Spec{}, nil, err
-	}
-	relay = relay.WithDefaultPort(deploy.RelayPort)
-	idHost := deploy.HostPort{Host: relay.Host}
-	if s := cmd.String("id-host"); s != "" {
-		if idHost, err = deploy.ParseHostPort("--id-host", s); err != nil {
-			return compose.Spec{}, nil, err
-		}
 	}
 	if _, err := compose.ParseNetwork("--network", network); err != nil {
 		return compose.Spec{}, nil, err
 	}
-	spec, err := compose.NewSpec(cmd.String("dir"), image, network, "", relay)
+	spec, err := compose.NewSpec(cmd.String("dir"), image, network, "", relays...)
 	if err != nil {
 		return compose.Spec{}, nil, err
 	}
 	rec := compose.RecordFor(spec, idHost.String())
+	if rec.TailnetHost, err = tailnetHostFlag(cmd); err != nil {
+		return compose.Spec{}, nil, err
+	}
 	return spec, rec, rec.Validate()
 }
 

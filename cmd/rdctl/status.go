@@ -66,7 +66,14 @@ func printStatus(e *env, s *status.Report) {
 		return
 	}
 	fmt.Fprintf(tw, "server:\t%s backend, origin %s, record %s\n", esc(s.Backend), esc(s.Origin), esc(s.Record))
-	fmt.Fprintf(tw, "clients:\tID server %s, relay %s\n", esc(s.IDHost), esc(orNone(s.Relay)))
+	if len(s.Relays) > 1 {
+		fmt.Fprintf(tw, "clients:\tID server %s, %d relays handed out in turn (no health check):\n", esc(s.IDHost), len(s.Relays))
+		for _, r := range s.Relays {
+			fmt.Fprintf(tw, "  relay\t%s\n", esc(r))
+		}
+	} else {
+		fmt.Fprintf(tw, "clients:\tID server %s, relay %s\n", esc(s.IDHost), esc(orNone(s.Relay)))
+	}
 	if s.Containers == nil {
 		fmt.Fprintf(tw, "units:\t%s\n", map[bool]string{true: "(image tree: unit files only)", false: ""}[s.Root != ""])
 	} else {

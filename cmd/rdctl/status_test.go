@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"sort"
 	"strings"
@@ -47,7 +48,7 @@ func TestStatusJSONContract(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &doc); err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"backend", "backups", "id_host", "key", "origin", "record", "relay", "root", "staged", "units", "working_dir"}
+	want := []string{"backend", "backups", "id_host", "key", "origin", "record", "relay", "relays", "root", "staged", "units", "working_dir"}
 	if got := keysOf(doc); !slices.Equal(got, want) {
 		t.Errorf("top-level keys %v, want %v", got, want)
 	}
@@ -170,5 +171,32 @@ func TestStatusEscapesWhatItPrints(t *testing.T) {
 		if n := strings.Count(out.String(), `x\x1b]0;pwned\x07\u202e\ny`); n < 20 {
 			t.Errorf("status printed the escaped value %d times, want every field:\n%s", n, out.String())
 		}
+	}
+}
+
+// Several relays: status lists each, in text and JSON.
+func TestStatusSeveralRelays(t *testing.T) {
+	root := filepath.Join(t.TempDir(), "img")
+	if code, _, stderr := runInProcess(t, "-q", "install", "systemd", "--root", root, "--no-start",
+		"--relay", "a.example.com,b.example.com:443", "--id-host", "rd.example.com"); code != 0 {
+		t.Fatalf("install: exit %d: %s", code, stderr)
+	}
+	code, out, errOut := runInProcess(t, "--root", root, "--json", "status")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	var doc struct {
+		Relay  string   `json:"relay"`
+		Relays []string `json:"relays"`
+	}
+	if err := json.Unmarshal([]byte(out), &doc); err != nil {
+		t.Fatal(err)
+	}
+	if doc.Relay != "a.example.com:21117,b.example.com:443" || !slices.Equal(doc.Relays, []string{"a.example.com:21117", "b.example.com:443"}) {
+		t.Errorf("%+v", doc)
+	}
+	code, out, _ = runInProcess(t, "--root", root, "status")
+	if code != 0 || !strings.Contains(out, "2 relays handed out in turn") || !regexp.MustCompile(`\n  relay +a\.example\.com:21117\n  relay +b\.example\.com:443\n`).MatchString(out) {
+		t.Errorf("exit %d:\n%s", code, out)
 	}
 }

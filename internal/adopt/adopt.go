@@ -488,18 +488,27 @@ func (in *Install) findRelay() {
 		in.add("no-relay", SeverityInfo, "hbbs advertises no relay (-r): clients fall back to their own relay setting, then the ID server's port+1")
 		return
 	}
-	list := strings.Split(v, ",")
-	first := strings.TrimSpace(list[0])
-	if len(list) > 1 {
-		in.add("relay-list", SeverityInfo, "hbbs advertises %d relays; rdctl records the first, %s", len(list), first)
+	var relays []deploy.HostPort
+	for _, entry := range serverargs.SplitRelays(v) {
+		hp, err := deploy.ParseHostPort("relay", entry)
+		if err != nil {
+			in.add("relay-invalid", SeverityWarning, "a relay hbbs advertises (%s) is not a valid host[:port], and hbbs drops it at startup: %v", in.RelaySource, err)
+			continue
+		}
+		relays = append(relays, hp.WithDefaultPort(deploy.RelayPort))
 	}
-	hp, err := deploy.ParseHostPort("relay", first)
-	if err != nil {
-		in.add("relay-invalid", SeverityWarning, "the relay hbbs advertises (%s) is not a valid host[:port]: %v", in.RelaySource, err)
+	if len(relays) > 1 {
+		in.add("relay-list", SeverityInfo, "hbbs advertises %d relays and hands them out in turn, with no health check: rdctl records and checks every one", len(relays))
+	}
+	list := deploy.JoinRelays(relays)
+	if _, err := deploy.ParseRelays("relay", list); err != nil || len(relays) == 0 {
+		if err != nil {
+			in.add("relay-invalid", SeverityWarning, "the relays hbbs advertises (%s) cannot be recorded: %v", in.RelaySource, err)
+		}
 		in.RelaySource = ""
 		return
 	}
-	in.Relay = hp.WithDefaultPort(deploy.RelayPort).String()
+	in.Relay = list
 }
 
 func (u *UnitFile) hasSetting(section, name string) bool {
@@ -523,11 +532,11 @@ func (in *Install) Record(o RecordOptions) (*deploy.Record, error) {
 	}
 	relay := in.Relay
 	if o.Relay != "" {
-		hp, err := deploy.ParseHostPort("--relay", o.Relay)
+		hps, err := deploy.ParseRelays("--relay", o.Relay)
 		if err != nil {
 			return nil, err
 		}
-		relay = hp.WithDefaultPort(deploy.RelayPort).String()
+		relay = deploy.JoinRelays(hps)
 	}
 	r := &deploy.Record{
 		Format: 1, Backend: deploy.BackendSystemd, Origin: in.Origin,

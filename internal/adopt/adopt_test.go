@@ -320,7 +320,24 @@ func TestSplitWorkingDirs(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantFindings(t, in, "split-working-dirs", "relay-list", "no-key-yet")
-	if in.Relay != "rd.example.com:21117" {
+	// Every relay is recorded, each with its port, as hbbs hands them out.
+	if in.Relay != "rd.example.com:21117,rd2.example.com:443" {
+		t.Errorf("relay %q", in.Relay)
+	}
+}
+
+// hbbs skips empty entries of -r; an entry that is no host[:port] is
+// dropped (hbbs drops it at startup too) with a finding.
+func TestRelayListAsHBBSSplitsIt(t *testing.T) {
+	root := t.TempDir()
+	write(t, root, "/etc/systemd/system/rustdesk-hbbs.service", "[Service]\nExecStart=/usr/bin/hbbs -r ,a.example.com,,b.example.com:21118,bad_name\nWorkingDirectory=/srv/a\nUser=rd\n", 0o644)
+	write(t, root, "/etc/systemd/system/rustdesk-hbbr.service", "[Service]\nExecStart=/usr/bin/hbbr -k _\nWorkingDirectory=/srv/a\nUser=rd\n", 0o644)
+	in, err := Inspect(root, OriginDebian, "rustdesk-hbbs.service", "rustdesk-hbbr.service")
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantFindings(t, in, "relay-invalid", "relay-list", "no-key-yet")
+	if in.Relay != "a.example.com:21117,b.example.com:21118" {
 		t.Errorf("relay %q", in.Relay)
 	}
 }

@@ -33,7 +33,9 @@ func IDHost(given deploy.HostPort, relay string, hostname func() (name, source s
 	case given.Host != "":
 		return given, IDHostFromFlag, nil
 	case relay != "":
-		if hp, err := deploy.ParseHostPort("relay", relay); err == nil {
+		// The first relay's host, when hbbs advertises several.
+		first, _, _ := strings.Cut(relay, ",")
+		if hp, err := deploy.ParseHostPort("relay", first); err == nil {
 			return deploy.HostPort{Host: hp.Host}, IDHostFromRelay, nil
 		}
 	default:

@@ -9,6 +9,7 @@ import (
 
 	"github.com/rdctl/rdctl/internal/adopt"
 	"github.com/rdctl/rdctl/internal/deploy"
+	"github.com/rdctl/rdctl/internal/serverargs"
 )
 
 // Findings are what `rdctl adopt` reports about the stack: its Warnings,
@@ -56,8 +57,23 @@ func (d *Detected) Record(relay string) (*deploy.Record, error) {
 	if d.Network == NetworkHost {
 		network = NetworkHost
 	}
-	if relay == "" {
-		relay = d.Relay
+	if relay == "" && d.Relay != "" {
+		// As hbbs splits -r: empty entries skipped; each gets its port.
+		var hps []deploy.HostPort
+		for _, entry := range serverargs.SplitRelays(d.Relay) {
+			hp, err := deploy.ParseHostPort("relay", entry)
+			if err != nil {
+				return nil, fmt.Errorf("compose project %s: hbbs advertises %w", d.Project, err)
+			}
+			hps = append(hps, hp.WithDefaultPort(deploy.RelayPort))
+		}
+		relay = deploy.JoinRelays(hps)
+	} else if relay != "" {
+		hps, err := deploy.ParseRelays("--relay", relay)
+		if err != nil {
+			return nil, err
+		}
+		relay = deploy.JoinRelays(hps)
 	}
 	return &deploy.Record{
 		Format: 1, Backend: deploy.BackendCompose, Origin: adopt.OriginCompose,

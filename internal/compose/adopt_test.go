@@ -53,7 +53,7 @@ func TestComposeAdoptRecord(t *testing.T) {
 		t.Errorf("findings on a sound stack: %+v", fs)
 	}
 	if rec, err = d.Record("relay.example.com"); err != nil || rec.WorkingDir != "/srv/rd/data" || rec.Compose.Network != "host" ||
-		rec.Compose.MountTarget != "/root" || rec.Relay != "relay.example.com" || !rec.HBBREnforcesKey {
+		rec.Compose.MountTarget != "/root" || rec.Relay != "relay.example.com:21117" || !rec.HBBREnforcesKey {
 		t.Errorf("record %+v (%v)", rec, err)
 	}
 

@@ -39,7 +39,7 @@ func TestAdopt(t *testing.T) {
 	if err != nil || a.Refused || a.Refusal() != nil {
 		t.Fatalf("forced: %+v %v", a, err)
 	}
-	if a.Record.Relay != "relay.example.org" || a.Record.IDHost != "id.example.org" || a.IDHostSource != adopt.IDHostFromFlag {
+	if a.Record.Relay != "relay.example.org:21117" || a.Record.IDHost != "id.example.org" || a.IDHostSource != adopt.IDHostFromFlag {
 		t.Errorf("record %+v from %q", a.Record, a.IDHostSource)
 	}
 

@@ -74,8 +74,8 @@ func FuzzRender(f *testing.F) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got := p.Services[ServiceHBBS].Command[2]; got != s.Relay.String() {
-			t.Fatalf("relay %q came back as %q", s.Relay, got)
+		if got := p.Services[ServiceHBBS].Command[2]; got != s.RelayArg() {
+			t.Fatalf("relay %q came back as %q", s.Relays, got)
 		}
 	})
 }

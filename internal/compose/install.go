@@ -40,7 +40,7 @@ func Under(root, p string) string {
 func RecordFor(s Spec, idHost string) *deploy.Record {
 	return &deploy.Record{
 		Format: 1, Backend: deploy.BackendCompose, Origin: "rdctl",
-		IDHost: idHost, Relay: s.Relay.String(),
+		IDHost: idHost, Relay: s.RelayArg(),
 		WorkingDir: s.DataDir(), HBBREnforcesKey: true,
 		Compose: s.Record(),
 	}

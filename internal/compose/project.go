@@ -89,13 +89,17 @@ type Spec struct {
 	Image deploy.ImageRef
 	// Network is NetworkHost or NetworkBridge.
 	Network string
-	// Relay is what hbbs advertises with -r, with its port.
-	Relay deploy.HostPort
+	// Relays are what hbbs advertises with -r (one or several, handed to
+	// clients in turn), each with its port.
+	Relays []deploy.HostPort
 }
+
+// RelayArg is the -r value: the relays joined by commas.
+func (s Spec) RelayArg() string { return deploy.JoinRelays(s.Relays) }
 
 // NewSpec validates the parts of a compose deployment. An empty project
 // is derived from dir ([ProjectName]); an empty network is host.
-func NewSpec(dir, image, network, project string, relay deploy.HostPort) (Spec, error) {
+func NewSpec(dir, image, network, project string, relays ...deploy.HostPort) (Spec, error) {
 	d, err := deploy.ParseAbsPath("--dir", dir)
 	if err != nil {
 		return Spec{}, err
@@ -119,10 +123,21 @@ func NewSpec(dir, image, network, project string, relay deploy.HostPort) (Spec, 
 	if err := checkProjectName("compose.project", project); err != nil {
 		return Spec{}, err
 	}
-	if relay.Host == "" {
+	if len(relays) == 0 {
 		return Spec{}, &deploy.InputError{Field: "--relay", Value: "", Reason: "must not be empty"}
 	}
-	return Spec{Project: project, Dir: d, Image: img, Network: network, Relay: relay.WithDefaultPort(deploy.RelayPort)}, nil
+	withPorts := make([]deploy.HostPort, len(relays))
+	for i, relay := range relays {
+		if relay.Host == "" {
+			return Spec{}, &deploy.InputError{Field: "--relay", Value: "", Reason: "must not be empty"}
+		}
+		withPorts[i] = relay.WithDefaultPort(deploy.RelayPort)
+	}
+	// The list is checked as the record will hold it.
+	if _, err := deploy.ParseRelays("--relay", deploy.JoinRelays(withPorts)); err != nil {
+		return Spec{}, err
+	}
+	return Spec{Project: project, Dir: d, Image: img, Network: network, Relays: withPorts}, nil
 }
 
 // SpecFromRecord rebuilds the Spec of a compose deployment record.
@@ -130,11 +145,11 @@ func SpecFromRecord(r *deploy.Record) (Spec, error) {
 	if r.Backend != deploy.BackendCompose || r.Compose == nil {
 		return Spec{}, fmt.Errorf("the deployment record is not a compose deployment (backend %q)", r.Backend)
 	}
-	relay, err := deploy.ParseHostPort("relay", r.Relay)
+	relays, err := deploy.ParseRelays("relay", r.Relay)
 	if err != nil {
 		return Spec{}, err
 	}
-	return NewSpec(r.Compose.Dir, r.Compose.Image, r.Compose.Network, r.Compose.Project, relay)
+	return NewSpec(r.Compose.Dir, r.Compose.Image, r.Compose.Network, r.Compose.Project, relays...)
 }
 
 // ParseNetwork accepts "host" or "bridge".
@@ -252,7 +267,7 @@ func BridgePorts() map[string][]types.ServicePortConfig {
 // both enforce the key ("-k _": load the pair from the working directory).
 func (s Spec) Commands() map[string][]string {
 	return map[string][]string{
-		ServiceHBBS: {"hbbs", "-r", s.Relay.String(), "-k", "_"},
+		ServiceHBBS: {"hbbs", "-r", s.RelayArg(), "-k", "_"},
 		ServiceHBBR: {"hbbr", "-k", "_"},
 	}
 }

@@ -79,7 +79,7 @@ func TestGolden(t *testing.T) {
 					t.Errorf("%s: volumes %+v", name, svc.Volumes)
 				}
 			}
-			if cmd := p.Services[ServiceHBBS].Command; !reflect.DeepEqual([]string(cmd), []string{"hbbs", "-r", c.spec.Relay.String(), "-k", "_"}) {
+			if cmd := p.Services[ServiceHBBS].Command; !reflect.DeepEqual([]string(cmd), []string{"hbbs", "-r", c.spec.RelayArg(), "-k", "_"}) {
 				t.Errorf("hbbs command %q", cmd)
 			}
 			if cmd := p.Services[ServiceHBBR].Command; !reflect.DeepEqual([]string(cmd), []string{"hbbr", "-k", "_"}) {

@@ -57,8 +57,16 @@ type Record struct {
 	// IDHost is the ID (rendezvous) server clients are configured with,
 	// host[:port]; port 21116 is implied.
 	IDHost string `toml:"id_host"`
-	// Relay is what hbbs advertises with -r, host[:port]; 21117 implied.
+	// Relay is what hbbs advertises with -r: one relay host[:port]
+	// (21117 implied) or several separated by commas, exactly as -r takes
+	// them; hbbs hands them out to clients in turn. A record written
+	// before several relays were supported holds one, which reads the same.
 	Relay string `toml:"relay"`
+	// TailnetHost is the ID server tailnet clients are configured with
+	// (host[:port]), when the server is reached by a public name (IDHost)
+	// and a tailnet name: a client takes exactly one ID server, so each
+	// population gets its own configuration (export --profile).
+	TailnetHost string `toml:"tailnet_host,omitempty"`
 	// API is the API server URL for clients; empty for OSS.
 	API string `toml:"api,omitempty"`
 	// Bind is the -b address given to hbbs and hbbr (1.1.17+), or empty.
@@ -158,7 +166,12 @@ func (r *Record) Validate() error {
 		return err
 	}
 	if r.Relay != "" {
-		if _, err := ParseHostPort("relay", r.Relay); err != nil {
+		if _, err := ParseRelays("relay", r.Relay); err != nil {
+			return err
+		}
+	}
+	if r.TailnetHost != "" {
+		if _, err := ParseHostPort("tailnet_host", r.TailnetHost); err != nil {
 			return err
 		}
 	}
@@ -227,7 +240,7 @@ type textField struct{ field, value string }
 // textFields lists every string field of r with its name in the file.
 func (r *Record) textFields() []textField {
 	fs := []textField{
-		{"backend", r.Backend}, {"id_host", r.IDHost}, {"relay", r.Relay}, {"api", r.API}, {"bind", r.Bind},
+		{"backend", r.Backend}, {"id_host", r.IDHost}, {"relay", r.Relay}, {"tailnet_host", r.TailnetHost}, {"api", r.API}, {"bind", r.Bind},
 		{"working_dir", r.WorkingDir}, {"bin_dir", r.BinDir}, {"service_user", r.ServiceUser},
 		{"hbbs_unit", r.HBBSUnit}, {"hbbr_unit", r.HBBRUnit}, {"hbbs_version", r.HBBSVersion}, {"origin", r.Origin},
 	}
@@ -246,8 +259,12 @@ func checkText(field, s string) error {
 	if !utf8.ValidString(s) {
 		return &InputError{Field: field, Value: s, Reason: "is not UTF-8"}
 	}
-	if n := utf8.RuneCountInString(s); n > MaxTextLen {
-		return &InputError{Field: field, Value: s, Reason: fmt.Sprintf("is %d characters long, more than %d", n, MaxTextLen)}
+	limit := MaxTextLen
+	if field == "relay" {
+		limit = MaxRelays * MaxTextLen // a list of up to MaxRelays names
+	}
+	if n := utf8.RuneCountInString(s); n > limit {
+		return &InputError{Field: field, Value: s, Reason: fmt.Sprintf("is %d characters long, more than %d", n, limit)}
 	}
 	for _, r := range s {
 		if !unicode.IsPrint(r) {

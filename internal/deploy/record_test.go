@@ -2,6 +2,7 @@ package deploy
 
 import (
 	"errors"
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
@@ -46,6 +47,14 @@ func TestRecordValidateAccepts(t *testing.T) {
 			*r = *validComposeRecord()
 			r.Compose.Image = "rustdesk/rustdesk-server@sha256:" + strings.Repeat("0f", 32)
 		}},
+		{"several relays", func(r *Record) { r.Relay = "a.example.com:21117,[2001:db8::2]:21117,192.0.2.7:443" }},
+		{"eight long relays", func(r *Record) {
+			var l []string
+			for i := range MaxRelays {
+				l = append(l, fmt.Sprintf("relay-%d.%s.example.com:21117", i, strings.Repeat("a", 40)))
+			}
+			r.Relay = strings.Join(l, ",")
+		}},
 		{"long one-case path", func(r *Record) { r.WorkingDir = "/srv/" + strings.Repeat("rustdesk-server-", 4) + "/data" }},
 	}
 	for _, tt := range tests {
@@ -72,6 +81,11 @@ func TestRecordValidateRejects(t *testing.T) {
 			r.IDHost = strings.TrimSuffix(strings.NewReplacer("+", "a", "/", "b").Replace(key), "=")
 		}},
 		{"relay", func(r *Record) { r.Relay = "rd;x" }},
+		{"relay", func(r *Record) { r.Relay = "a.example.com,,b.example.com" }},
+		{"relay", func(r *Record) { r.Relay = "a.example.com," }},
+		{"relay", func(r *Record) { r.Relay = "a.example.com,a.example.com:21117" }},
+		{"relay", func(r *Record) { r.Relay = "a.example.com, b.example.com" }},
+		{"relay", func(r *Record) { r.Relay = strings.Repeat("a.example.com:1,", MaxRelays) + "a.example.com:2" }},
 		{"api", func(r *Record) { r.API = "ftp://api.example.com" }},
 		{"api", func(r *Record) { r.API = "https://user:pw@api.example.com" }},
 		{"api", func(r *Record) { r.API = "https://api.example.com/?x=1" }},
@@ -189,6 +203,80 @@ func FuzzDecodeRecord(f *testing.F) {
 			if len(f.value) > 4*MaxTextLen || strings.ContainsAny(f.value, "\x00\n\r\x1b") {
 				t.Fatalf("%s = %q accepted", f.field, f.value)
 			}
+		}
+	})
+}
+
+// A record written when one relay was all rdctl knew reads the same; a
+// record with several keeps the list as hbbs's -r takes it.
+func TestRecordRelayList(t *testing.T) {
+	old := `format = 1
+backend = 'systemd'
+id_host = 'rd.example.com'
+relay = 'rd.example.com:21117'
+tailnet_only = false
+working_dir = '/var/lib/rustdesk'
+hbbr_enforces_key = true
+origin = 'rdctl'
+`
+	r, err := DecodeRecord([]byte(old))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := r.RelayList(); len(got) != 1 || got[0].String() != "rd.example.com:21117" {
+		t.Errorf("one relay: %v", got)
+	}
+	r.Relay = JoinRelays([]HostPort{{Host: "a.example.com", Port: 21117}, {Host: "2001:db8::2", Port: 21117}})
+	data, err := r.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, err := DecodeRecord(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := back.RelayList(); len(got) != 2 || got[1].String() != "[2001:db8::2]:21117" || back.Relay != "a.example.com:21117,[2001:db8::2]:21117" {
+		t.Errorf("two relays: %v (%q)", got, back.Relay)
+	}
+}
+
+func TestParseRelays(t *testing.T) {
+	for _, c := range []struct {
+		in   []string
+		want string
+	}{
+		{[]string{"a.example.com"}, "a.example.com:21117"},
+		{[]string{"a.example.com,b.example.com:443"}, "a.example.com:21117,b.example.com:443"},
+		{[]string{"a.example.com", "b.example.com"}, "a.example.com:21117,b.example.com:21117"},
+		{[]string{"[::1]:5,127.0.0.1"}, "[::1]:5,127.0.0.1:21117"},
+		{[]string{"a.example.com", ""}, ""},
+		{[]string{}, ""},
+		{[]string{"a.example.com,a.example.com:21117"}, ""},
+		{[]string{"a.example.com;b"}, ""},
+	} {
+		hps, err := ParseRelays("--relay", c.in...)
+		if got := JoinRelays(hps); got != c.want || (err == nil) != (c.want != "") {
+			t.Errorf("%q: %q, %v; want %q", c.in, got, err, c.want)
+		}
+	}
+}
+
+func FuzzParseRelays(f *testing.F) {
+	for _, s := range []string{"a.example.com", "a,b", "[::1]:1,x", ",", "a.example.com:0"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		hps, err := ParseRelays("relay", s)
+		if err != nil {
+			return
+		}
+		if len(hps) == 0 || len(hps) > MaxRelays {
+			t.Fatalf("%q: %d relays", s, len(hps))
+		}
+		// What was accepted reads back the same.
+		again, err := ParseRelays("relay", JoinRelays(hps))
+		if err != nil || JoinRelays(again) != JoinRelays(hps) {
+			t.Fatalf("%q: %q does not read back: %v", s, JoinRelays(hps), err)
 		}
 	})
 }

@@ -26,6 +26,7 @@ import (
 	"github.com/rdctl/rdctl/internal/compose"
 	"github.com/rdctl/rdctl/internal/deploy"
 	"github.com/rdctl/rdctl/internal/keys"
+	"github.com/rdctl/rdctl/internal/probe"
 	"github.com/rdctl/rdctl/internal/rotate"
 	"github.com/rdctl/rdctl/internal/safefs"
 	"github.com/rdctl/rdctl/internal/systemd"
@@ -52,6 +53,8 @@ type Check struct {
 	// Skipped is true when the check could not run here (an image root,
 	// an unknown user); it then counts as OK.
 	Skipped bool `json:"skipped,omitempty"`
+	// Hint names the next step for a failed check; may be "".
+	Hint string `json:"hint,omitempty"`
 	// Fix repairs the problem through safefs and says what it changed. It
 	// is nil unless Fixable. It runs as a step of FixPlan, under rdctl's
 	// lock.
@@ -95,6 +98,8 @@ type Input struct {
 	ListenersErr error
 	// Resolver resolves the relay host; nil means net.DefaultResolver.
 	Resolver Resolver
+	// RelayProber probes each relay; nil means rdctl check's relay probe.
+	RelayProber RelayProber
 	// ResolveTimeout bounds the lookup; zero means 2 s.
 	ResolveTimeout time.Duration
 
@@ -145,6 +150,7 @@ func Run(ctx context.Context, in Input) []Check {
 	in.relayCheck(ctx, &cs)
 	if in.live() {
 		in.liveChecks(&cs)
+		in.relayReachable(ctx, &cs)
 	} else {
 		cs.skip("units-running", "not checked in an image tree (--root)")
 		cs.skip("ports-listening", "not checked in an image tree (--root)")
@@ -602,42 +608,101 @@ func (in *Input) unitsAsWritten(cs *checks, inst *adopt.Install) {
 	}
 }
 
-// relayCheck: hbbs drops a relay it cannot resolve at startup, silently.
+// relayCheck: hbbs drops a relay it cannot resolve at startup, silently
+// but for an "Invalid relay-servers" line in its log. One check per relay.
 func (in *Input) relayCheck(ctx context.Context, cs *checks) {
 	rec := in.Record
 	if rec.Relay == "" {
 		cs.fail("relay-resolves", SeverityInfo, "no relay is recorded: clients use their own relay setting, then the ID server's port+1")
 		return
 	}
-	hp, err := deploy.ParseHostPort("relay", rec.Relay)
+	relays, err := deploy.ParseRelays("relay", rec.Relay)
 	if err != nil {
 		cs.fail("relay-resolves", SeverityError, "the recorded relay %q is invalid: %v", rec.Relay, err)
 		return
 	}
-	if hp.Host.IsIP() {
-		cs.ok("relay-resolves", "the relay %s is an IP address", rec.Relay)
+	dropped := "clients get no relay"
+	if len(relays) > 1 {
+		dropped = "the other relays are handed out in its place"
+	}
+	for _, hp := range relays {
+		if hp.Host.IsIP() {
+			cs.ok("relay-resolves", "the relay %s is an IP address", hp)
+			continue
+		}
+		if !in.live() {
+			cs.skip("relay-resolves", "the relay %s is a valid host name; not resolved in an image tree (--root)", hp.Host)
+			continue
+		}
+		r := in.Resolver
+		if r == nil {
+			r = net.DefaultResolver
+		}
+		timeout := in.ResolveTimeout
+		if timeout == 0 {
+			timeout = 2 * time.Second
+		}
+		lctx, cancel := context.WithTimeout(ctx, timeout)
+		addrs, err := r.LookupHost(lctx, string(hp.Host))
+		cancel()
+		if err != nil || len(addrs) == 0 {
+			c := cs.fail("relay-resolves", SeverityError, "the relay host %s does not resolve (%v): hbbs drops it when it starts, with only an \"Invalid relay-servers\" line in its log, and %s", hp.Host, err, dropped)
+			c.Hint = "publish its DNS record, or take it out of the relay list (rdctl install … --relay LIST), then restart hbbs: it resolves relays only when it starts"
+			continue
+		}
+		cs.ok("relay-resolves", "the relay host %s resolves to %s", hp.Host, strings.Join(addrs, ", "))
+	}
+}
+
+// RelayProber proves that hbbr answers at relay: the relay probe of rdctl
+// check (a pairing of two connections on its TCP port), presenting key.
+type RelayProber func(ctx context.Context, relay deploy.HostPort, key string) error
+
+// relayReachable probes every recorded relay (live only): hbbs hands them
+// out in turn without checking them, so a dead one breaks every relayed
+// session it is given.
+func (in *Input) relayReachable(ctx context.Context, cs *checks) {
+	relays := in.Record.RelayList()
+	if len(relays) == 0 {
 		return
 	}
-	if !in.live() {
-		cs.skip("relay-resolves", "the relay %s is a valid host name; not resolved in an image tree (--root)", hp.Host)
-		return
+	prober := in.RelayProber
+	if prober == nil {
+		prober = in.probeRelay
 	}
-	r := in.Resolver
-	if r == nil {
-		r = net.DefaultResolver
+	key := ""
+	if st, err := inspect(in.under(in.Record.WorkingDir)); err == nil && st.Valid {
+		key = st.Pair.PublicBase64()
 	}
-	timeout := in.ResolveTimeout
-	if timeout == 0 {
-		timeout = 2 * time.Second
+	share := ""
+	if len(relays) > 1 {
+		share = fmt.Sprintf(": hbbs hands it out to 1 relayed session in %d, with no health check", len(relays))
 	}
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	addrs, err := r.LookupHost(ctx, string(hp.Host))
-	if err != nil || len(addrs) == 0 {
-		cs.fail("relay-resolves", SeverityError, "the relay host %s does not resolve (%v): hbbs drops it at startup and clients get no relay", hp.Host, err)
-		return
+	for _, hp := range relays {
+		if err := prober(ctx, hp, key); err != nil {
+			c := cs.fail("relay-reachable", SeverityError, "the relay %s does not answer (%v)%s", hp, err, share)
+			c.Hint = "start hbbr there and check it from outside (rdctl check --relay " + hp.String() + "), or take it out of the relay list"
+			continue
+		}
+		cs.ok("relay-reachable", "the relay %s relays (a probe pairing crossed it)", hp)
 	}
-	cs.ok("relay-resolves", "the relay host %s resolves to %s", hp.Host, strings.Join(addrs, ", "))
+}
+
+// probeRelay is rdctl check's relay probe against one relay.
+func (in *Input) probeRelay(ctx context.Context, hp deploy.HostPort, key string) error {
+	t := probe.Target{Host: string(hp.Host), RelayPort: int(hp.Port)}
+	o := probe.Options{Key: key, Probes: []probe.Name{probe.Relay}, FirstAddress: true, Timeout: in.ResolveTimeout}
+	if r, ok := in.Resolver.(probe.Resolver); ok {
+		o.Resolver = r
+	}
+	rs, err := probe.Check(ctx, []probe.Target{t}, o)
+	if err != nil {
+		return err
+	}
+	if p := rs[0].Probes[0]; !p.OK {
+		return errors.New(p.Error)
+	}
+	return nil
 }
 
 // liveChecks look at systemd's view of the units and the open sockets.

@@ -31,6 +31,14 @@ type Endpoints struct {
 	ID    deploy.HostPort
 	Relay deploy.HostPort // Host "" means none
 	API   string          // "" means none; as ParseAPI returns it
+	// ServerRelays are the relays hbbs hands out when the record names
+	// several. Clients are then given no relay: a client's own
+	// relay-server option comes before what hbbs hands it, so naming one
+	// would pin every client to that relay.
+	ServerRelays []deploy.HostPort
+	// Tailnet is the record's tailnet_host (Host "" when none): the ID
+	// server of the tailnet profile.
+	Tailnet deploy.HostPort
 }
 
 // PublicKey is the server's public key and its fingerprint.
@@ -47,6 +55,12 @@ type Source struct {
 	Endpoints
 	PublicKey
 	Staged bool // the key is the next one, staged by rotate --stage
+	// Profile is the client population this is for ("" when none was
+	// asked); the README then names the check that verifies it.
+	Profile Profile
+	// PinRelay keeps Relay in the client's settings even where the client
+	// would derive the same relay from the ID server (see ForProfile).
+	PinRelay bool
 }
 
 // Config is a Source as clients are given it: validated, in its shortest
@@ -58,17 +72,32 @@ type Config struct {
 	// RelayDerived reports that a relay was given but left out, because
 	// clients derive exactly that relay from the ID server.
 	RelayDerived bool
+	// Profile is the Source's; CheckName is then what rdctl check verifies
+	// this configuration with (the ID server as clients are given it).
+	Profile   Profile
+	CheckName string
 }
 
 // Config validates s and puts it in the form clients are given. The error
 // is clientconf's *ValidationError.
 func (s Source) Config() (Config, error) {
 	host, relay := ClientEndpoints(s.ID, s.Relay)
+	if s.PinRelay && s.Relay.Host != "" && relay == "" {
+		r := s.Relay
+		if r.Port == deploy.RelayPort {
+			r.Port = 0
+		}
+		relay = HostPort(r)
+	}
 	c := Config{
 		Server:       clientconf.Server{Host: host, Relay: relay, API: s.API, Key: s.Key},
 		Fingerprint:  s.Fingerprint,
 		Staged:       s.Staged,
 		RelayDerived: s.Relay.Host != "" && relay == "",
+		Profile:      s.Profile,
+	}
+	if s.Profile != "" {
+		c.CheckName = HostPort(s.ID)
 	}
 	if err := c.Server.Validate(); err != nil {
 		return Config{}, err
@@ -143,7 +172,18 @@ func RecordEndpoints(rec *deploy.Record, recordPath string) (Endpoints, error) {
 		return Endpoints{}, &deploy.RecordError{Path: recordPath, Err: err}
 	}
 	if rec.Relay != "" {
-		if ep.Relay, err = deploy.ParseHostPort("relay", rec.Relay); err != nil {
+		relays, err := deploy.ParseRelays("relay", rec.Relay)
+		if err != nil {
+			return Endpoints{}, &deploy.RecordError{Path: recordPath, Err: err}
+		}
+		if len(relays) == 1 {
+			ep.Relay = relays[0]
+		} else {
+			ep.ServerRelays = relays
+		}
+	}
+	if rec.TailnetHost != "" {
+		if ep.Tailnet, err = deploy.ParseHostPort("tailnet_host", rec.TailnetHost); err != nil {
 			return Endpoints{}, &deploy.RecordError{Path: recordPath, Err: err}
 		}
 	}

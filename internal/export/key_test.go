@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"reflect"
 	"testing"
 
 	"github.com/rdctl/rdctl/internal/deploy"
@@ -108,7 +109,7 @@ func TestResolve(t *testing.T) {
 	} {
 		got, err := Resolve(c.g, c.rec, "/etc/rdctl/rdctl.toml", wd, filepath.Join(t.TempDir(), "state"))
 		switch {
-		case c.err == nil && (err != nil || got != c.want):
+		case c.err == nil && (err != nil || !reflect.DeepEqual(got, c.want)):
 			t.Errorf("%s: %+v, %v; want %+v", c.name, got, err, c.want)
 		case c.err != nil && (err == nil || !errors.As(err, c.err)):
 			t.Errorf("%s: %v, want %T", c.name, err, c.err)

@@ -29,6 +29,23 @@ API server:   %s
 Key:          %s
 Fingerprint:  %s
 `, s.Host, relay, api, s.Key, c.Fingerprint)
+	switch c.Profile {
+	case ProfilePublic:
+		fmt.Fprintf(&b, `
+These files are for the clients that reach the server by its public name.
+Clients in the tailnet get the other profile's files: a client takes exactly
+one ID server and does not try a list in order. Verify what these clients see:
+  rdctl check %s
+`, c.CheckName)
+	case ProfileTailnet:
+		fmt.Fprintf(&b, `
+These files are for the clients in the tailnet: ID server and relay are the
+server's tailnet name. Clients outside the tailnet get the public profile's
+files: a client takes exactly one ID server and does not try a list in order.
+Verify what these clients see, from a machine in the tailnet:
+  rdctl check %s
+`, c.CheckName)
+	}
 	if c.Staged {
 		b.WriteString("\nThis is the server's NEXT key, staged by rdctl rotate --stage. Clients with it\n" +
 			"see \"Key mismatch\" until the server switches: rdctl rotate --commit.\n")

@@ -30,10 +30,20 @@ func treeCases(t *testing.T) []struct {
 	}) PublicKey {
 		return PublicKey{Key: p.PublicBase64(), Fingerprint: p.Fingerprint()}
 	}
+	hybrid := Source{Endpoints: Endpoints{ID: hp(t, "rd.example.com"), Relay: hp(t, "rd.example.com:21117"), Tailnet: hp(t, "rd.tail1234.ts.net")}, PublicKey: key(nice)}
+	profile := func(p Profile) Source {
+		s, err := hybrid.ForProfile(p, "/etc/rdctl/rdctl.toml")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
 	return []struct {
 		name string
 		src  Source
 	}{
+		{"profile-public", profile(ProfilePublic)},
+		{"profile-tailnet", profile(ProfileTailnet)},
 		{"live", Source{Endpoints: Endpoints{ID: hp(t, "rd.example.com"), Relay: hp(t, "rd.example.com:21117")}, PublicKey: key(nice)}},
 		{"staged", Source{Endpoints: Endpoints{ID: hp(t, "rd.example.com")}, PublicKey: key(nice), Staged: true}},
 		{"slash-key", Source{Endpoints: Endpoints{ID: hp(t, "rd.example.com")}, PublicKey: key(slash)}},
@@ -375,5 +385,69 @@ func TestBuildOneFormat(t *testing.T) {
 		if data, _ := os.ReadFile(out); !bytes.Equal(data, raw) || !o.Files[0].Changed {
 			t.Errorf("%s: wrote %q, changed=%v", f, data, o.Files[0].Changed)
 		}
+	}
+}
+
+// --profile all: one tree per client population, public/ then tailnet/,
+// each exactly the tree of its profile, laid out by one plan.
+func TestBuildProfiles(t *testing.T) {
+	var pcs []ProfileConfig
+	for _, tc := range treeCases(t) {
+		if p, ok := strings.CutPrefix(tc.name, "profile-"); ok {
+			cfg, err := tc.src.Config()
+			if err != nil {
+				t.Fatal(err)
+			}
+			pcs = append(pcs, ProfileConfig{Profile: Profile(p), Config: cfg})
+		}
+	}
+	if len(pcs) != 2 || pcs[0].Config.Server.Host != "rd.example.com" || pcs[1].Config.Server.Host != "rd.tail1234.ts.net" ||
+		pcs[1].Config.Server.Relay != "rd.tail1234.ts.net" || pcs[0].Config.Server.Relay != "" {
+		t.Fatalf("profiles: %+v", pcs)
+	}
+	dir := filepath.Join(t.TempDir(), "media")
+	o, err := BuildProfiles(pcs, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(o.Files) != 2*len(wantTree) {
+		t.Fatalf("%d files", len(o.Files))
+	}
+	for i, f := range o.Files {
+		pc := pcs[i/len(wantTree)]
+		w := wantTree[i%len(wantTree)]
+		if want := string(pc.Profile) + "/" + w.rel; f.Rel != want || f.Path != filepath.Join(dir, filepath.FromSlash(want)) {
+			t.Errorf("file %d: %s (%s), want %s", i, f.Rel, f.Path, want)
+		}
+		if w.format != "" {
+			single, err := pc.Config.Output(w.format)
+			if err != nil || !bytes.Equal(single, f.Data) {
+				t.Errorf("%s differs from the %s profile's --format %s (%v)", f.Rel, pc.Profile, w.format, err)
+			}
+		}
+		if w.rel == "README.txt" && !bytes.Contains(f.Data, []byte("  rdctl check "+pc.Config.Server.Host+"\n")) {
+			t.Errorf("%s does not name its check:\n%s", f.Rel, f.Data)
+		}
+	}
+	rep, err := Run(o.Steps, false)
+	if err != nil || !rep.Changed {
+		t.Fatal(err)
+	}
+	for _, p := range []string{"public/README.txt", "tailnet/windows/rustdesk/RustDesk2.toml", "tailnet/config-qr.png"} {
+		if _, err := os.Stat(filepath.Join(dir, p)); err != nil {
+			t.Error(err)
+		}
+	}
+	// A record without a tailnet name has no tailnet profile.
+	if _, err := (Source{}).ForProfile(ProfileTailnet, "/r.toml"); !errors.As(err, new(*NoTailnetHostError)) {
+		t.Errorf("no tailnet host: %v", err)
+	}
+	for _, s := range []string{"public", "tailnet", "all"} {
+		if _, err := ParseProfile("--profile", s); err != nil {
+			t.Error(err)
+		}
+	}
+	if _, err := ParseProfile("--profile", "lan"); err == nil {
+		t.Error("lan accepted")
 	}
 }

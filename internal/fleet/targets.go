@@ -148,25 +148,40 @@ func ParseTarget(s string) (probe.Target, error) {
 }
 
 // RecordTarget is the deployment's ID host, with its relay where the
-// record names one.
+// record names one, or its relays where it names several (hbbs -r a,b).
 func RecordTarget(rec *deploy.Record) (probe.Target, error) {
 	t, err := ParseTarget(rec.IDHost)
 	if err != nil {
 		return t, fmt.Errorf("the deployment record's id_host: %w", err)
 	}
-	if rec.Relay != "" {
-		hp, err := deploy.ParseHostPort("relay", rec.Relay)
-		if err != nil {
-			return t, fmt.Errorf("the deployment record's relay: %w", err)
-		}
-		hp = hp.WithDefaultPort(deploy.RelayPort)
+	if rec.Relay == "" {
+		return t, nil
+	}
+	hps, err := deploy.ParseRelays("relay", rec.Relay)
+	if err != nil {
+		return t, fmt.Errorf("the deployment record's relay: %w", err)
+	}
+	if err := WithRelays(&t, hps); err != nil {
+		return t, fmt.Errorf("the deployment record's relay %q: %w", rec.Relay, err)
+	}
+	return t, nil
+}
+
+// WithRelays sets t's relays: one relay as RelayHost/RelayPort, several
+// as Relays, each probed on its own.
+func WithRelays(t *probe.Target, hps []deploy.HostPort) error {
+	t.RelayHost, t.RelayPort, t.Relays = "", 0, nil
+	if len(hps) == 1 {
+		hp := hps[0].WithDefaultPort(deploy.RelayPort)
 		if string(hp.Host) != t.Host {
 			t.RelayHost = string(hp.Host)
 		}
 		t.RelayPort = int(hp.Port)
-		if err := t.Validate(); err != nil {
-			return t, fmt.Errorf("the deployment record's relay %q: %w", rec.Relay, err)
+	} else {
+		for _, hp := range hps {
+			hp = hp.WithDefaultPort(deploy.RelayPort)
+			t.Relays = append(t.Relays, probe.Endpoint{Host: string(hp.Host), Port: int(hp.Port)})
 		}
 	}
-	return t, nil
+	return t.Validate()
 }

@@ -16,10 +16,13 @@ import (
 
 // Result is the outcome of one probe.
 type Result struct {
-	Name     Name
-	Proto    string // "tcp", "udp" or "ws"
-	Port     int
-	OK       bool
+	Name  Name
+	Proto string // "tcp", "udp" or "ws"
+	Port  int
+	OK    bool
+	// Relay is, for a relay probe of a target with several relays, the
+	// index of its relay in TargetResult.Relays; 0 otherwise.
+	Relay    uint8
 	Duration time.Duration // from the first dial (or name lookup) to the verdict
 	// Error says why the probe failed, in a few words ("connection
 	// refused", "no answer within 3s"); "" when OK.
@@ -35,11 +38,13 @@ type Result struct {
 	Cause Cause
 }
 
-// TargetResult is the outcome of every probe of one target.
+// TargetResult is the outcome of every probe of one target at one
+// address.
 type TargetResult struct {
 	Target Target
 	// Address is host:P as dialled: for a direct target the address its
-	// host resolved to, otherwise the name.
+	// host resolved to, otherwise the name. A name with several addresses
+	// gives one TargetResult per address, in the resolver's order.
 	Address string
 	Via     string
 	// OK is true when every probe passed and the key did not mismatch.
@@ -47,16 +52,40 @@ type TargetResult struct {
 	// KeyStatus comes from the rendezvous-tcp probe; KeyUnknown when that
 	// probe did not run or failed.
 	KeyStatus KeyStatus
-	// Probes holds one Result per selected probe, in run order.
+	// Relays are the target's relays as host:R when it has several; nil
+	// for one. Result.Relay indexes it.
+	Relays []string
+	// Probes holds one Result per selected probe, in run order; with
+	// several relays, the relay probes of the first relay come where a
+	// single relay's would, and every other relay's follow at the end.
 	Probes []Result
+}
+
+// ProbeLabel names p as check reports it: its name, or for a relay probe
+// of a target with several relays relay[HOST:R] / relay-ws[HOST:R].
+func (r *TargetResult) ProbeLabel(p Result) string {
+	if len(r.Relays) > 1 && (p.Name == Relay || p.Name == RelayWS) && int(p.Relay) < len(r.Relays) {
+		return string(p.Name) + "[" + r.Relays[p.Relay] + "]"
+	}
+	return string(p.Name)
+}
+
+// RelayOf is the relay (host:R) a relay probe ran against when the target
+// has several relays, else "".
+func (r *TargetResult) RelayOf(p Result) string {
+	if len(r.Relays) > 1 && (p.Name == Relay || p.Name == RelayWS) && int(p.Relay) < len(r.Relays) {
+		return r.Relays[p.Relay]
+	}
+	return ""
 }
 
 // Check runs the selected probes against every target, at most
 // opts.Concurrency at a time, each bounded by opts.Timeout, the whole
 // bounded by opts.Deadline and ctx. It sends traffic only to the targets
-// (and, for a direct target named by DNS, the system resolver). Results
-// come back in the order of targets. The error is non-nil only for invalid
-// options or targets, before anything is sent.
+// (and, for a direct target named by DNS, opts.Resolver). Results come
+// back in the order of targets, one per address of a target whose name
+// resolves to several (unless opts.FirstAddress). The error is non-nil only
+// for invalid options or targets, before anything is sent.
 func Check(ctx context.Context, targets []Target, opts Options) ([]TargetResult, error) {
 	if slices.ContainsFunc(targets, Target.Proxied) {
 		return checkProxied(ctx, targets, opts)
@@ -76,16 +105,62 @@ func Check(ctx context.Context, targets []Target, opts Options) ([]TargetResult,
 		ctx, cancel = context.WithTimeout(ctx, opts.Deadline)
 		defer cancel()
 	}
-	f := &fleet{opts: opts, targets: targets, results: make([]TargetResult, len(targets)), hosts: make([]targetHosts, len(targets))}
-	for i, t := range targets {
-		f.results[i] = TargetResult{Target: t, Via: t.via(), KeyStatus: KeyUnknown, Probes: make([]Result, len(opts.Probes))}
-		for j, n := range opts.Probes {
-			f.results[i].Probes[j] = Result{Name: n, Proto: n.Proto(), Port: t.PortOf(n)}
+	f := &fleet{opts: opts, units: make([]unit, 0, len(targets)), results: make([]TargetResult, 0, len(targets))}
+	addrs := f.resolveAll(ctx, targets)
+	relayProbes := 0
+	for _, n := range opts.Probes {
+		if n == Relay || n == RelayWS {
+			relayProbes++
 		}
-		f.hosts[i].main = &resolved{host: t.Host, direct: t.Dial == nil, pin: opts.pin(t.Host)}
-		f.hosts[i].relay = f.hosts[i].main
-		if t.relayHost() != t.Host {
-			f.hosts[i].relay = &resolved{host: t.relayHost(), direct: t.Dial == nil, pin: opts.pin(t.relayHost())}
+	}
+	total := 0
+	for i, t := range targets {
+		main := &resolved{host: t.Host, direct: t.Dial == nil, resolver: opts.Resolver, pin: opts.pin(t.Host)}
+		mains := []*resolved{main}
+		if a := addrs[i]; a.err != nil {
+			main.set("", a.err)
+		} else if len(a.ips) > 0 {
+			mains = mains[:0]
+			for _, ip := range a.ips {
+				r := &resolved{host: t.Host}
+				r.set(ip.String(), nil)
+				mains = append(mains, r)
+			}
+		}
+		eps := t.relays()
+		var labels []string
+		relayRes := make([]*resolved, len(eps))
+		for k, e := range eps {
+			if len(eps) > 1 {
+				labels = append(labels, e.String())
+			}
+			if e.Host != t.Host {
+				relayRes[k] = &resolved{host: e.Host, direct: t.Dial == nil, resolver: opts.Resolver, pin: opts.pin(e.Host)}
+			}
+		}
+		for _, m := range mains {
+			u := unit{target: t, main: m, relays: make([]relayEnd, len(eps))}
+			for k, e := range eps {
+				u.relays[k] = relayEnd{host: e.Host, port: e.port(), res: relayRes[k]}
+				if u.relays[k].res == nil {
+					u.relays[k].res = m // the target's own host: the same address
+				}
+			}
+			res := TargetResult{Target: t, Via: t.via(), KeyStatus: KeyUnknown, Relays: labels,
+				Probes: make([]Result, 0, len(opts.Probes)+(len(eps)-1)*relayProbes)}
+			for _, n := range opts.Probes {
+				res.Probes = append(res.Probes, Result{Name: n, Proto: n.Proto(), Port: u.portOf(n, 0)})
+			}
+			for k := 1; k < len(eps); k++ {
+				for _, n := range opts.Probes {
+					if n == Relay || n == RelayWS {
+						res.Probes = append(res.Probes, Result{Name: n, Proto: n.Proto(), Port: u.portOf(n, k), Relay: uint8(k)})
+					}
+				}
+			}
+			total += len(res.Probes)
+			f.units = append(f.units, u)
+			f.results = append(f.results, res)
 		}
 	}
 
@@ -93,9 +168,8 @@ func Check(ctx context.Context, targets []Target, opts Options) ([]TargetResult,
 	// pairing across hbbr's TCP and WebSocket ports (RelayAcross), whose
 	// two sides connect at once, so it takes two of the Concurrency slots
 	// (and is split when there is only one).
-	relay, relayWS := slices.Index(opts.Probes, Relay), slices.Index(opts.Probes, RelayWS)
-	across := relay >= 0 && relayWS >= 0 && opts.Concurrency >= 2
-	type job struct{ target, probe, weight int }
+	across := slices.Contains(opts.Probes, Relay) && slices.Contains(opts.Probes, RelayWS) && opts.Concurrency >= 2
+	type job struct{ target, probe, partner, weight int }
 	// Slots are taken here, by one goroutine, so a job of weight 2 never
 	// waits holding one; at most Concurrency jobs hold slots, so a worker
 	// is always free for the next. Long-lived workers keep their grown
@@ -103,13 +177,13 @@ func Check(ctx context.Context, targets []Target, opts Options) ([]TargetResult,
 	slots := make(chan struct{}, opts.Concurrency)
 	jobs := make(chan job)
 	var wg sync.WaitGroup
-	for range min(opts.Concurrency, len(targets)*len(opts.Probes)) {
+	for range min(opts.Concurrency, total) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for j := range jobs {
 				if j.weight == 2 {
-					f.runRelays(ctx, j.target, relay, relayWS)
+					f.runRelays(ctx, j.target, j.probe, j.partner)
 				} else {
 					f.run(ctx, j.target, j.probe)
 				}
@@ -122,14 +196,20 @@ func Check(ctx context.Context, targets []Target, opts Options) ([]TargetResult,
 	// Target-major order: a target's probes start close together, so its
 	// verdict is ready early and its sockets are short-lived.
 dispatch:
-	for i := range targets {
-		for j := range opts.Probes {
-			if across && j == relayWS {
+	for i := range f.results {
+		ps := f.results[i].Probes
+		for j := range ps {
+			if across && ps[j].Name == RelayWS {
 				continue
 			}
-			weight := 1
-			if across && j == relay {
+			weight, partner := 1, -1
+			if across && ps[j].Name == Relay {
 				weight = 2
+				for k := range ps {
+					if ps[k].Name == RelayWS && ps[k].Relay == ps[j].Relay {
+						partner = k
+					}
+				}
 			}
 			for taken := 0; taken < weight; taken++ {
 				select {
@@ -149,7 +229,7 @@ dispatch:
 				f.stopRest(ctx, i, j)
 				break dispatch
 			}
-			jobs <- job{i, j, weight}
+			jobs <- job{i, j, partner, weight}
 		}
 	}
 	close(jobs)
@@ -161,7 +241,7 @@ dispatch:
 		for _, p := range r.Probes {
 			r.OK = r.OK && p.OK
 		}
-		host := f.hosts[i].main.dialHost
+		host := f.units[i].main.dialHost
 		if host == "" {
 			host = r.Target.Host
 		}
@@ -172,23 +252,109 @@ dispatch:
 
 type fleet struct {
 	opts    Options
-	targets []Target
+	units   []unit
 	results []TargetResult
-	hosts   []targetHosts
 }
 
-type targetHosts struct{ main, relay *resolved }
+// unit is one target at one address: what one TargetResult reports.
+type unit struct {
+	target Target
+	main   *resolved
+	relays []relayEnd // at least one
+}
+
+// relayEnd is one of a unit's relays.
+type relayEnd struct {
+	host string // as named, for the WebSocket Host header
+	port int
+	res  *resolved
+}
+
+// portOf is the port probe n uses on u, against relay k for a relay probe.
+func (u *unit) portOf(n Name, k int) int {
+	switch n {
+	case Relay:
+		return u.relays[k].port
+	case RelayWS:
+		return u.relays[k].port + 2
+	}
+	return u.target.PortOf(n)
+}
+
+// addrList is what a target's name resolved to before the probes start:
+// nothing (an IP literal, a target dialled by name, FirstAddress), its
+// addresses, or the error.
+type addrList struct {
+	ips []netip.Addr
+	err error
+}
+
+// resolveAll looks up every direct target's name, unless FirstAddress,
+// each lookup bounded by the timeout, at most Concurrency at a time, all
+// within ctx (the overall deadline). Addresses are kept in the resolver's
+// order, without repeats, at most MaxAddresses.
+func (f *fleet) resolveAll(ctx context.Context, targets []Target) []addrList {
+	out := make([]addrList, len(targets))
+	if f.opts.FirstAddress {
+		return out
+	}
+	sem := make(chan struct{}, f.opts.Concurrency)
+	var wg sync.WaitGroup
+	for i, t := range targets {
+		if t.Dial != nil {
+			continue
+		}
+		if _, err := netip.ParseAddr(t.Host); err == nil || f.opts.pin(t.Host).IsValid() {
+			continue // an address, or pinned by --resolve: nothing to look up
+		}
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+			out[i].err = fmt.Errorf("cannot resolve %s: %s", t.Host, stopped(ctx.Err()))
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			lctx, cancel := context.WithTimeout(ctx, f.opts.Timeout)
+			defer cancel()
+			ips, err := f.opts.Resolver.LookupNetIP(lctx, "ip", t.Host)
+			if err != nil {
+				out[i].err = fmt.Errorf("cannot resolve %s: %w", t.Host, err)
+				return
+			}
+			for _, ip := range ips {
+				ip = ip.Unmap().WithZone("")
+				if !slices.Contains(out[i].ips, ip) && len(out[i].ips) < MaxAddresses {
+					out[i].ips = append(out[i].ips, ip)
+				}
+			}
+			if len(out[i].ips) == 0 {
+				out[i].err = fmt.Errorf("cannot resolve %s: no address", t.Host)
+			}
+		}()
+	}
+	wg.Wait()
+	return out
+}
 
 // resolved looks a host up once per check, so every probe of a target hits
 // the same address.
 type resolved struct {
-	host   string
-	direct bool
-	pin    netip.Addr // from Options.Resolve: used instead of a lookup
-	once   sync.Once
+	host     string
+	direct   bool
+	resolver Resolver
+	pin      netip.Addr // from Options.Resolve: used instead of a lookup
+	once     sync.Once
 	// set by once:
 	dialHost string
 	err      error
+}
+
+// set settles r's address (or error) before any probe asks.
+func (r *resolved) set(host string, err error) {
+	r.once.Do(func() { r.dialHost, r.err = host, err })
 }
 
 func (r *resolved) get(ctx context.Context) (string, error) {
@@ -205,7 +371,7 @@ func (r *resolved) get(ctx context.Context) (string, error) {
 			r.dialHost = r.host
 			return
 		}
-		ips, err := net.DefaultResolver.LookupNetIP(ctx, "ip", r.host)
+		ips, err := r.resolver.LookupNetIP(ctx, "ip", r.host)
 		switch {
 		case err != nil:
 			r.err = fmt.Errorf("cannot resolve %s: %w", r.host, err)
@@ -221,7 +387,8 @@ func (r *resolved) get(ctx context.Context) (string, error) {
 // run runs probe j of target i and records its result. Only the
 // rendezvous-tcp probe writes the target's KeyStatus.
 func (f *fleet) run(ctx context.Context, i, j int) {
-	t, name, r := f.targets[i], f.opts.Probes[j], &f.results[i].Probes[j]
+	u, r := &f.units[i], &f.results[i].Probes[j]
+	t, name := u.target, r.Name
 	if f.stopped(ctx, r) {
 		return
 	}
@@ -229,9 +396,9 @@ func (f *fleet) run(ctx context.Context, i, j int) {
 	pctx, cancel := context.WithTimeout(ctx, f.opts.Timeout)
 	defer cancel()
 	start := time.Now()
-	res, hostName := f.hosts[i].main, t.Host
+	res, hostName := u.main, t.Host
 	if name == Relay || name == RelayWS {
-		res, hostName = f.hosts[i].relay, t.relayHost()
+		res, hostName = u.relays[r.Relay].res, u.relays[r.Relay].host
 	}
 	var note string
 	host, err := res.get(pctx)
@@ -267,7 +434,8 @@ func (f *fleet) run(ctx context.Context, i, j int) {
 // verdict it did not settle runs on its own, with its own timeout, so a
 // failure is reported against the right port.
 func (f *fleet) runRelays(ctx context.Context, i, jr, jw int) {
-	t, rr, rw := f.targets[i], &f.results[i].Probes[jr], &f.results[i].Probes[jw]
+	u, rr, rw := &f.units[i], &f.results[i].Probes[jr], &f.results[i].Probes[jw]
+	t, end := u.target, u.relays[rr.Relay]
 	if f.stopped(ctx, rr) {
 		f.stopped(ctx, rw)
 		return
@@ -275,7 +443,7 @@ func (f *fleet) runRelays(ctx context.Context, i, jr, jw int) {
 	pctx, cancel := context.WithTimeout(ctx, f.opts.Timeout)
 	defer cancel()
 	start := time.Now()
-	host, err := f.hosts[i].relay.get(pctx)
+	host, err := end.res.get(pctx)
 	if err != nil {
 		f.finish(ctx, rr, start, "", err)
 		f.finish(ctx, rw, start, "", err)
@@ -283,7 +451,7 @@ func (f *fleet) runRelays(ctx context.Context, i, jr, jw int) {
 	}
 	wsPort := strconv.Itoa(rw.Port)
 	err = RelayAcross(pctx, f.dial(t), net.JoinHostPort(host, strconv.Itoa(rr.Port)),
-		net.JoinHostPort(host, wsPort), net.JoinHostPort(t.relayHost(), wsPort), f.opts.Key)
+		net.JoinHostPort(host, wsPort), net.JoinHostPort(end.host, wsPort), f.opts.Key)
 	if err == nil {
 		f.finish(ctx, rr, start, fmt.Sprintf("relayed bytes to a probe connection on WebSocket port %d", rw.Port), nil)
 		f.finish(ctx, rw, start, fmt.Sprintf("relayed bytes from a probe connection on TCP port %d", rr.Port), nil)

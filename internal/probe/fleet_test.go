@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"net"
+	"net/netip"
 	"slices"
 	"strings"
 	"sync"
@@ -512,16 +513,15 @@ func TestConcurrencyBound(t *testing.T) {
 
 func TestResolveOncePerTarget(t *testing.T) {
 	t.Parallel()
-	s := startServer(t, hbbstest.Options{Bind: "127.0.0.1"}, &hbbstest.Options{})
+	s := startServer(t, hbbstest.Options{}, &hbbstest.Options{})
 	target := s.target
-	target.Host = "localhost"
-	addrs, err := net.DefaultResolver.LookupNetIP(context.Background(), "ip", "localhost")
-	if err != nil || len(addrs) == 0 || addrs[0].Unmap().String() != "127.0.0.1" {
-		t.Skipf("localhost resolves to %v (%v) here", addrs, err)
-	}
-	r := check1(t, target, Options{Key: s.hbbs.Key()})
-	if !r.OK || r.Address != fmt.Sprintf("127.0.0.1:%d", target.Port) {
-		t.Fatalf("%s", dump(r))
+	target.Host = "rd.test"
+	dns := StartDNSForTest(t, map[string][]netip.Addr{"rd.test": {netip.MustParseAddr(s.target.Host)}})
+	for _, first := range []bool{false, true} {
+		r := check1(t, target, Options{Key: s.hbbs.Key(), Resolver: dns, FirstAddress: first})
+		if !r.OK || r.Address != s.target.Name {
+			t.Fatalf("first=%v: %s", first, dump(r))
+		}
 	}
 }
 

@@ -1,6 +1,7 @@
 package probe
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/x509"
 	"errors"
@@ -151,6 +152,45 @@ type Target struct {
 	Proxy string
 	// ProxyPort is the proxy's port; 0 means 443 for wss, 80 for ws.
 	ProxyPort int
+	// Relays are hbbr's endpoints when hbbs hands out several (-r a,b,
+	// given to clients in turn with no health check): each gets its own
+	// relay probes, so one dead relay fails its own probes only. Empty
+	// means the one relay RelayHost:RelayPort; when set, RelayHost and
+	// RelayPort are not used.
+	Relays []Endpoint
+}
+
+// Endpoint is one relay: a host (DNS name or IP literal without brackets)
+// and hbbr's port R (TCP R, WebSocket R+2); port 0 means 21117.
+type Endpoint struct {
+	Host string
+	Port int
+}
+
+func (e Endpoint) port() int {
+	if e.Port == 0 {
+		return DefaultRelayPort
+	}
+	return e.Port
+}
+
+// String is host:R.
+func (e Endpoint) String() string { return net.JoinHostPort(e.Host, strconv.Itoa(e.port())) }
+
+// MaxRelays bounds a target's relay list.
+const MaxRelays = 8
+
+// MaxAddresses bounds the addresses probed for one name: a name with more
+// A and AAAA records than that has its first MaxAddresses probed (in the
+// resolver's order, RFC 6724's preference).
+const MaxAddresses = 8
+
+// relays is t's relay list: Relays, or the one relay RelayHost:RelayPort.
+func (t Target) relays() []Endpoint {
+	if len(t.Relays) > 0 {
+		return t.Relays
+	}
+	return []Endpoint{{Host: t.relayHost(), Port: t.relayPort()}}
 }
 
 func (t Target) basePort() int {
@@ -213,8 +253,22 @@ func (t Target) Validate() error {
 	if p := t.basePort(); p < 2 || p > 65533 {
 		return fmt.Errorf("base port %d: hbbs needs ports P-1 to P+2, so P must be 2–65533", p)
 	}
-	if r := t.relayPort(); r < 1 || r > 65533 {
-		return fmt.Errorf("relay port %d: hbbr needs ports R and R+2, so R must be 1–65533", r)
+	if len(t.Relays) > MaxRelays {
+		return fmt.Errorf("%d relays, more than %d", len(t.Relays), MaxRelays)
+	}
+	seen := map[Endpoint]bool{}
+	for _, e := range t.relays() {
+		if e.Host == "" || strings.HasPrefix(e.Host, "[") {
+			return fmt.Errorf("relay %q: no host, or a bracketed one", e.Host)
+		}
+		if r := e.port(); r < 1 || r > 65533 {
+			return fmt.Errorf("relay port %d: hbbr needs ports R and R+2, so R must be 1–65533", r)
+		}
+		e.Port = e.port()
+		if seen[e] {
+			return fmt.Errorf("relay %s named twice", e)
+		}
+		seen[e] = true
 	}
 	return t.validateProxy()
 }
@@ -275,6 +329,21 @@ type Options struct {
 	// address, as curl's --resolve: the name is still sent in SNI and
 	// Host, and the system resolver is not asked.
 	Resolve map[string]netip.Addr
+	// Resolver looks up the names of direct targets and relays; nil means
+	// net.DefaultResolver (the system's). Tests hand in one that asks a
+	// DNS server on loopback.
+	Resolver Resolver
+	// FirstAddress probes only the first address a target's name resolves
+	// to. By default every A and AAAA record is probed (at most
+	// MaxAddresses), each address giving its own TargetResult: a client
+	// picks any of them, so one that does not reach the server breaks the
+	// clients that pick it.
+	FirstAddress bool
+}
+
+// Resolver looks up a name's addresses; *net.Resolver is one.
+type Resolver interface {
+	LookupNetIP(ctx context.Context, network, host string) ([]netip.Addr, error)
 }
 
 func (o Options) normalize() (Options, error) {
@@ -283,6 +352,9 @@ func (o Options) normalize() (Options, error) {
 	}
 	if o.Timeout == 0 {
 		o.Timeout = DefaultTimeout
+	}
+	if o.Resolver == nil {
+		o.Resolver = net.DefaultResolver
 	}
 	if o.Rand == nil {
 		o.Rand = rand.Reader

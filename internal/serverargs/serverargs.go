@@ -89,6 +89,20 @@ func (a Args) Get(name string) (string, bool) {
 // Relay is -r/--relay-servers.
 func (a Args) Relay() (string, bool) { return a.Get(RelayServers) }
 
+// SplitRelays splits a relay-servers value as hbbs does when it starts:
+// at every comma, skipping empty entries, each entry kept as written (hbbs
+// then drops, silently but for a log line, every entry whose name does not
+// resolve at that moment).
+func SplitRelays(v string) []string {
+	var out []string
+	for _, s := range strings.Split(v, ",") {
+		if s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
 // Key is -k/--key. It may be a secret key.
 func (a Args) Key() (string, bool) { return a.Get(Key) }
 

@@ -20,15 +20,18 @@ import (
 // Report is the status of one deployment. Its JSON is the `status --json`
 // contract the README documents: fields may be added, none renamed.
 type Report struct {
-	Record     string `json:"record"`
-	Root       string `json:"root,omitempty"`
-	Backend    string `json:"backend"`
-	Origin     string `json:"origin"`
-	IDHost     string `json:"id_host"`
-	Relay      string `json:"relay"`
-	WorkingDir string `json:"working_dir"`
-	Units      []Unit `json:"units"`
-	UnitsError string `json:"units_error,omitempty"`
+	Record  string `json:"record"`
+	Root    string `json:"root,omitempty"`
+	Backend string `json:"backend"`
+	Origin  string `json:"origin"`
+	IDHost  string `json:"id_host"`
+	Relay   string `json:"relay"`
+	// Relays is the relay list, one entry per relay hbbs hands out in
+	// turn (relay is the same list as -r takes it); [] for none.
+	Relays     []string `json:"relays"`
+	WorkingDir string   `json:"working_dir"`
+	Units      []Unit   `json:"units"`
+	UnitsError string   `json:"units_error,omitempty"`
 	// Containers are the compose stack's hbbs and hbbr containers (live,
 	// compose backend only); ContainersError says why they are unknown.
 	Containers      []Container        `json:"containers,omitempty"`
