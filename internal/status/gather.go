@@ -71,7 +71,7 @@ func Gather(ctx context.Context, o Options) (*Report, error) {
 	live := o.Root == ""
 	wd := under(o.Root, rec.WorkingDir)
 	r := &Report{Record: o.RecordPath, Root: o.Root, Backend: rec.Backend, Origin: rec.Origin,
-		IDHost: rec.IDHost, Relay: rec.Relay, WorkingDir: rec.WorkingDir, Units: []Unit{}}
+		IDHost: rec.IDHost, Relay: rec.Relay, WorkingDir: rec.WorkingDir, Units: []Unit{}, Proxy: rec.Proxy}
 
 	if rec.Backend == deploy.BackendSystemd {
 		var err error
