@@ -401,4 +401,3 @@ func tailText(s string, n int) string {
 	}
 	return strings.Join(lines, "\n")
 }
-
