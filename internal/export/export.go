@@ -47,6 +47,10 @@ type Source struct {
 	Endpoints
 	PublicKey
 	Staged bool // the key is the next one, staged by rotate --stage
+	// WebSocket turns on allow-websocket for clients of the reverse proxy
+	// at ProxyDomain (see [Source.ForProxy]).
+	WebSocket   bool
+	ProxyDomain deploy.Domain
 }
 
 // Config is a Source as clients are given it: validated, in its shortest
@@ -58,6 +62,8 @@ type Config struct {
 	// RelayDerived reports that a relay was given but left out, because
 	// clients derive exactly that relay from the ID server.
 	RelayDerived bool
+	// ProxyDomain is the reverse proxy's name when Server.AllowWebSocket.
+	ProxyDomain deploy.Domain
 }
 
 // Config validates s and puts it in the form clients are given. The error
@@ -65,10 +71,11 @@ type Config struct {
 func (s Source) Config() (Config, error) {
 	host, relay := ClientEndpoints(s.ID, s.Relay)
 	c := Config{
-		Server:       clientconf.Server{Host: host, Relay: relay, API: s.API, Key: s.Key},
+		Server:       clientconf.Server{Host: host, Relay: relay, API: s.API, Key: s.Key, AllowWebSocket: s.WebSocket},
 		Fingerprint:  s.Fingerprint,
 		Staged:       s.Staged,
 		RelayDerived: s.Relay.Host != "" && relay == "",
+		ProxyDomain:  s.ProxyDomain,
 	}
 	if err := c.Server.Validate(); err != nil {
 		return Config{}, err
