@@ -333,3 +333,37 @@ func TestWithImport(t *testing.T) {
 		}
 	}
 }
+
+// The README's copies of the nginx and Caddy sites are the golden files:
+// what rdctl proxy writes, byte for byte.
+func TestReadmeCopiesAreGolden(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const heading = "\n## Behind a TLS reverse proxy\n"
+	i := bytes.Index(readme, []byte(heading))
+	if i < 0 {
+		t.Fatal("README has no section " + strings.TrimSpace(heading))
+	}
+	section := string(readme[i+len(heading):])
+	if j := strings.Index(section, "\n## "); j >= 0 {
+		section = section[:j]
+	}
+	for fence, file := range map[string]string{"```nginx\n": "nginx.conf", "```caddyfile\n": "Caddyfile"} {
+		k := strings.Index(section, fence)
+		if k < 0 {
+			t.Errorf("the section has no %q block", strings.TrimSpace(fence))
+			continue
+		}
+		block := section[k+len(fence):]
+		block = block[:strings.Index(block, "```")]
+		want, err := os.ReadFile(filepath.Join("testdata", "golden", file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if block != string(want) {
+			t.Errorf("README's %s block differs from testdata/golden/%s:\n%s", strings.TrimSpace(fence), file, block)
+		}
+	}
+}
