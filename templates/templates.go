@@ -16,3 +16,12 @@ var FS embed.FS
 // service's profile and the Default user profile with the service stopped.
 // Data: see clientconf's ps1Data.
 const InstallConfigPS1 = "install-config.ps1.tmpl"
+
+// ProxyNginx and ProxyCaddy are the names in FS of the reverse proxy site
+// configurations internal/proxyconf renders: TLS on 443 for one domain,
+// /ws/id to hbbs's and /ws/relay to hbbr's WebSocket port on loopback,
+// X-Real-IP overwritten, 404 elsewhere. Data: see proxyconf's tmplData.
+const (
+	ProxyNginx = "proxy-nginx.conf.tmpl"
+	ProxyCaddy = "proxy-caddy.tmpl"
+)

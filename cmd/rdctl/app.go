@@ -192,6 +192,7 @@ func newApp(e *env) *cli.Command {
 			statusCommand(e),
 			doctorCommand(e),
 			firewallCommand(e),
+			proxyCommand(e),
 			uninstallCommand(e),
 			adoptCommand(e),
 			versionCommand(e),

@@ -39,6 +39,7 @@ func exportCommand(e *env) *cli.Command {
 			&cli.StringFlag{Name: "api", Usage: "API server `URL`, http:// or https:// (default: the deployment record's; '' for none)"},
 			&cli.BoolFlag{Name: "staged", Usage: "export the next key staged by rdctl rotate --stage"},
 			&cli.StringFlag{Name: "profile", Usage: "the client population `NAME`: public (the record's id_host), tailnet (its tailnet_host) or all (one tree each, --format all)"},
+			&cli.BoolFlag{Name: "websocket", Usage: "clients use wss through the reverse proxy: allow-websocket and an https api-server (default: when the record has a [proxy])"},
 		},
 		Action: func(ctx context.Context, cmd *cli.Command) error { return runExport(e, cmd) },
 	}
@@ -121,6 +122,9 @@ func runExport(e *env, cmd *cli.Command) error {
 	if err != nil {
 		return err
 	}
+	if cfg.Server.AllowWebSocket && format != exportFormatAll && !clientconf.CarriesWebSocket(clientconf.Format(format)) {
+		e.warnf("--format %s cannot carry allow-websocket: clients set up with it alone keep using the direct ports; turn WebSocket on separately (Settings > Network > Use WebSocket, or elevated: rustdesk --option allow-websocket Y), or give them --format toml", format)
+	}
 	doc := exportJSON{Staged: cfg.Staged, Report: plan.NewReport(nil, e.dryRun), Files: []exportFile{}}
 	for _, pc := range pcs {
 		pj := exportProfileJSON{Profile: string(pc.Profile), Host: pc.Config.Server.Host, Relay: pc.Config.Server.Relay, Check: "rdctl check " + pc.Config.CheckName}
@@ -166,7 +170,8 @@ func runExport(e *env, cmd *cli.Command) error {
 		return nil
 	}
 	for _, l := range [][2]string{{"id server:  ", cfg.Server.Host}, {"relay:      ", cfg.Server.Relay},
-		{"api server: ", cfg.Server.API}, {"public key: ", cfg.Server.Key}, {"fingerprint:", cfg.Fingerprint}} {
+		{"api server: ", cfg.Server.API}, {"public key: ", cfg.Server.Key}, {"fingerprint:", cfg.Fingerprint},
+		{"websocket:  ", map[bool]string{true: "allow-websocket = 'Y' (wss through " + string(cfg.ProxyDomain) + ")"}[cfg.Server.AllowWebSocket]}} {
 		if l[1] != "" { // no relay, no API server
 			e.printf("%s %s\n", l[0], l[1])
 		}
@@ -236,7 +241,51 @@ func (e *env) exportSource(cmd *cli.Command) (export.Source, error) {
 			return export.Source{}, err
 		}
 	}
-	return e.resolveExport(g, rec)
+	src, err := e.resolveExport(g, rec)
+	if err != nil {
+		return src, err
+	}
+	var ws *bool
+	if cmd.IsSet("websocket") {
+		v := cmd.Bool("websocket")
+		ws = &v
+	}
+	return src, e.proxyExport(&src, rec, ws)
+}
+
+// proxyExport sets src up for WebSocket clients of the reverse proxy
+// (export.Source.ForProxy) when the record has a [proxy] table, or when
+// websocket (--websocket) says so; --websocket=false turns it off.
+func (e *env) proxyExport(src *export.Source, rec *deploy.Record, websocket *bool) error {
+	on := rec != nil && rec.Proxy != nil
+	if websocket != nil {
+		on = *websocket
+	}
+	if !on {
+		if rec != nil && rec.Proxy != nil {
+			e.debugf("the deployment is behind %s at %s; exporting without WebSocket (--websocket=false)", rec.Proxy.Kind, rec.Proxy.Domain)
+		}
+		return nil
+	}
+	var domain deploy.Domain
+	if rec != nil && rec.Proxy != nil {
+		domain = deploy.Domain(rec.Proxy.Domain)
+	} else {
+		d, err := deploy.ParseDomain("--websocket", string(src.ID.Host))
+		if err != nil {
+			return withHints(&deploy.InputError{Field: "--id-host", Value: string(src.ID.Host), Reason: "is an IP address: clients use wss through a proxy only for a DNS name"},
+				"rdctl export --websocket --id-host NAME")
+		}
+		domain = d
+	}
+	warnings, err := src.ForProxy(domain)
+	if err != nil {
+		return withHints(err, "give clients the proxy's name: rdctl export --id-host "+string(domain)+" (and --relay '' or --relay "+string(domain)+")")
+	}
+	for _, w := range warnings {
+		e.warnf("%s", w)
+	}
+	return nil
 }
 
 // resolveExport is export.Resolve, with hints that say what to do when the
@@ -339,6 +388,9 @@ func (e *env) exportRecordTree(rec *deploy.Record, dir string, staged bool) ([]e
 	}
 	src, err := e.resolveExport(export.Given{Staged: staged}, rec)
 	if err != nil {
+		return nil, err
+	}
+	if err := e.proxyExport(&src, rec, nil); err != nil {
 		return nil, err
 	}
 	_, o, err := e.buildExport(src, exportFormatAll, dir)

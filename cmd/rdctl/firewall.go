@@ -11,6 +11,7 @@ import (
 	"github.com/rdctl/rdctl/internal/deploy"
 	"github.com/rdctl/rdctl/internal/firewall"
 	"github.com/rdctl/rdctl/internal/plan"
+	"github.com/rdctl/rdctl/internal/proxyconf"
 )
 
 func firewallCommand(e *env) *cli.Command {
@@ -23,6 +24,7 @@ func firewallCommand(e *env) *cli.Command {
 			&cli.BoolFlag{Name: "remove", Usage: "remove the rules --apply added (idempotent)"},
 			&cli.StringFlag{Name: "backend", Usage: "firewall `NAME`: ufw, firewalld or nftables (default: detected)"},
 			&cli.BoolFlag{Name: "tailnet-only", Usage: "admit the ports only on tailscale0"},
+			&cli.BoolFlag{Name: "proxy", Usage: "a reverse proxy fronts the WebSocket ports: admit them on loopback only (default: the record's [proxy])"},
 			&cli.BoolFlag{Name: "print-script", Usage: "print only the nftables script"},
 		},
 		Action: func(ctx context.Context, cmd *cli.Command) error { return runFirewall(ctx, e, cmd) },
@@ -42,6 +44,7 @@ type firewallJSON struct {
 	Backend     firewall.Backend      `json:"backend"`
 	Reason      string                `json:"reason"`
 	TailnetOnly bool                  `json:"tailnet_only"`
+	Proxy       bool                  `json:"proxy"`
 	Applied     bool                  `json:"applied"`
 	Removed     bool                  `json:"removed,omitempty"`
 	Commands    []firewallCommandJSON `json:"commands"`
@@ -56,8 +59,8 @@ func runFirewall(ctx context.Context, e *env, cmd *cli.Command) error {
 	if remove && (apply || script) {
 		return usageErrorf("--remove contradicts --apply and --print-script")
 	}
-	if remove && cmd.IsSet("tailnet-only") {
-		return usageErrorf("--remove removes the open and the tailnet-only rules alike; drop --tailnet-only")
+	if remove && (cmd.IsSet("tailnet-only") || cmd.IsSet("proxy")) {
+		return usageErrorf("--remove removes the open, tailnet-only and proxy rules alike; drop --tailnet-only and --proxy")
 	}
 	if apply && e.root != "" && !e.dryRun {
 		return withHints(usageErrorf("--apply changes the live firewall; it cannot apply to an image tree (--root)"),
@@ -77,15 +80,28 @@ func runFirewall(ctx context.Context, e *env, cmd *cli.Command) error {
 		}
 		backend, reason = b, "--backend"
 	}
-	opts := firewall.Options{TailnetOnly: cmd.Bool("tailnet-only")}
+	opts := firewall.Options{TailnetOnly: cmd.Bool("tailnet-only"), Proxy: cmd.Bool("proxy")}
 	tailnetFrom := "--tailnet-only"
+	rec, err := deploy.LoadRecord(e.recordPath())
+	if err != nil && !errors.Is(err, deploy.ErrNoRecord) {
+		return err
+	}
 	if !cmd.IsSet("tailnet-only") {
 		tailnetFrom = ""
-		if rec, err := deploy.LoadRecord(e.recordPath()); err == nil && rec.TailnetOnly {
+		if rec != nil && rec.TailnetOnly {
 			opts.TailnetOnly, tailnetFrom = true, "the deployment record"
-		} else if err != nil && !errors.Is(err, deploy.ErrNoRecord) {
+		}
+	}
+	if !cmd.IsSet("proxy") && rec != nil && rec.Proxy != nil {
+		opts.Proxy = true
+	}
+	if opts.Proxy && rec != nil {
+		// the record's ports: the WebSocket ports are hbbs's and hbbr's + 2
+		id, relay, err := proxyconf.WSPorts(rec)
+		if err != nil {
 			return err
 		}
+		opts.IDPort, opts.RelayPort = uint16(id-2), uint16(relay-2)
 	}
 	if script {
 		if backend != "" && backend != firewall.NFTables {
@@ -108,7 +124,7 @@ func runFirewall(ctx context.Context, e *env, cmd *cli.Command) error {
 	if err != nil {
 		return err
 	}
-	out := firewallJSON{Backend: backend, Reason: reason, TailnetOnly: opts.TailnetOnly}
+	out := firewallJSON{Backend: backend, Reason: reason, TailnetOnly: opts.TailnetOnly, Proxy: opts.Proxy}
 	for _, c := range cmds {
 		out.Commands = append(out.Commands, firewallCommandJSON{Argv: c.Argv, Stdin: c.Stdin, Shell: c.String()})
 	}
@@ -123,7 +139,8 @@ func runFirewall(ctx context.Context, e *env, cmd *cli.Command) error {
 		if e.json {
 			return writeJSON(e.stdout, out)
 		}
-		e.printf("# %s (%s)%s:\n", backend, reason, map[bool]string{true: ", tailnet only", false: ""}[opts.TailnetOnly])
+		e.printf("# %s (%s)%s%s:\n", backend, reason, map[bool]string{true: ", tailnet only", false: ""}[opts.TailnetOnly],
+			map[bool]string{true: ", WebSocket ports on loopback only (a reverse proxy fronts them)", false: ""}[opts.Proxy])
 		for _, c := range out.Commands {
 			e.printf("%s\n", c.Shell)
 		}
@@ -174,8 +191,8 @@ func applyFirewall(ctx context.Context, e *env, out *firewallJSON, cmds []firewa
 	}
 	e.printf("applied %d command(s) with %s\n", len(out.Results), out.Backend)
 	if out.Backend == firewall.NFTables {
-		e.hintf("nft rules are lost on reboot: rdctl firewall --print-script%s > /etc/nftables.d/rdctl.nft and include it from /etc/nftables.conf",
-			map[bool]string{true: " --tailnet-only", false: ""}[opts.TailnetOnly])
+		e.hintf("nft rules are lost on reboot: rdctl firewall --print-script%s%s > /etc/nftables.d/rdctl.nft and include it from /etc/nftables.conf",
+			map[bool]string{true: " --tailnet-only", false: ""}[opts.TailnetOnly], map[bool]string{true: " --proxy", false: ""}[opts.Proxy])
 	}
 	return nil
 }

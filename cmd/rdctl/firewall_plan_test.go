@@ -71,7 +71,7 @@ func TestFirewallApplyDryRunNeedsTheTool(t *testing.T) {
 }
 
 // firewall --remove is a plan of "run" steps, one per rule --apply may have
-// added, pending only while `ufw show added` lists it. The seam is PATH: a
+// added (with and without --proxy), pending only while `ufw show added` lists it. The seam is PATH: a
 // fake ufw that keeps its added rules in a file. The dry run deletes
 // nothing; the real run (root: the live lock) deletes exactly the rules
 // that were there, and a second --remove has nothing to do.
@@ -103,7 +103,7 @@ func TestFirewallRemovePlan(t *testing.T) {
 	}
 	json.Unmarshal([]byte(dry), &d)
 	json.Unmarshal([]byte(real), &r)
-	if d.Removed || !r.Removed || len(r.Steps) != 4 {
+	if d.Removed || !r.Removed || len(r.Steps) != 7 { // 4 rules without --proxy, 3 more with it
 		t.Errorf("dry %+v\nreal %+v", d, r)
 	}
 	var changed []string

@@ -216,6 +216,9 @@ func recordStringFields(r *deploy.Record) map[string]func(string) {
 	if r.Compose != nil {
 		add("compose.", reflect.ValueOf(r.Compose).Elem())
 	}
+	if r.Proxy != nil {
+		add("proxy.", reflect.ValueOf(r.Proxy).Elem())
+	}
 	return out
 }
 
@@ -233,10 +236,14 @@ func TestSecretInAnyRecordFieldIsNeverPrinted(t *testing.T) {
 	composeBase.Compose = &deploy.ComposeRecord{Dir: "/srv/rustdesk", Image: "rustdesk/rustdesk-server:1.1.16",
 		Network: deploy.NetworkHost, Project: "rustdesk", MountTarget: "/root"}
 	noErr(t, composeBase.Validate())
+	proxyBase := *base
+	proxyBase.Proxy = &deploy.ProxyRecord{Kind: deploy.ProxyCaddy, Domain: "rd.example.com", TLS: deploy.TLSAutomatic, Config: "/etc/caddy/rdctl/rustdesk-rd.example.com.caddy"}
+	noErr(t, proxyBase.Validate())
 	readers := [][]string{{"status"}, {"--json", "status"}, {"export"}, {"export", "--format", "all", "--out", "exported"},
-		{"doctor"}, {"check", "--timeout", "1s"}, {"backups", "list"}, {"key", "show"}, {"--dry-run", "rotate"}, {"--dry-run", "upgrade"}}
+		{"doctor"}, {"check", "--timeout", "1s"}, {"backups", "list"}, {"key", "show"}, {"--dry-run", "rotate"}, {"--dry-run", "upgrade"},
+		{"firewall", "--backend", "nftables"}, {"--dry-run", "proxy", "caddy", "--domain", "rd.example.com", "--apply"}}
 	fields := 0
-	for _, template := range []deploy.Record{*base, composeBase} {
+	for _, template := range []deploy.Record{*base, composeBase, proxyBase} {
 		for field := range recordStringFields(&template) {
 			fields++
 			for n, v := range inputs {
@@ -244,6 +251,10 @@ func TestSecretInAnyRecordFieldIsNeverPrinted(t *testing.T) {
 				if template.Compose != nil {
 					c := *template.Compose
 					rec.Compose = &c
+				}
+				if template.Proxy != nil {
+					p := *template.Proxy
+					rec.Proxy = &p
 				}
 				recordStringFields(&rec)[field](v)
 				data, err := rec.Encode()

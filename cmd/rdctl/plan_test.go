@@ -84,6 +84,19 @@ func TestEveryMutatingCommandIsOnePlan(t *testing.T) {
 			mustRun(t, "-q", "--root", root, "rotate")
 			return root, []string{"--root", root, "backups", "prune", "--keep", "1"}
 		}},
+		{"proxy caddy --apply (image tree)", func(t *testing.T) (string, []string) {
+			root := installed(t)
+			return root, []string{"--root", root, "proxy", "caddy", "--domain", "rd.example.com", "--apply"}
+		}},
+		{"proxy caddy --apply, a change", func(t *testing.T) (string, []string) {
+			root := installed(t)
+			mustRun(t, "-q", "--root", root, "proxy", "caddy", "--domain", "rd.example.com", "--apply")
+			return root, []string{"--root", root, "proxy", "caddy", "--domain", "other.example.com", "--apply"}
+		}},
+		{"proxy caddy --out", func(t *testing.T) (string, []string) {
+			root := installed(t)
+			return root, []string{"--root", root, "proxy", "caddy", "--domain", "rd.example.com", "--out", filepath.Join(root, "site.caddy")}
+		}},
 		{"uninstall", func(t *testing.T) (string, []string) {
 			root := installed(t)
 			return root, []string{"--root", root, "uninstall"}

@@ -74,6 +74,9 @@ func printStatus(e *env, s *status.Report) {
 	} else {
 		fmt.Fprintf(tw, "clients:\tID server %s, relay %s\n", esc(s.IDHost), esc(orNone(s.Relay)))
 	}
+	if p := s.Proxy; p != nil {
+		fmt.Fprintf(tw, "proxy:\t%s for wss://%s/ws/id and /ws/relay (tls %s), %s\n", esc(p.Kind), esc(p.Domain), esc(p.TLS), esc(p.Config))
+	}
 	if s.Containers == nil {
 		fmt.Fprintf(tw, "units:\t%s\n", map[bool]string{true: "(image tree: unit files only)", false: ""}[s.Root != ""])
 	} else {

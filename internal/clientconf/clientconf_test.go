@@ -1,6 +1,7 @@
 package clientconf
 
 import (
+	"bytes"
 	"errors"
 	"strings"
 	"testing"
@@ -612,5 +613,41 @@ func TestVerifyCatchesMismatch(t *testing.T) {
 	}
 	if _, err := Encode("yaml", vectorB, Options{}); !errors.Is(err, ErrUnknownFormat) {
 		t.Errorf("Encode(yaml): %v", err)
+	}
+}
+
+// allow-websocket: written as 'Y' only where the format can carry it, read
+// back as the client's option2bool reads an allow-* option (only "Y").
+func TestAllowWebSocket(t *testing.T) {
+	s := Server{Host: "rd.example.com", API: "https://rd.example.com", Key: refKey, AllowWebSocket: true}
+	for _, f := range Formats {
+		out, err := Render(f, s, Options{})
+		if f == FormatExeName && errors.As(err, new(*FileNameError)) {
+			continue // an API URL cannot be in the host= name
+		}
+		if err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		has := bytes.Contains(out, []byte("allow-websocket = 'Y'")) || bytes.Contains(out, []byte(`"allow_websocket": true`))
+		if has != CarriesWebSocket(f) {
+			t.Errorf("%s: carries allow-websocket %v, CarriesWebSocket %v", f, has, CarriesWebSocket(f))
+		}
+		if f == FormatQR {
+			continue
+		}
+		got, _, err := Decode(f, out)
+		if err != nil || got.AllowWebSocket != CarriesWebSocket(f) {
+			t.Errorf("%s: decoded %+v %v", f, got, err)
+		}
+	}
+	off, _ := Render(FormatTOML, Server{Host: "rd.example.com", Key: refKey}, Options{})
+	if bytes.Contains(off, []byte("allow-websocket")) {
+		t.Errorf("allow-websocket written when off:\n%s", off)
+	}
+	for v, want := range map[string]bool{"Y": true, "y": false, "N": false, "yes": false, "": false} {
+		got, err := DecodeTOML([]byte("[options]\ncustom-rendezvous-server = 'rd.example.com'\nallow-websocket = '" + v + "'\n"))
+		if err != nil || got.AllowWebSocket != want {
+			t.Errorf("allow-websocket = %q: %v %v, want %v", v, got.AllowWebSocket, err, want)
+		}
 	}
 }

@@ -21,9 +21,10 @@ var stringEncoding = base64.RawURLEncoding.Strict()
 
 // stringFields is the JSON inside a config string. The field order is the
 // order of the GUI encoder (ServerConfig.encode) and is part of the
-// byte-exact output. The fields are Server's, in Server's order: EncodeString
-// converts one into the other, so a change to either fails to compile rather
-// than drop a field.
+// byte-exact output. The fields are Server's first four, in Server's order:
+// EncodeString converts one into the other, so a change to them fails to
+// compile rather than drop a field. Server.AllowWebSocket has no place in
+// the string (the client's CustomServer has none).
 type stringFields struct {
 	Host  string `json:"host"`
 	Relay string `json:"relay"`
@@ -41,7 +42,7 @@ func EncodeString(s Server) (string, error) {
 	if err := s.Validate(); err != nil {
 		return "", err
 	}
-	j, err := compactJSON(stringFields(s))
+	j, err := compactJSON(stringFields{s.Host, s.Relay, s.API, s.Key})
 	if err != nil {
 		return "", err
 	}

@@ -145,6 +145,10 @@ func Verify(f Format, s Server, o Options, out []byte) error {
 	mismatch := func(got Server, format string, args ...any) error {
 		return &MismatchError{Format: f, Want: s, Got: got, Detail: fmt.Sprintf(format, args...)}
 	}
+	if !CarriesWebSocket(f) {
+		// the format cannot say it: what it decodes to lacks it
+		s.AllowWebSocket = false
+	}
 	if f == FormatQR {
 		return verifyQR(s, out)
 	}

@@ -24,6 +24,8 @@ var goldenCases = []struct {
 	{"vector-b", vectorB},
 	{"vector-c", vectorC},
 	{"relay", Server{Host: "rd.example.com", Relay: "relay.example.com", Key: refKey}},
+	// behind a TLS reverse proxy: allow-websocket, only where it fits
+	{"websocket", Server{Host: "rd.example.com", API: "https://rd.example.com", Key: refKey, AllowWebSocket: true}},
 }
 
 // goldenFiles names each format's golden file, as in the provisioning tree

@@ -34,6 +34,9 @@ type JSONExport struct {
 	API         string `json:"api"`
 	Key         string `json:"key"`
 	Fingerprint string `json:"fingerprint"`
+	// AllowWebSocket: the client option allow-websocket = 'Y'; left out
+	// when false.
+	AllowWebSocket bool `json:"allow_websocket,omitempty"`
 }
 
 // EncodeJSON returns the JSON export: an indented object with host, relay,
@@ -49,7 +52,7 @@ func EncodeJSON(s Server, o Options) ([]byte, error) {
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)
 	enc.SetIndent("", "  ")
-	if err := enc.Encode(JSONExport{s.Host, s.Relay, s.API, s.Key, o.Fingerprint}); err != nil {
+	if err := enc.Encode(JSONExport{s.Host, s.Relay, s.API, s.Key, o.Fingerprint, s.AllowWebSocket}); err != nil {
 		return nil, fmt.Errorf("encode JSON export: %w", err)
 	}
 	return buf.Bytes(), nil
@@ -73,5 +76,5 @@ func DecodeJSON(data []byte) (JSONExport, error) {
 
 // Server returns the server settings of the export.
 func (e JSONExport) Server() Server {
-	return Server{Host: e.Host, Relay: e.Relay, API: e.API, Key: e.Key}
+	return Server{Host: e.Host, Relay: e.Relay, API: e.API, Key: e.Key, AllowWebSocket: e.AllowWebSocket}
 }

@@ -51,6 +51,26 @@ type Server struct {
 	// empty key makes the client send the public rustdesk.com key (its
 	// get_key).
 	Key string
+	// AllowWebSocket is the client option allow-websocket = 'Y' (client
+	// 1.4.0+): every connection to hbbs and hbbr goes over WebSocket, as
+	// wss://HOST/ws/id and /ws/relay when Host is a name and API starts
+	// with https. Only RustDesk2.toml carries it (and the formats built on
+	// it: server.conf, the PowerShell script, the JSON export); the config
+	// string, the installer names and the QR code cannot (see
+	// [CarriesWebSocket]).
+	AllowWebSocket bool
+}
+
+// CarriesWebSocket reports whether format f can carry allow-websocket. The
+// config string (and so --config, the QR code and the licensed installer
+// name) holds only host, relay, api and key; the host= installer name only
+// those four keys too.
+func CarriesWebSocket(f Format) bool {
+	switch f {
+	case FormatTOML, FormatServerConf, FormatPS1, FormatJSON:
+		return true
+	}
+	return false
 }
 
 // ErrInvalid is matched (errors.Is) by every [ValidationError].

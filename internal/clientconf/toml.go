@@ -27,6 +27,9 @@ type tomlOptions struct {
 	RelayServer            string `toml:"relay-server,omitempty"`
 	APIServer              string `toml:"api-server,omitempty"`
 	Key                    string `toml:"key"`
+	// AllowWebSocket is "Y" or left out: for allow-* options only 'Y' is
+	// true (the client's option2bool).
+	AllowWebSocket string `toml:"allow-websocket,omitempty"`
 }
 
 // EncodeTOML returns a RustDesk2.toml holding only the [options] table with
@@ -42,6 +45,7 @@ func EncodeTOML(s Server) ([]byte, error) {
 		RelayServer:            s.Relay,
 		APIServer:              s.API,
 		Key:                    s.Key,
+		AllowWebSocket:         map[bool]string{true: "Y"}[s.AllowWebSocket],
 	}})
 	if err != nil {
 		return nil, fmt.Errorf("encode %s: %w", TOMLFileName, err)
@@ -50,7 +54,7 @@ func EncodeTOML(s Server) ([]byte, error) {
 }
 
 // DecodeTOML reads the server settings from a RustDesk2.toml the way the
-// client does: the four options in the [options] table, whose values must all
+// client does: the four options and allow-websocket in the [options] table, whose values must all
 // be strings; other tables and top-level keys are ignored. A missing
 // option decodes as "". It does not validate the result.
 func DecodeTOML(data []byte) (Server, error) {
@@ -65,6 +69,8 @@ func DecodeTOML(data []byte) (Server, error) {
 		Relay: f.Options["relay-server"],
 		API:   f.Options["api-server"],
 		Key:   f.Options["key"],
+		// option2bool: only exactly "Y" turns an allow-* option on
+		AllowWebSocket: f.Options["allow-websocket"] == "Y",
 	}, nil
 }
 

@@ -96,6 +96,10 @@ type Record struct {
 	Origin string `toml:"origin"`
 
 	Compose *ComposeRecord `toml:"compose,omitempty"`
+
+	// Proxy is the TLS reverse proxy in front of the WebSocket ports, if
+	// rdctl proxy --apply installed one (see ProxyRecord).
+	Proxy *ProxyRecord `toml:"proxy,omitempty"`
 }
 
 // ComposeRecord describes a compose stack.
@@ -232,6 +236,11 @@ func (r *Record) Validate() error {
 			return err
 		}
 	}
+	if p := r.Proxy; p != nil {
+		if err := p.validate(); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
@@ -247,6 +256,9 @@ func (r *Record) textFields() []textField {
 	if c := r.Compose; c != nil {
 		fs = append(fs, []textField{{"compose.dir", c.Dir}, {"compose.image", c.Image}, {"compose.network", c.Network},
 			{"compose.project", c.Project}, {"compose.mount_target", c.MountTarget}}...)
+	}
+	if p := r.Proxy; p != nil {
+		fs = append(fs, p.textFields()...)
 	}
 	return fs
 }

@@ -61,6 +61,10 @@ type Source struct {
 	// PinRelay keeps Relay in the client's settings even where the client
 	// would derive the same relay from the ID server (see ForProfile).
 	PinRelay bool
+	// WebSocket turns on allow-websocket for clients of the reverse proxy
+	// at ProxyDomain (see [Source.ForProxy]).
+	WebSocket   bool
+	ProxyDomain deploy.Domain
 }
 
 // Config is a Source as clients are given it: validated, in its shortest
@@ -76,6 +80,8 @@ type Config struct {
 	// this configuration with (the ID server as clients are given it).
 	Profile   Profile
 	CheckName string
+	// ProxyDomain is the reverse proxy's name when Server.AllowWebSocket.
+	ProxyDomain deploy.Domain
 }
 
 // Config validates s and puts it in the form clients are given. The error
@@ -90,11 +96,12 @@ func (s Source) Config() (Config, error) {
 		relay = HostPort(r)
 	}
 	c := Config{
-		Server:       clientconf.Server{Host: host, Relay: relay, API: s.API, Key: s.Key},
+		Server:       clientconf.Server{Host: host, Relay: relay, API: s.API, Key: s.Key, AllowWebSocket: s.WebSocket},
 		Fingerprint:  s.Fingerprint,
 		Staged:       s.Staged,
 		RelayDerived: s.Relay.Host != "" && relay == "",
 		Profile:      s.Profile,
+		ProxyDomain:  s.ProxyDomain,
 	}
 	if s.Profile != "" {
 		c.CheckName = HostPort(s.ID)

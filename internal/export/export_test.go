@@ -109,3 +109,46 @@ func TestParseAPI(t *testing.T) {
 		}
 	}
 }
+
+func TestForProxy(t *testing.T) {
+	cases := []struct {
+		id, relay, api string
+		wantAPI        string
+		warnings       int
+		errField       string
+	}{
+		{"rd.example.com", "", "", "https://rd.example.com", 0, ""},
+		{"rd.example.com:21116", "rd.example.com:21117", "", "https://rd.example.com", 0, ""},
+		{"RD.example.com", "", "", "https://rd.example.com", 0, ""},
+		{"id.example.com", "relay.example.com", "", "https://rd.example.com", 2, ""},
+		{"rd.example.com", "", "https://api.example.com", "https://api.example.com", 0, ""},
+		{"rd.example.com", "", "http://rd.example.com", "http://rd.example.com", 1, ""},
+		{"203.0.113.10", "", "", "", 0, "id_host"},
+		{"rd.example.com", "[2001:db8::1]:21117", "", "", 0, "relay"},
+	}
+	for _, c := range cases {
+		s := Source{Endpoints: Endpoints{ID: mustHP(t, c.id), API: c.api}}
+		if c.relay != "" {
+			s.Relay = mustHP(t, c.relay)
+		}
+		w, err := s.ForProxy("rd.example.com")
+		var ie *deploy.InputError
+		switch {
+		case c.errField != "":
+			if !errors.As(err, &ie) || ie.Field != c.errField || s.WebSocket {
+				t.Errorf("%+v: %v, want an InputError for %s", c, err, c.errField)
+			}
+		case err != nil || len(w) != c.warnings || s.API != c.wantAPI || !s.WebSocket:
+			t.Errorf("%+v: api %q websocket %v warnings %q %v", c, s.API, s.WebSocket, w, err)
+		}
+	}
+}
+
+func mustHP(t *testing.T, s string) deploy.HostPort {
+	t.Helper()
+	hp, err := deploy.ParseHostPort("test", s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return hp
+}

@@ -102,7 +102,9 @@ installer-name.txt
 config-qr.png
     A QR code of config=<string>: scan it with the RustDesk mobile app to fill
     in the ID, relay and API servers and the key.
-
+`)
+	b.WriteString(c.proxyReadme())
+	b.WriteString(`
 Never put RustDesk.toml (the device ID and key pair) into an image: every clone
 would share one ID. Only RustDesk2.toml is needed.
 `)

@@ -38,6 +38,10 @@ func treeCases(t *testing.T) []struct {
 		}
 		return s
 	}
+	proxied := Source{Endpoints: Endpoints{ID: hp(t, "rd.example.com"), Relay: hp(t, "rd.example.com:21117")}, PublicKey: key(nice)}
+	if _, err := proxied.ForProxy("rd.example.com"); err != nil {
+		t.Fatal(err)
+	}
 	return []struct {
 		name string
 		src  Source
@@ -48,6 +52,7 @@ func treeCases(t *testing.T) []struct {
 		{"staged", Source{Endpoints: Endpoints{ID: hp(t, "rd.example.com")}, PublicKey: key(nice), Staged: true}},
 		{"slash-key", Source{Endpoints: Endpoints{ID: hp(t, "rd.example.com")}, PublicKey: key(slash)}},
 		{"relay-api", Source{Endpoints: Endpoints{ID: hp(t, "203.0.113.10"), Relay: hp(t, "relay.example.com:21117"), API: "https://api.example.com"}, PublicKey: key(nice)}},
+		{"proxied", proxied},
 	}
 }
 

@@ -77,6 +77,56 @@ const ruleComment = "rdctl: RustDesk server"
 type Options struct {
 	// TailnetOnly admits the ports only on TailnetInterface (and loopback).
 	TailnetOnly bool
+	// Proxy: a TLS reverse proxy on this host fronts the WebSocket ports
+	// (hbbs's and hbbr's port + 2), so they are admitted on loopback only;
+	// anyone who reached them directly could forge X-Real-IP, which both
+	// servers trust. The other ports stay as without it: devices to be
+	// controlled still need them with the open-source server.
+	Proxy bool
+	// IDPort and RelayPort are hbbs's and hbbr's ports as recorded (0:
+	// 21116 and 21117); proxy mode derives every port from them.
+	IDPort, RelayPort uint16
+}
+
+// Split returns the rules o admits from anywhere (subject to TailnetOnly)
+// and those it admits on loopback only. Without Proxy they are [Rules]
+// and none; with it, tcp P-1, P and R and udp P, and the loopback-only tcp
+// P+2 and R+2, adjacent ports merged into ranges.
+func (o Options) Split() (open, loopbackOnly []Rule) {
+	if !o.Proxy {
+		return Rules, nil
+	}
+	p, r := o.IDPort, o.RelayPort
+	if p == 0 {
+		p = 21116
+	}
+	if r == 0 {
+		r = 21117
+	}
+	openTCP := []uint16{p - 1, p, r}
+	var lo []uint16
+	for _, w := range []uint16{p + 2, r + 2} {
+		if !slices.Contains(openTCP, w) {
+			lo = append(lo, w)
+		}
+	}
+	return append(ranges("tcp", openTCP), Rule{"udp", p, p}), ranges("tcp", lo)
+}
+
+// ranges merges ports into sorted ranges of adjacent ports.
+func ranges(proto string, ports []uint16) []Rule {
+	ps := slices.Clone(ports)
+	slices.Sort(ps)
+	ps = slices.Compact(ps)
+	var out []Rule
+	for _, p := range ps {
+		if n := len(out); n > 0 && out[n-1].To+1 == p {
+			out[n-1].To = p
+			continue
+		}
+		out = append(out, Rule{proto, p, p})
+	}
+	return out
 }
 
 // Command is one command to run.
@@ -114,14 +164,27 @@ func shellQuote(s string) string {
 // Each is idempotent: running them again changes nothing.
 func Commands(b Backend, o Options) ([]Command, error) {
 	var out []Command
+	open, lo := o.Split()
 	switch b {
 	case UFW:
-		for _, r := range Rules {
+		if o.Proxy {
+			// The wide rule of the mode without --proxy would admit the
+			// WebSocket ports before the deny below: ufw takes the first
+			// match. Deleting a rule that is not there is harmless.
+			wide, _ := Commands(UFW, Options{TailnetOnly: o.TailnetOnly})
+			out = append(out, Command{Argv: append([]string{"ufw", "delete"}, wide[0].Argv[1:len(wide[0].Argv)-2]...), OKExit: []int{1}})
+		}
+		for _, r := range open {
 			if o.TailnetOnly {
 				out = append(out, Command{Argv: []string{"ufw", "allow", "in", "on", TailnetInterface, "to", "any", "port", r.span(":"), "proto", r.Proto, "comment", ruleComment}})
 			} else {
 				out = append(out, Command{Argv: []string{"ufw", "allow", r.span(":") + "/" + r.Proto, "comment", ruleComment}})
 			}
+		}
+		// ufw admits loopback before any user rule (before.rules), so a
+		// deny shuts the port everywhere else.
+		for _, r := range lo {
+			out = append(out, Command{Argv: []string{"ufw", "deny", r.span(":") + "/" + r.Proto, "comment", ruleComment}})
 		}
 	case Firewalld:
 		var zone []string
@@ -135,7 +198,15 @@ func Commands(b Backend, o Options) ([]Command, error) {
 			)
 			zone = []string{"--zone=" + FirewalldZone}
 		}
-		for _, r := range Rules {
+		if o.Proxy {
+			// Without --proxy the WebSocket ports are in the zone's wide
+			// range: take it out (12 is NOT_ENABLED). firewalld never
+			// filters loopback, so ports left out of the zone are
+			// loopback-only.
+			argv := append([]string{"firewall-cmd", "--permanent"}, zone...)
+			out = append(out, Command{Argv: append(argv, "--remove-port="+Rules[0].span("-")+"/"+Rules[0].Proto), OKExit: []int{12}})
+		}
+		for _, r := range open {
 			argv := append([]string{"firewall-cmd", "--permanent"}, zone...)
 			out = append(out, Command{Argv: append(argv, "--add-port="+r.span("-")+"/"+r.Proto), OKExit: []int{11}})
 		}
@@ -158,18 +229,30 @@ func Commands(b Backend, o Options) ([]Command, error) {
 // drops the ports on every interface but loopback and the tailnet, which
 // holds whatever other tables say.
 func NFTScript(o Options) string {
+	open, lo := o.Split()
 	var b strings.Builder
 	b.WriteString("#!/usr/sbin/nft -f\n")
-	b.WriteString("# Written by rdctl: RustDesk server ports (tcp 21115-21119, udp 21116; hbbr has no UDP port).\n")
+	if o.Proxy {
+		var los []string
+		for _, r := range lo {
+			los = append(los, r.Proto+" "+r.span("-"))
+		}
+		b.WriteString("# Written by rdctl: RustDesk server ports; a reverse proxy fronts the WebSocket ports (" + strings.Join(los, ", ") + "): loopback only.\n")
+	} else {
+		b.WriteString("# Written by rdctl: RustDesk server ports (tcp 21115-21119, udp 21116; hbbr has no UDP port).\n")
+	}
 	b.WriteString("# Loading it replaces table inet " + TableName + " and touches nothing else.\n")
 	fmt.Fprintf(&b, "table inet %s\ndelete table inet %s\n", TableName, TableName)
 	fmt.Fprintf(&b, "table inet %s {\n\tchain input {\n\t\ttype filter hook input priority filter - 1; policy accept;\n", TableName)
+	for _, r := range lo {
+		fmt.Fprintf(&b, "\t\tiifname != \"lo\" %s dport %s drop\n", r.Proto, r.span("-"))
+	}
 	if o.TailnetOnly {
-		for _, r := range Rules {
+		for _, r := range open {
 			fmt.Fprintf(&b, "\t\tiifname != { \"lo\", %q } %s dport %s drop\n", TailnetInterface, r.Proto, r.span("-"))
 		}
 	}
-	for _, r := range Rules {
+	for _, r := range open {
 		fmt.Fprintf(&b, "\t\t%s dport %s accept\n", r.Proto, r.span("-"))
 	}
 	b.WriteString("\t}\n}\n")
@@ -435,10 +518,15 @@ func removals(b Backend) ([]removal, error) {
 		// them; a rule with rdctl's comment is rdctl's, and ufw keeps no
 		// second rule that differs only in its comment, so deleting the
 		// spec deletes that rule.
-		for _, tailnet := range []bool{false, true} {
-			adds, _ := Commands(UFW, Options{TailnetOnly: tailnet})
+		seen := map[string]bool{}
+		for _, o := range []Options{{}, {TailnetOnly: true}, {Proxy: true}, {TailnetOnly: true, Proxy: true}} {
+			adds, _ := Commands(UFW, o)
 			for _, add := range adds {
 				line := add.String()
+				if add.Argv[1] == "delete" || seen[line] {
+					continue
+				}
+				seen[line] = true
 				spec := add.Argv[1 : len(add.Argv)-2] // without "ufw" and the comment
 				out = append(out, removal{
 					probe: Command{Argv: []string{"ufw", "show", "added"}},
@@ -468,7 +556,14 @@ func removals(b Backend) ([]removal, error) {
 			}
 			return false, fmt.Errorf("exit %d", code)
 		}
-		for _, r := range Rules {
+		proxyOpen, _ := Options{Proxy: true}.Split()
+		var specs []Rule
+		for _, r := range append(slices.Clone(Rules), proxyOpen...) {
+			if !slices.Contains(specs, r) {
+				specs = append(specs, r)
+			}
+		}
+		for _, r := range specs {
 			port := "--port=" + r.span("-") + "/" + r.Proto
 			out = append(out, removal{
 				probe:   Command{Argv: []string{"firewall-cmd", "--permanent", "--query" + port[1:]}},

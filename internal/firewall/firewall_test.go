@@ -205,3 +205,78 @@ func asCommandError(err error, target **CommandError) bool {
 	}
 	return ok
 }
+
+func TestProxySplit(t *testing.T) {
+	cases := []struct {
+		o        Options
+		open, lo string
+	}{
+		{Options{}, "tcp 21115-21119, udp 21116", ""},
+		{Options{Proxy: true}, "tcp 21115-21117, udp 21116", "tcp 21118-21119"},
+		{Options{Proxy: true, IDPort: 31116, RelayPort: 31117}, "tcp 31115-31117, udp 31116", "tcp 31118-31119"},
+		// a relay far from hbbs: separate ranges
+		{Options{Proxy: true, IDPort: 21116, RelayPort: 22117}, "tcp 21115-21116, tcp 22117, udp 21116", "tcp 21118, tcp 22119"},
+		// hbbr's port is hbbs's + 2: it stays open, hbbs's WebSocket does not exist apart from it
+		{Options{Proxy: true, IDPort: 21116, RelayPort: 21118}, "tcp 21115-21116, tcp 21118, udp 21116", "tcp 21120"},
+	}
+	str := func(rs []Rule) string {
+		var out []string
+		for _, r := range rs {
+			out = append(out, r.Proto+" "+r.span("-"))
+		}
+		return strings.Join(out, ", ")
+	}
+	for _, c := range cases {
+		open, lo := c.o.Split()
+		if str(open) != c.open || str(lo) != c.lo {
+			t.Errorf("%+v: open %q lo %q, want %q %q", c.o, str(open), str(lo), c.open, c.lo)
+		}
+	}
+}
+
+func TestProxyCommandsExact(t *testing.T) {
+	got := map[Backend][]string{}
+	for _, b := range Backends {
+		cmds, err := Commands(b, Options{Proxy: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range cmds {
+			got[b] = append(got[b], c.String())
+		}
+	}
+	want := map[Backend][]string{
+		UFW: {
+			"ufw delete allow 21115:21119/tcp",
+			"ufw allow 21115:21117/tcp comment 'rdctl: RustDesk server'",
+			"ufw allow 21116/udp comment 'rdctl: RustDesk server'",
+			"ufw deny 21118:21119/tcp comment 'rdctl: RustDesk server'",
+		},
+		Firewalld: {
+			"firewall-cmd --permanent --remove-port=21115-21119/tcp",
+			"firewall-cmd --permanent --add-port=21115-21117/tcp",
+			"firewall-cmd --permanent --add-port=21116/udp",
+			"firewall-cmd --reload",
+		},
+		NFTables: {"nft -f /dev/stdin <<'EOF'\n" + NFTScript(Options{Proxy: true}) + "EOF"},
+	}
+	for _, b := range Backends {
+		if strings.Join(got[b], "\n") != strings.Join(want[b], "\n") {
+			t.Errorf("%s:\n%s\nwant\n%s", b, strings.Join(got[b], "\n"), strings.Join(want[b], "\n"))
+		}
+	}
+	script := NFTScript(Options{Proxy: true, TailnetOnly: true})
+	for _, w := range []string{
+		"iifname != \"lo\" tcp dport 21118-21119 drop",
+		"iifname != { \"lo\", \"tailscale0\" } tcp dport 21115-21117 drop",
+		"tcp dport 21115-21117 accept",
+		"udp dport 21116 accept",
+	} {
+		if !strings.Contains(script, w) {
+			t.Errorf("proxy+tailnet script lacks %q:\n%s", w, script)
+		}
+	}
+	if strings.Contains(script, "21118-21119 accept") || strings.Contains(script, "21115-21119") {
+		t.Errorf("proxy script admits the WebSocket ports:\n%s", script)
+	}
+}

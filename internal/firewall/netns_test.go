@@ -249,3 +249,82 @@ func retry(f func() error, d time.Duration) error {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// With --proxy, the WebSocket ports (the record's, here hbbs 31116 and
+// hbbr 31117, so 31118 and 31119) answer on loopback only, while hbbs's
+// and hbbr's other ports still answer from outside.
+func TestProxyModeLoopbackOnly(t *testing.T) {
+	needNetns(t)
+	srv, _ := newNetns(t)
+	cli, cliPid := newNetns(t)
+	rs, rc := runIn(srv), runIn(cli)
+	must(t, rs, "ip", "link", "add", "eth0", "type", "veth", "peer", "name", "eth0c", "netns", fmt.Sprint(cliPid))
+	must(t, rs, "ip", "addr", "add", "10.214.0.1/24", "dev", "eth0")
+	must(t, rs, "ip", "link", "set", "eth0", "up")
+	must(t, rs, "ip", "link", "set", "lo", "up")
+	must(t, rc, "ip", "addr", "add", "10.214.0.2/24", "dev", "eth0c")
+	must(t, rc, "ip", "link", "set", "eth0c", "up")
+
+	ports := []int{31115, 31116, 31117, 31118, 31119}
+	var ls []net.Listener
+	if err := inNetns(t, srv, func() error {
+		for _, p := range ports {
+			l, err := net.Listen("tcp", fmt.Sprintf("0.0.0.0:%d", p))
+			if err != nil {
+				return err
+			}
+			ls = append(ls, l)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range ls {
+		defer l.Close()
+		go func() {
+			for {
+				c, err := l.Accept()
+				if err != nil {
+					return
+				}
+				c.Close()
+			}
+		}()
+	}
+	dial := func(ns, addr string) error {
+		return inNetns(t, ns, func() error {
+			c, err := net.DialTimeout("tcp", addr, 400*time.Millisecond)
+			if err == nil {
+				c.Close()
+			}
+			return err
+		})
+	}
+	if err := retry(func() error { return dial(cli, "10.214.0.1:31118") }, 5*time.Second); err != nil {
+		t.Fatalf("before any rule: %v", err)
+	}
+	cmds, _ := Commands(NFTables, Options{Proxy: true, IDPort: 31116, RelayPort: 31117})
+	if _, err := Apply(context.Background(), rs, cmds); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range ports {
+		err := dial(cli, fmt.Sprintf("10.214.0.1:%d", p))
+		if ws := p == 31118 || p == 31119; ws && err == nil {
+			t.Errorf("tcp %d answered from outside with --proxy", p)
+		} else if !ws && err != nil {
+			t.Errorf("tcp %d blocked from outside: %v", p, err)
+		}
+		// the proxy on the server reaches every port over loopback
+		if err := dial(srv, fmt.Sprintf("127.0.0.1:%d", p)); err != nil {
+			t.Errorf("tcp %d over loopback: %v", p, err)
+		}
+	}
+	// back to the open mode: the WebSocket ports answer again
+	open, _ := Commands(NFTables, Options{})
+	if _, err := Apply(context.Background(), rs, open); err != nil {
+		t.Fatal(err)
+	}
+	if err := dial(cli, "10.214.0.1:31118"); err != nil {
+		t.Errorf("tcp 31118 after switching back: %v", err)
+	}
+}

@@ -45,8 +45,8 @@ func keysOf(rs []plan.Result) [][2]string {
 // per command, in order; the real run runs exactly the commands.
 func TestApplyPlanDryRunThenReal(t *testing.T) {
 	for _, b := range Backends {
-		for _, tailnet := range []bool{false, true} {
-			cmds, err := Commands(b, Options{TailnetOnly: tailnet})
+		for _, o := range []Options{{}, {TailnetOnly: true}, {Proxy: true}, {Proxy: true, TailnetOnly: true}} {
+			cmds, err := Commands(b, o)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -192,8 +192,13 @@ func TestRemoveCommandsExact(t *testing.T) {
 		"run ufw delete allow 21116/udp",
 		"run ufw delete allow in on tailscale0 to any port 21115:21119 proto tcp",
 		"run ufw delete allow in on tailscale0 to any port 21116 proto udp",
+		// the --proxy variants
+		"run ufw delete allow 21115:21117/tcp",
+		"run ufw delete deny 21118:21119/tcp",
+		"run ufw delete allow in on tailscale0 to any port 21115:21117 proto tcp",
 		"run firewall-cmd --permanent --remove-port=21115-21119/tcp",
 		"run firewall-cmd --permanent --remove-port=21116/udp",
+		"run firewall-cmd --permanent --remove-port=21115-21117/tcp",
 		"run firewall-cmd --permanent --delete-zone=rdctl-tailnet",
 		"run firewall-cmd --reload",
 		"run nft delete table inet rdctl",
@@ -227,8 +232,8 @@ func TestRemovePlanFailures(t *testing.T) {
 	}
 	g := newStateRunner()
 	delete(g.have, "firewall-cmd")
-	if got := len(NewPurgePlan(context.Background(), g).Steps()); got != 4 {
-		t.Errorf("purge with ufw only: %d steps, want 4", got)
+	if got := len(NewPurgePlan(context.Background(), g).Steps()); got != 7 {
+		t.Errorf("purge with ufw only: %d steps, want 7 (4 without --proxy, 3 with)", got)
 	}
 }
 

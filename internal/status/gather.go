@@ -71,7 +71,7 @@ func Gather(ctx context.Context, o Options) (*Report, error) {
 	live := o.Root == ""
 	wd := under(o.Root, rec.WorkingDir)
 	r := &Report{Record: o.RecordPath, Root: o.Root, Backend: rec.Backend, Origin: rec.Origin,
-		IDHost: rec.IDHost, Relay: rec.Relay, Relays: []string{}, WorkingDir: rec.WorkingDir, Units: []Unit{}}
+		IDHost: rec.IDHost, Relay: rec.Relay, Relays: []string{}, WorkingDir: rec.WorkingDir, Units: []Unit{}, Proxy: rec.Proxy}
 	for _, hp := range rec.RelayList() {
 		r.Relays = append(r.Relays, hp.String())
 	}

@@ -14,6 +14,7 @@ package status
 
 import (
 	"github.com/rdctl/rdctl/internal/compose"
+	"github.com/rdctl/rdctl/internal/deploy"
 	"github.com/rdctl/rdctl/internal/doctor"
 )
 
@@ -42,6 +43,9 @@ type Report struct {
 	Backups         Backups            `json:"backups"`
 	Staged          Staged             `json:"staged"`
 	Tailnet         *Tailnet           `json:"tailnet,omitempty"`
+	// Proxy is the record's [proxy] table: a TLS reverse proxy fronts
+	// the WebSocket ports (rdctl proxy --apply).
+	Proxy *deploy.ProxyRecord `json:"proxy,omitempty"`
 }
 
 // Unit is one systemd unit of the deployment.

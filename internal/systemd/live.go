@@ -92,6 +92,20 @@ func (m *Manager) Restart(ctx context.Context, unit string) error {
 	return m.job(ctx, "restart", m.conn.RestartUnitContext, unit)
 }
 
+// ReloadIfActive reloads a unit (systemctl reload) and waits for the job,
+// when the unit is active; a unit that is not is left alone and reported
+// as not running.
+func (m *Manager) ReloadIfActive(ctx context.Context, unit string) (running bool, err error) {
+	st, err := m.State(ctx, unit)
+	if err != nil {
+		return false, err
+	}
+	if st.ActiveState != "active" {
+		return false, nil
+	}
+	return true, m.job(ctx, "reload", m.conn.ReloadUnitContext, unit)
+}
+
 // UnitState is what systemd says of a unit.
 type UnitState struct {
 	Name          string `json:"name"`
