@@ -11,6 +11,9 @@ import (
 // Go links every imported package, so the only way to keep an init off the
 // start path is not to import it. compose-go's loader and schema compile JSON
 // schemas at init (about 30 ms); its full loader runs in the tests only.
+// tailscale.com/client/local links health, netmon and eventbus, and through
+// them tsweb, expvar and net/http/pprof; internal/tailnet speaks the three
+// LocalAPI calls it needs over the socket itself.
 func TestBinaryDeps(t *testing.T) {
 	goBin, err := exec.LookPath("go")
 	if err != nil {
@@ -25,6 +28,12 @@ func TestBinaryDeps(t *testing.T) {
 		"github.com/compose-spec/compose-go/v2/loader",
 		"github.com/compose-spec/compose-go/v2/schema",
 		"github.com/santhosh-tekuri/jsonschema",
+		"net/http/pprof",
+		"expvar",
+		"tailscale.com/tsweb",
+		"tailscale.com/client/local",
+		"tailscale.com/health",
+		"tailscale.com/util/eventbus",
 		"tailscale.com/tsnet",
 		"tailscale.com/ipn/ipnlocal",
 		"tailscale.com/wgengine/magicsock",
