@@ -146,9 +146,19 @@ func newApp(e *env) *cli.Command {
 		Description:           helpText("rdctl"),
 		Version:               version(),
 		EnableShellCompletion: true,
-		Suggest:               true,
-		Writer:                e.stdout,
-		ErrWriter:             e.stderr,
+		// urfave's completion command (bash, zsh, fish, pwsh) is shown and
+		// documented like every other command, man page included.
+		ConfigureShellCompletionCommand: func(c *cli.Command) {
+			c.Hidden = false
+			c.Usage = "print a shell completion script"
+			c.Description = helpText("completion")
+			for _, sub := range c.Commands {
+				sub.Usage = "print the " + sub.Name + " completion script"
+			}
+		},
+		Suggest:   true,
+		Writer:    e.stdout,
+		ErrWriter: e.stderr,
 		// rdctl exits in exactly one place (run); never inside urfave.
 		ExitErrHandler: func(context.Context, *cli.Command, error) {},
 		HideVersion:    true,
@@ -196,6 +206,7 @@ func newApp(e *env) *cli.Command {
 			uninstallCommand(e),
 			adoptCommand(e),
 			versionCommand(e),
+			manCommand(e),
 		},
 	}
 	setUsageErrors(app)

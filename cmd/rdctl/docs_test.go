@@ -3,6 +3,9 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"runtime"
+	"runtime/debug"
 	"strings"
 	"testing"
 
@@ -94,15 +97,46 @@ func TestVersion(t *testing.T) {
 	if code := run(context.Background(), []string{"rdctl", "--json", "version"}, &out, &errOut); code != 0 {
 		t.Fatal(code, errOut.String())
 	}
-	if !strings.Contains(out.String(), `"version": "`) {
-		t.Fatalf("version json: %s", out.String())
+	var got buildInfo
+	if err := json.Unmarshal(out.Bytes(), &got); err != nil {
+		t.Fatalf("version json: %v: %s", err, out.String())
 	}
-	Version = "9.9.9"
-	defer func() { Version = "" }()
+	if got.Version == "" || got.Commit == "" || got.BuildDate == "" || !strings.HasPrefix(got.Go, "go") || got.Platform != runtime.GOOS+"/"+runtime.GOARCH {
+		t.Fatalf("version json: %+v", got)
+	}
+	Version, Commit, BuildDate = "9.9.9", "0123abc", "2026-01-02T03:04:05Z"
+	defer func() { Version, Commit, BuildDate = "", "", "" }()
 	out.Reset()
 	run(context.Background(), []string{"rdctl", "version"}, &out, &errOut)
-	if !strings.HasPrefix(out.String(), "rdctl 9.9.9 ") {
-		t.Fatalf("link-time version not used: %s", out.String())
+	for _, want := range []string{"rdctl 9.9.9\n", "commit:   0123abc\n", "built:    2026-01-02T03:04:05Z\n", "go:       go"} {
+		if !strings.Contains(out.String(), want) {
+			t.Fatalf("link-time values not used (%q missing): %s", want, out.String())
+		}
+	}
+}
+
+// Without link-time values, the version comes from the build info: module
+// version and VCS stamp, or "devel"/"unknown" (go build -buildvcs=false).
+func TestVersionFromBuildInfo(t *testing.T) {
+	defer func() { readBuildInfo = debug.ReadBuildInfo }()
+	for _, c := range []struct {
+		name string
+		bi   *debug.BuildInfo
+		want buildInfo
+	}{
+		{"module and vcs", &debug.BuildInfo{GoVersion: "go1.26.8", Main: debug.Module{Version: "v1.2.3"}, Settings: []debug.BuildSetting{
+			{Key: "vcs.revision", Value: "abc"}, {Key: "vcs.time", Value: "2026-01-01T00:00:00Z"}, {Key: "vcs.modified", Value: "true"}}},
+			buildInfo{Version: "v1.2.3", Commit: "abc-dirty", BuildDate: "2026-01-01T00:00:00Z", Go: "go1.26.8"}},
+		{"buildvcs=false", &debug.BuildInfo{GoVersion: "go1.26.8", Main: debug.Module{Version: "(devel)"}},
+			buildInfo{Version: "devel", Commit: "unknown", BuildDate: "unknown", Go: "go1.26.8"}},
+		{"no build info", nil, buildInfo{Version: "devel", Commit: "unknown", BuildDate: "unknown", Go: runtime.Version()}},
+	} {
+		readBuildInfo = func() (*debug.BuildInfo, bool) { return c.bi, c.bi != nil }
+		got := currentBuild()
+		c.want.Platform = runtime.GOOS + "/" + runtime.GOARCH
+		if got != c.want {
+			t.Errorf("%s: %+v, want %+v", c.name, got, c.want)
+		}
 	}
 }
 

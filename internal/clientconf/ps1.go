@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"text/template"
 
 	"github.com/rdctl/rdctl/templates"
@@ -32,10 +33,13 @@ type ps1Data struct {
 	TOML        string // a RustDesk2.toml without its final newline
 }
 
-// ps1Template is parsed once; a broken template is a build-time bug.
-var ps1Template = template.Must(template.New(templates.InstallConfigPS1).
-	Funcs(template.FuncMap{"psq": psSingleQuoted, "here": psHereBody}).
-	ParseFS(templates.FS, templates.InstallConfigPS1))
+// ps1Template is parsed once, on first use (not at every rdctl start); a
+// broken template is a build-time bug.
+var ps1Template = sync.OnceValue(func() *template.Template {
+	return template.Must(template.New(templates.InstallConfigPS1).
+		Funcs(template.FuncMap{"psq": psSingleQuoted, "here": psHereBody}).
+		ParseFS(templates.FS, templates.InstallConfigPS1))
+})
 
 var errUnsafePS = errors.New("value cannot be embedded in PowerShell safely")
 
@@ -92,7 +96,7 @@ func EncodePS1(s Server) ([]byte, error) {
 		return nil, err
 	}
 	var buf bytes.Buffer
-	err = ps1Template.Execute(&buf, ps1Data{
+	err = ps1Template().Execute(&buf, ps1Data{
 		ServiceName: WindowsServiceName,
 		FileName:    TOMLFileName,
 		Dirs:        []string{WindowsServiceConfigDir, WindowsDefaultUserConfigDir},

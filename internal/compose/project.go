@@ -1,6 +1,8 @@
 // Package compose is rdctl's Docker Compose backend: the compose project
-// (built with compose-go's types, validated by loading it back with
-// compose-go's loader), its install plan, `docker compose up` through the
+// (built with compose-go's types, checked by reading the rendered YAML back;
+// the tests also load every rendered file with compose-go's loader and its
+// schema, which the binary does not link: compiling that schema cost about
+// 30 ms at every start), its install plan, `docker compose up` through the
 // Compose v2 CLI plugin, and the containers' lifecycle over the Docker Engine
 // API (github.com/moby/moby/client, with API-version negotiation, so that
 // Debian's engine speaking API 1.41 works): the compose implementation of
@@ -29,8 +31,8 @@ import (
 	"reflect"
 	"strings"
 
-	"github.com/compose-spec/compose-go/v2/loader"
 	"github.com/compose-spec/compose-go/v2/types"
+	"go.yaml.in/yaml/v4"
 
 	"github.com/rdctl/rdctl/internal/deploy"
 )
@@ -165,16 +167,29 @@ func ParseNetwork(field, s string) (string, error) {
 // base name, lower-cased, keeping only [a-z0-9_-], without leading '_' or
 // '-'. A name that ends up empty becomes "rustdesk-server".
 func ProjectName(dir string) string {
-	n := loader.NormalizeProjectName(path.Base(dir))
+	n := normalizeProjectName(path.Base(dir))
 	if n == "" {
 		return "rustdesk-server"
 	}
 	return n
 }
 
+// normalizeProjectName is Docker Compose's rule (compose-go's
+// loader.NormalizeProjectName, which a test compares it with): lower-case,
+// keep only [a-z0-9_-], drop leading '_' and '-'.
+func normalizeProjectName(s string) string {
+	var b strings.Builder
+	for _, r := range strings.ToLower(s) {
+		if r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '_' || r == '-' {
+			b.WriteRune(r)
+		}
+	}
+	return strings.TrimLeft(b.String(), "_-")
+}
+
 // checkProjectName applies Compose's rule for explicit project names.
 func checkProjectName(field, s string) error {
-	if s == "" || loader.NormalizeProjectName(s) != s {
+	if s == "" || normalizeProjectName(s) != s {
 		return &deploy.InputError{Field: field, Value: s, Reason: "a compose project name is lower-case letters, digits, '_' and '-', starting with a letter or digit"}
 	}
 	return nil
@@ -317,10 +332,11 @@ const header = `# RustDesk server (hbbs + hbbr): written by rdctl install compos
 # Keys and database: the data directory mounted below (keep it; back it up).
 `
 
-// Render marshals the project to YAML and validates it: the bytes are
-// loaded back with compose-go's loader and must describe the same services.
-// The result is deterministic, so an unchanged install writes identical
-// bytes.
+// Render marshals the project to YAML and checks it: the bytes are read back
+// (strictly: an attribute rdctl does not write is an error) and must describe
+// the same services. The result is deterministic, so an unchanged install
+// writes identical bytes. The tests load every rendered variant with
+// compose-go's loader and schema as Docker Compose does.
 func Render(ctx context.Context, s Spec) ([]byte, error) {
 	p := s.ComposeProject()
 	body, err := p.MarshalYAML()
@@ -328,32 +344,81 @@ func Render(ctx context.Context, s Spec) ([]byte, error) {
 		return nil, err
 	}
 	data := append([]byte(header), body...)
-	loaded, err := Load(ctx, s.File(), data, s.Project)
+	loaded, err := readBack(data)
 	if err != nil {
-		return nil, fmt.Errorf("the compose file rdctl rendered does not load: %w", err)
+		return nil, fmt.Errorf("the compose file rdctl rendered does not read back: %w", err)
 	}
 	if err := sameServices(p, loaded); err != nil {
-		return nil, fmt.Errorf("the compose file rdctl rendered loads differently: %w", err)
+		return nil, fmt.Errorf("the compose file rdctl rendered reads back differently: %w", err)
 	}
 	return data, nil
 }
 
-// Load parses and validates compose file bytes with compose-go's loader
-// (schema validation, normalization, consistency checks), as Docker Compose
-// itself would read the file at path with project name project. Nothing is
-// interpolated from rdctl's environment.
-func Load(ctx context.Context, file string, data []byte, project string) (*types.Project, error) {
-	details := types.ConfigDetails{
-		WorkingDir:  path.Dir(file),
-		ConfigFiles: []types.ConfigFile{{Filename: file, Content: data}},
-		Environment: types.Mapping{},
+// renderedFile is the subset of the compose format rdctl writes.
+type renderedFile struct {
+	Name     string                     `yaml:"name"`
+	Services map[string]renderedService `yaml:"services"`
+}
+
+type renderedService struct {
+	Image       string   `yaml:"image"`
+	Command     []string `yaml:"command"`
+	Entrypoint  []string `yaml:"entrypoint"`
+	Restart     string   `yaml:"restart"`
+	PullPolicy  string   `yaml:"pull_policy"`
+	NetworkMode string   `yaml:"network_mode"`
+	Volumes     []struct {
+		Type   string `yaml:"type"`
+		Source string `yaml:"source"`
+		Target string `yaml:"target"`
+		Bind   *struct {
+			CreateHostPath bool `yaml:"create_host_path"`
+		} `yaml:"bind"`
+	} `yaml:"volumes"`
+	Ports []struct {
+		Target    uint32 `yaml:"target"`
+		Published string `yaml:"published"`
+		Protocol  string `yaml:"protocol"`
+	} `yaml:"ports"`
+	DependsOn map[string]struct {
+		Condition string `yaml:"condition"`
+		Required  bool   `yaml:"required"`
+	} `yaml:"depends_on"`
+	HealthCheck *struct {
+		Disable bool `yaml:"disable"`
+	} `yaml:"healthcheck"`
+}
+
+// readBack parses a compose file rdctl rendered into compose-go's types,
+// refusing any attribute outside what rdctl writes.
+func readBack(data []byte) (*types.Project, error) {
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	var f renderedFile
+	if err := dec.Decode(&f); err != nil {
+		return nil, err
 	}
-	return loader.LoadWithContext(ctx, details, func(o *loader.Options) {
-		o.SetProjectName(project, true)
-		o.SkipInclude = true
-		o.SkipExtends = true
-		o.ResolvePaths = true
-	})
+	p := &types.Project{Name: f.Name, Services: types.Services{}}
+	for name, rs := range f.Services {
+		svc := types.ServiceConfig{Name: name, Restart: rs.Restart}
+		svc.Image, svc.Command, svc.Entrypoint = rs.Image, rs.Command, rs.Entrypoint
+		svc.PullPolicy, svc.NetworkMode = rs.PullPolicy, rs.NetworkMode
+		if rs.Entrypoint != nil && len(rs.Entrypoint) == 0 {
+			svc.Entrypoint = types.ShellCommand{}
+		}
+		for _, v := range rs.Volumes {
+			vc := types.ServiceVolumeConfig{Type: v.Type, Source: v.Source, Target: v.Target}
+			if v.Bind != nil {
+				vc.Bind = &types.ServiceVolumeBind{CreateHostPath: types.OptOut(v.Bind.CreateHostPath)}
+			}
+			svc.Volumes = append(svc.Volumes, vc)
+		}
+		for _, pc := range rs.Ports {
+			svc.Ports = append(svc.Ports, types.ServicePortConfig{Target: pc.Target, Published: pc.Published, Protocol: pc.Protocol})
+		}
+		p.Services[name] = svc
+	}
+	return p, nil
 }
 
 // sameServices checks that the loaded project holds what was rendered: the

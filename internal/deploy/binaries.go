@@ -2,7 +2,6 @@ package deploy
 
 import (
 	"fmt"
-	"regexp"
 )
 
 // InstalledBinary is a program rdctl wrote on install: where (absolute, as
@@ -12,14 +11,14 @@ type InstalledBinary struct {
 	SHA256 string `toml:"sha256"`
 }
 
-var sha256Hex = regexp.MustCompile(`^[0-9a-f]{64}$`)
+var sha256Hex = lazyRegexp(`^[0-9a-f]{64}$`)
 
 func validateInstalledBinaries(bs []InstalledBinary) error {
 	for i, b := range bs {
 		if _, err := ParseAbsPath(fmt.Sprintf("installed_binaries[%d].path", i), b.Path); err != nil {
 			return err
 		}
-		if !sha256Hex.MatchString(b.SHA256) {
+		if !sha256Hex().MatchString(b.SHA256) {
 			return &InputError{Field: fmt.Sprintf("installed_binaries[%d].sha256", i), Value: b.SHA256, Reason: "not 64 lowercase hex digits"}
 		}
 	}

@@ -17,6 +17,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/rdctl/rdctl/internal/textsafe"
 )
@@ -68,7 +69,7 @@ func checkChars(field, value, allow string) error {
 // without brackets.
 type Host string
 
-var labelRE = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$`)
+var labelRE = lazyRegexp(`^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$`)
 
 // ParseHost validates a bare host name or IP literal (no port).
 func ParseHost(field, s string) (Host, error) {
@@ -90,7 +91,7 @@ func ParseHost(field, s string) (Host, error) {
 	}
 	labels := strings.Split(name, ".")
 	for _, l := range labels {
-		if !labelRE.MatchString(l) {
+		if !labelRE().MatchString(l) {
 			return "", &InputError{Field: field, Value: s, Reason: "not a valid host name (RFC 1123: letters, digits, inner hyphens, labels of 1–63)"}
 		}
 		if keyLikeLabel(l) {
@@ -242,7 +243,7 @@ func ParseAbsPath(field, s string) (AbsPath, error) {
 // ImageRef is a container image reference: [registry[:port]/]path[:tag][@sha256:digest].
 type ImageRef string
 
-var imageRE = regexp.MustCompile(`^` +
+var imageRE = lazyRegexp(`^` +
 	`(?:[a-zA-Z0-9](?:[a-zA-Z0-9.-]*[a-zA-Z0-9])?(?::[0-9]{1,5})?/)?` + // registry
 	`[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*` + // path
 	`(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?` + // tag
@@ -253,7 +254,7 @@ func ParseImageRef(field, s string) (ImageRef, error) {
 	if err := checkChars(field, s, ":@"); err != nil {
 		return "", err
 	}
-	if len(s) > 255 || !imageRE.MatchString(s) {
+	if len(s) > 255 || !imageRE().MatchString(s) {
 		return "", &InputError{Field: field, Value: s, Reason: "not an image reference (e.g. rustdesk/rustdesk-server:1.1.16)"}
 	}
 	return ImageRef(s), nil
@@ -264,14 +265,14 @@ type Version struct {
 	Major, Minor, Patch, Rev int
 }
 
-var versionRE = regexp.MustCompile(`^v?([0-9]{1,4})\.([0-9]{1,4})\.([0-9]{1,4})(?:-([0-9]{1,4}))?$`)
+var versionRE = lazyRegexp(`^v?([0-9]{1,4})\.([0-9]{1,4})\.([0-9]{1,4})(?:-([0-9]{1,4}))?$`)
 
 // ParseVersion validates a version.
 func ParseVersion(field, s string) (Version, error) {
 	if err := checkChars(field, s, ""); err != nil {
 		return Version{}, err
 	}
-	m := versionRE.FindStringSubmatch(s)
+	m := versionRE().FindStringSubmatch(s)
 	if m == nil {
 		return Version{}, &InputError{Field: field, Value: s, Reason: "not a version (e.g. 1.1.16)"}
 	}
@@ -309,14 +310,14 @@ func (v Version) String() string {
 // '_', starting with a letter or '_', at most 32).
 type UserName string
 
-var userRE = regexp.MustCompile(`^[a-z_][a-z0-9_-]{0,31}$`)
+var userRE = lazyRegexp(`^[a-z_][a-z0-9_-]{0,31}$`)
 
 // ParseUserName validates a user name.
 func ParseUserName(field, s string) (UserName, error) {
 	if err := checkChars(field, s, ""); err != nil {
 		return "", err
 	}
-	if !userRE.MatchString(s) {
+	if !userRE().MatchString(s) {
 		return "", &InputError{Field: field, Value: s, Reason: "not a valid system user name"}
 	}
 	return UserName(s), nil
@@ -344,7 +345,7 @@ func ParseDataDir(field, s string) (AbsPath, error) {
 // unitRE is a systemd service unit name: unit-name characters, an optional
 // template instance after '@', and the .service suffix; no '/' and no
 // leading '.', '-' or '@'.
-var unitRE = regexp.MustCompile(`^[A-Za-z0-9_:][A-Za-z0-9_:.@-]*\.service$`)
+var unitRE = lazyRegexp(`^[A-Za-z0-9_:][A-Za-z0-9_:.@-]*\.service$`)
 
 // ParseUnitName validates a systemd service unit name such as hbbs.service
 // or rustdesk-hbbs@main.service (at most 255 characters, like systemd's).
@@ -352,7 +353,7 @@ func ParseUnitName(field, s string) error {
 	if err := checkChars(field, s, "@"); err != nil {
 		return err
 	}
-	if len(s) > 255 || !unitRE.MatchString(s) {
+	if len(s) > 255 || !unitRE().MatchString(s) {
 		return &InputError{Field: field, Value: s, Reason: "not a systemd service unit name (e.g. hbbs.service)"}
 	}
 	return nil
@@ -392,4 +393,10 @@ func ParseAPI(field, s string) (string, error) {
 		return "", err
 	}
 	return strings.TrimRight(s, "/"), nil
+}
+
+// lazyRegexp compiles a pattern on first use: package-level MustCompile runs
+// at every rdctl start, including commands that never validate anything.
+func lazyRegexp(pattern string) func() *regexp.Regexp {
+	return sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(pattern) })
 }

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io/fs"
 	"path/filepath"
-	"regexp"
 	"strconv"
 	"unicode"
 	"unicode/utf8"
@@ -229,7 +228,7 @@ func (r *Record) Validate() error {
 		default:
 			return &InputError{Field: "compose.network", Value: c.Network, Reason: "must be host or bridge"}
 		}
-		if !projectRE.MatchString(c.Project) {
+		if !projectRE().MatchString(c.Project) {
 			return &InputError{Field: "compose.project", Value: c.Project, Reason: "a compose project name is lower-case letters, digits, '_' and '-', starting with a letter or digit"}
 		}
 		if _, err := ParseDataDir("compose.mount_target", c.MountTarget); err != nil {
@@ -283,17 +282,17 @@ func checkText(field, s string) error {
 			return &InputError{Field: field, Value: s, Reason: fmt.Sprintf("contains the unprintable character %U", r)}
 		}
 	}
-	if textsafe.KeyMaterial(digestRE.ReplaceAllString(s, "")) {
+	if textsafe.KeyMaterial(digestRE().ReplaceAllString(s, "")) {
 		return &InputError{Field: field, Value: s, Reason: "looks like key material"}
 	}
 	return nil
 }
 
 // digestRE is an image digest, the one place a record holds a long hex run.
-var digestRE = regexp.MustCompile(`@sha256:[0-9a-f]{64}$`)
+var digestRE = lazyRegexp(`@sha256:[0-9a-f]{64}$`)
 
 // projectRE is Compose's rule for a project name.
-var projectRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,` + strconv.Itoa(MaxTextLen-1) + `}$`)
+var projectRE = lazyRegexp(`^[a-z0-9][a-z0-9_-]{0,` + strconv.Itoa(MaxTextLen-1) + `}$`)
 
 // Encode renders the record as TOML.
 func (r *Record) Encode() ([]byte, error) {

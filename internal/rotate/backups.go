@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"regexp"
 	"sort"
+	"sync"
 
 	"github.com/rdctl/rdctl/internal/keys"
 	"github.com/rdctl/rdctl/internal/safefs"
@@ -28,7 +29,7 @@ const stampLayout = "20060102T150405Z"
 // and a backup migrated from an older layout must match it: such a name
 // becomes a directory name and is printed, so it carries no separators,
 // control characters or escapes.
-var stampRE = regexp.MustCompile(`^[0-9]{8}T[0-9]{6}Z(-[a-z0-9][a-z0-9-]{0,40})?$`)
+var stampRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[0-9]{8}T[0-9]{6}Z(-[a-z0-9][a-z0-9-]{0,40})?$`) })
 
 // ErrNothingStaged means --commit found no staged key.
 var ErrNothingStaged = errors.New("no staged key (stage one first: rdctl rotate --stage)")
@@ -154,7 +155,7 @@ func (e *InvalidStampError) Error() string {
 }
 
 func checkStamp(stamp string) error {
-	if !stampRE.MatchString(stamp) {
+	if !stampRE().MatchString(stamp) {
 		return &InvalidStampError{Len: len(stamp)}
 	}
 	return nil

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"sync"
 	"time"
 
 	"github.com/rdctl/rdctl/internal/keys"
@@ -12,7 +13,7 @@ import (
 
 // labelRE is what a backup label may be: it becomes part of a directory
 // name, so it is short, lower case and has no separators.
-var labelRE = regexp.MustCompile(`^[a-z][a-z0-9-]{0,31}$`)
+var labelRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[a-z][a-z0-9-]{0,31}$`) })
 
 // ErrNoLiveKey means there is no valid live key pair to back up.
 var ErrNoLiveKey = errors.New("no valid key pair to back up")
@@ -24,7 +25,7 @@ var ErrNoLiveKey = errors.New("no valid key pair to back up")
 // backup's path and the pair it holds; a missing or invalid secret gives an
 // error matching ErrNoLiveKey.
 func BackupNow(workingDir, stateDir string, owner keys.Owner, label string) (string, keys.Pair, error) {
-	if !labelRE.MatchString(label) {
+	if !labelRE().MatchString(label) {
 		return "", keys.Pair{}, fmt.Errorf("invalid backup label %q", label)
 	}
 	d, err := safefs.OpenDir(workingDir)

@@ -7,8 +7,6 @@ import (
 	"net"
 	"strings"
 	"syscall"
-
-	"tailscale.com/client/local"
 )
 
 // SocketFlag is the rdctl flag that points at tailscaled's LocalAPI socket.
@@ -116,7 +114,7 @@ const (
 	hintTimeout = "the peer may be offline, or the tailnet policy (ACLs) may block this port; check: tailscale ping "
 )
 
-// classify turns an error from local.Client into an *Error. socket is the
+// classify turns an error from the LocalAPI client into an *Error. socket is the
 // LocalAPI socket path, used in the daemon-unavailable message.
 func classify(op, target, socket string, err error) error {
 	if err == nil {
@@ -130,12 +128,12 @@ func classify(op, target, socket string, err error) error {
 		// The caller gave up; that is not a tailnet condition.
 		return err
 	}
-	if local.IsAccessDeniedError(err) {
+	if _, ok := errors.AsType[*accessDeniedError](err); ok {
 		e.Kind, e.Hint = ErrAccessDenied, hintOperator
 		e.Detail = strings.TrimPrefix(innermost(err), "Access denied: ")
 		return e
 	}
-	// A failed connect to the LocalAPI socket itself. local.Client keeps the
+	// A failed connect to the LocalAPI socket itself. The client keeps the
 	// *net.OpError in the chain (%w). Net "unix" distinguishes it from the
 	// direct dial UserDial does when tailscaled answers "Dial-Self".
 	if oe, ok := errors.AsType[*net.OpError](err); ok && oe.Op == "dial" && oe.Net == "unix" {

@@ -3,14 +3,11 @@ package tailnet
 import (
 	"cmp"
 	"context"
-	"net"
 	"net/netip"
-	"runtime"
 	"slices"
 	"strings"
 	"time"
 
-	"tailscale.com/client/local"
 	"tailscale.com/ipn/ipnstate"
 	"tailscale.com/paths"
 )
@@ -20,40 +17,27 @@ import (
 // a tsnet node). A Client is safe for concurrent use; each call is one or two
 // LocalAPI requests and nothing is cached.
 type Client struct {
-	lc     *local.Client
+	lc     LocalAPI
 	socket string // for messages; "" when unknown (FromLocal)
 }
 
 // New returns a Client for the tailscaled listening on socket. An empty
 // socket means the platform default (on Linux
-// /var/run/tailscale/tailscaled.sock). With an explicit socket the client
-// uses only that socket, never the macOS GUI fallback.
+// /var/run/tailscale/tailscaled.sock).
 //
-// New does not connect; the first call does.
+// New does not connect; the first call does, once, without retrying, so
+// that an rdctl run without tailscaled says so at once.
 func New(socket string) *Client {
-	lc := &local.Client{Socket: socket, UseSocketOnly: socket != ""}
 	if socket == "" {
 		socket = paths.DefaultTailscaledSocket()
 	}
-	if runtime.GOOS != "windows" && runtime.GOOS != "darwin" {
-		// Dial the socket once. local.Client's default dialer retries a
-		// failed connect for the first 2-5 s of the process's life (for
-		// "tailscaled & tailscale up"), which would make every rdctl run
-		// without tailscaled wait 2 s before saying so. The error stays a
-		// *net.OpError on "unix", which classify recognises.
-		path := socket
-		lc.Dial = func(ctx context.Context, _, _ string) (net.Conn, error) {
-			var d net.Dialer
-			return d.DialContext(ctx, "unix", path)
-		}
-	}
-	return &Client{lc: lc, socket: socket}
+	return &Client{lc: newSocketClient(socket), socket: socket}
 }
 
 // FromLocal wraps an existing LocalAPI client, for example a tsnet node's
-// LocalClient in tests. The Client uses lc as is.
-func FromLocal(lc *local.Client) *Client {
-	return &Client{lc: lc, socket: lc.Socket}
+// LocalClient (tailscale.com/client/local) in tests. The Client uses lc as is.
+func FromLocal(lc LocalAPI) *Client {
+	return &Client{lc: lc}
 }
 
 // Socket returns the LocalAPI socket path this client uses, or "" when it

@@ -1,0 +1,54 @@
+package main
+
+import (
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+// TestBinaryDeps keeps packages out of the rdctl binary that cost every
+// start (package init runs before main, for every command) or megabytes:
+// Go links every imported package, so the only way to keep an init off the
+// start path is not to import it. compose-go's loader and schema compile JSON
+// schemas at init (about 30 ms); its full loader runs in the tests only.
+// tailscale.com/client/local links health, netmon and eventbus, and through
+// them tsweb, expvar and net/http/pprof; internal/tailnet speaks the three
+// LocalAPI calls it needs over the socket itself.
+func TestBinaryDeps(t *testing.T) {
+	goBin, err := exec.LookPath("go")
+	if err != nil {
+		t.Skip("no go command in PATH")
+	}
+	out, err := exec.Command(goBin, "list", "-deps", ".").Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	deps := strings.Fields(string(out))
+	denied := []string{
+		"github.com/compose-spec/compose-go/v2/loader",
+		"github.com/compose-spec/compose-go/v2/schema",
+		"github.com/santhosh-tekuri/jsonschema",
+		"net/http/pprof",
+		"expvar",
+		"tailscale.com/tsweb",
+		"tailscale.com/client/local",
+		"tailscale.com/health",
+		"tailscale.com/util/eventbus",
+		"tailscale.com/tsnet",
+		"tailscale.com/ipn/ipnlocal",
+		"tailscale.com/wgengine/magicsock",
+		"tailscale.com/wgengine/netstack",
+		"gvisor.dev/",
+		"github.com/tailscale/wireguard-go",
+		"github.com/cpuguy83/go-md2man",
+		"github.com/goreleaser/nfpm",
+	}
+	for _, d := range deps {
+		for _, f := range denied {
+			if d == f || strings.HasPrefix(d, strings.TrimSuffix(f, "/")+"/") {
+				t.Errorf("rdctl links %s (denied: %s)", d, f)
+			}
+		}
+	}
+	t.Logf("%d packages", len(deps))
+}
