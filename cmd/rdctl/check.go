@@ -235,7 +235,7 @@ func runCheck(ctx context.Context, e *env, a checkArgs) error {
 		}
 	}
 
-	if err := a.proxy.validate(e, targets); err != nil {
+	if err := a.proxy.validate(e, targets, opts.Probes); err != nil {
 		return err
 	}
 	tailnets, err := e.routeOverTailnet(ctx, targets, a.tailnet, a.tsSocket, a.timeout)

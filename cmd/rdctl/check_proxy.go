@@ -57,7 +57,7 @@ func (f proxyFlags) apply(e *env, opts *probe.Options) error {
 
 // validate checks the flags against the targets: --ws-only needs a
 // proxied target, every --resolve name must be a target's host.
-func (f proxyFlags) validate(e *env, targets []probe.Target) error {
+func (f proxyFlags) validate(e *env, targets []probe.Target, selected []probe.Name) error {
 	proxied, wss := false, false
 	hosts := map[string]bool{}
 	for _, t := range targets {
@@ -76,6 +76,13 @@ func (f proxyFlags) validate(e *env, targets []probe.Target) error {
 		host, _, _ := fleet.ParseResolve(v) // apply accepted it
 		if !hosts[host] {
 			return usageErrorf("--resolve names %s, which no target uses", host)
+		}
+	}
+	if selected != nil {
+		for _, t := range targets {
+			if !slices.ContainsFunc(selected, func(n probe.Name) bool { return applies(n, t, f.wsOnly) }) {
+				return usageErrorf("--ports selects no probe that applies to %s", textsafe.Escape(t.String()))
+			}
 		}
 	}
 	if f.caFile != "" && !wss {
@@ -204,4 +211,17 @@ func printProxyHints(e *env, out checkJSON) {
 			}
 		}
 	}
+}
+
+// applies says whether probe n runs for target t.
+func applies(n probe.Name, t probe.Target, wsOnly bool) bool {
+	switch {
+	case !t.Proxied():
+		return slices.Contains(probe.Names(), n)
+	case n == probe.ProxyTLS:
+		return t.Proxy == "wss"
+	case slices.Contains(probe.ProxyNames(), n):
+		return true
+	}
+	return !wsOnly && slices.Contains(probe.DirectNames(), n)
 }

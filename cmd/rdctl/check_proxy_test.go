@@ -134,3 +134,19 @@ func TestCheckProxiedFailureHints(t *testing.T) {
 		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
 	}
 }
+
+// TestCheckResolvePlainTarget: --resolve pins a plain target's name too,
+// so no lookup happens (rd.test exists in no DNS).
+func TestCheckResolvePlainTarget(t *testing.T) {
+	t.Parallel()
+	s := startStandins(t, "", hbbstest.Options{}, &hbbstest.Options{})
+	target := fmt.Sprintf("rd.test:%d", s.port)
+	code, stdout, stderr := runInProcess(t, "--json", "check", target, "--resolve", "RD.test:"+s.bind, "--key", s.hbbs.Key())
+	if code != 0 {
+		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	tr := decodeCheck(t, stdout).Targets[0]
+	if tr.Target != target || tr.Address != s.target || tr.KeyStatus != "match" || len(tr.Probes) != 6 {
+		t.Fatalf("%+v", tr)
+	}
+}

@@ -388,26 +388,20 @@ const (
 // the client's header on lets the usable one set the address (port 0) and
 // the unusable one fall back to the connection's (another port).
 func (p *proxied) probeRealIP(ctx context.Context) (note string, err error) {
-	type reply struct {
-		port int32
-		err  error
-	}
-	other := make(chan reply, 1)
-	go func() {
-		port, err := p.testNat(ctx, "/ws/id", "X-Real-IP: "+unusableRealIP)
-		other <- reply{port, err}
-	}()
+	// One after the other, so the probe holds one connection, as
+	// Options.Concurrency counts it.
 	forged, err := p.testNat(ctx, "/ws/id", "X-Real-IP: "+forgedRealIP)
-	u := <-other
+	if err != nil {
+		return "", err
+	}
+	unusable, err := p.testNat(ctx, "/ws/id", "X-Real-IP: "+unusableRealIP)
 	switch {
 	case err != nil:
 		return "", err
-	case u.err != nil:
-		return "", u.err
-	case (forged == 0) != (u.port == 0):
+	case (forged == 0) != (unusable == 0):
 		return "", proxyErr(CauseRealIPForgeable,
 			"a client's own X-Real-IP reaches hbbs through the proxy (TestNat port %d with X-Real-IP: %s, %d with an unusable value): anyone can forge the address hbbs logs and acts on",
-			forged, forgedRealIP, u.port)
+			forged, forgedRealIP, unusable)
 	}
 	return "a client's X-Real-IP does not reach hbbs (the proxy overwrites or drops it)", nil
 }
@@ -631,7 +625,8 @@ func (t Target) proxyProbeProto(n Name) string {
 // checkProxied is Check for a list with proxied targets: the plain targets
 // as Check does, the direct ports of the proxied ones (DirectNames, unless
 // WSOnly), then their proxy probes. The three groups run one after the
-// other, each with opts.Concurrency, so the bound holds.
+// other, each with opts.Concurrency, so the bound holds (proxy-relay, like
+// the relay pairing, holds two connections for its one slot).
 func checkProxied(ctx context.Context, targets []Target, opts Options) ([]TargetResult, error) {
 	selected := opts.Probes
 	opts, err := opts.normalize()

@@ -270,3 +270,17 @@ func TestProxiedRejectsBadTargets(t *testing.T) {
 		}
 	}
 }
+
+// TestProxyTLSExpiringSoon: a certificate with less than 14 days left
+// passes with a warning.
+func TestProxyTLSExpiringSoon(t *testing.T) {
+	ca := hbbstest.NewCA(t)
+	soon := ca.Leaf(t, time.Now().Add(-time.Hour), time.Now().Add(3*24*time.Hour), testName)
+	s := setupProxied(t, "wss", hbbstest.ProxyMode{TLS: &soon}, nil)
+	s.opts.RootCAs = ca.Pool
+	s.opts.Probes = []Name{ProxyTLS}
+	r := check1(t, s.target, s.opts)
+	if p := probeOf(t, r, ProxyTLS); !r.OK || !strings.HasPrefix(p.Warning, "the certificate expires in 2 days") {
+		t.Fatalf("%+v", p)
+	}
+}
