@@ -94,6 +94,15 @@ func TestProxyRealNginxAndCaddy(t *testing.T) {
 		}
 	}
 
+	// Caddy's automatic-TLS site (no --cert): validated by rdctl with the
+	// real caddy inside the namespace, where nothing reaches a resolver.
+	auto := filepath.Join(sites, "caddy-auto.conf")
+	cmd := ns.Command(ctx, rdctl, "--config", record, "proxy", "caddy", "--domain", proxyDomain, "--out", auto)
+	cmd.Env = append(os.Environ(), "HOME="+sites)
+	if _, stderr, code, err := harness.Run(cmd); err != nil || code != 0 || !strings.Contains(stderr, "validated: caddy validate accepted it") {
+		t.Fatalf("rdctl proxy caddy (automatic TLS): exit %d %v\n%s", code, err, stderr)
+	}
+
 	forward := func(t *testing.T, label string) {
 		c := &proxyClient{addr: netip.AddrPortFrom(ns.NsAddr, 443), pool: pool}
 		begin := time.Now()

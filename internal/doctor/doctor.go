@@ -148,6 +148,7 @@ func Run(ctx context.Context, in Input) []Check {
 	in.duplicateKeys(&cs)
 	in.logs = in.unitChecks(&cs)
 	in.relayCheck(ctx, &cs)
+	in.proxyChecks(&cs)
 	if in.live() {
 		in.liveChecks(&cs)
 		in.relayReachable(ctx, &cs)

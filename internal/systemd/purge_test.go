@@ -227,7 +227,10 @@ func TestUninstallPurgeLive(t *testing.T) {
 			head := []string{"stop and disable hbbs.service and hbbr.service",
 				"run ufw delete allow 21115:21119/tcp", "run ufw delete allow 21116/udp",
 				"run ufw delete allow in on tailscale0 to any port 21115:21119 proto tcp",
-				"run ufw delete allow in on tailscale0 to any port 21116 proto udp"}
+				"run ufw delete allow in on tailscale0 to any port 21116 proto udp",
+				// the firewall --proxy variants
+				"run ufw delete allow 21115:21117/tcp", "run ufw delete deny 21118:21119/tcp",
+				"run ufw delete allow in on tailscale0 to any port 21115:21117 proto tcp"}
 			if tc.sysusers {
 				head = append(head, "delete the system user rustdesk")
 			}
