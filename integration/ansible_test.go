@@ -597,3 +597,60 @@ func lastLine(s string) string {
 	lines := strings.Split(strings.TrimSpace(s), "\n")
 	return lines[len(lines)-1]
 }
+
+// TestAnsibleImageTree runs the host modules with root: on the controller itself (connection
+// local): an image tree is installed, its key rotated, its media exported and its facts read,
+// and a second install changes nothing. No live system is touched.
+func TestAnsibleImageTree(t *testing.T) {
+	playbook := needProgram(t, "ansible-playbook", "ansible-core")
+	rdctl, _ := binaries(t)
+	dir := t.TempDir()
+	repoAnsible, err := filepath.Abs("../ansible")
+	noErrT(t, err)
+	coll := filepath.Join(dir, "collections", "ansible_collections", "rdctl")
+	noErrT(t, os.MkdirAll(coll, 0o755))
+	noErrT(t, os.Symlink(repoAnsible, filepath.Join(coll, "rustdesk")))
+	img, media := filepath.Join(dir, "img"), filepath.Join(dir, "media")
+	play := fmt.Sprintf(`---
+- name: Image tree
+  hosts: localhost
+  connection: local
+  gather_facts: false
+  tasks:
+    - {name: install, rdctl.rustdesk.rdctl_install: {root: %[1]q, rdctl_path: %[2]q, relay: 192.0.2.7}, register: first}
+    - {name: install again, rdctl.rustdesk.rdctl_install: {root: %[1]q, rdctl_path: %[2]q, relay: 192.0.2.7}, register: again}
+    - {name: facts, rdctl.rustdesk.rdctl_facts: {root: %[1]q, rdctl_path: %[2]q}}
+    - {name: rotate, rdctl.rustdesk.rdctl_rotate: {root: %[1]q, rdctl_path: %[2]q}, register: rot}
+    - {name: export, rdctl.rustdesk.rdctl_export: {root: %[1]q, rdctl_path: %[2]q, dest: %[3]q}, register: media}
+    - name: results
+      ansible.builtin.debug:
+        msg: "RESULT {{ first.changed }} {{ again.changed }} {{ rdctl_server.public_key == first.public_key }} {{ rot.old_public_key == first.public_key }} {{ rot.new_public_key == media.public_key }} {{ media.files | length }}"
+`, img, rdctl, media)
+	pb := filepath.Join(dir, "image.yml")
+	noErrT(t, os.WriteFile(pb, []byte(play), 0o644))
+	cfg := filepath.Join(dir, "ansible.cfg")
+	noErrT(t, os.WriteFile(cfg, []byte("[defaults]\n"), 0o644))
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, playbook, "-vvv", "-i", "localhost,", "-e", "ansible_python_interpreter=/usr/bin/python3", pb)
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "LANG=C.UTF-8", "HOME=" + filepath.Join(dir, "home"),
+		"ANSIBLE_CONFIG=" + cfg, "ANSIBLE_COLLECTIONS_PATH=" + filepath.Join(dir, "collections"),
+		"ANSIBLE_HOME=" + filepath.Join(dir, "ansible-home"), "ANSIBLE_LOCAL_TEMP=" + filepath.Join(dir, "tmp"),
+		"ANSIBLE_NOCOLOR=1", "ANSIBLE_LOCALHOST_WARNING=False"}
+	out, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), `"RESULT True False True True True 9"`) {
+		t.Fatalf("ansible-playbook: %v\n%s", err, out)
+	}
+	if _, err := os.Stat(filepath.Join(img, "etc/systemd/system/hbbs.service")); err != nil {
+		t.Error(err)
+	}
+	sec, err := os.ReadFile(filepath.Join(img, "var/lib/rustdesk/id_ed25519"))
+	noErrT(t, err)
+	pair, err := keys.ParseSecret(sec)
+	noErrT(t, err)
+	for _, form := range leakForms(pair) {
+		if strings.Contains(string(out), form) {
+			t.Error("a secret key form appears in the play's output")
+		}
+	}
+}
