@@ -189,7 +189,7 @@ func TestProxyRealNginxAndCaddy(t *testing.T) {
 		v := exec.Command(caddy, "validate", "--config", caddyfile, "--adapter", "caddyfile")
 		v.Env = env
 		out, err := v.CombinedOutput()
-		t.Logf("caddy validate: %s", lastLine(out))
+		t.Logf("caddy validate: %s", lastLine(string(out)))
 		if err != nil {
 			t.Fatalf("caddy validate: %v\n%s", err, out)
 		}
@@ -396,11 +396,6 @@ func logLine(log, prefix string) string {
 		}
 	}
 	return ""
-}
-
-func lastLine(b []byte) string {
-	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
-	return lines[len(lines)-1]
 }
 
 func tailText(s string, n int) string {

@@ -1,0 +1,48 @@
+# Unit tests of plugins/module_utils/rdctl.py (run by ansible/collection_test.go with python3).
+import os
+import sys
+import unittest
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), '..', '..', 'plugins', 'module_utils'))
+import rdctl  # noqa: E402
+
+
+class DiffFromReport(unittest.TestCase):
+    def test_only_changed_steps_with_their_before_and_after(self):
+        report = {'changed': True, 'steps': [
+            {'action': 'write', 'target': '/etc/systemd/system/hbbs.service', 'changed': False},
+            {'action': 'rotate the key in', 'target': '/var/lib/rustdesk',
+             'before': 'SHA256:old', 'after': 'a new key', 'changed': True},
+            {'action': 'create directory', 'target': '/var/lib/rustdesk', 'changed': True},
+        ]}
+        d = rdctl.diff_from_report(report)
+        self.assertEqual(d['before'], 'rotate the key in /var/lib/rustdesk: SHA256:old\n'
+                                      'create directory /var/lib/rustdesk: (as it is)\n')
+        self.assertEqual(d['after'], 'rotate the key in /var/lib/rustdesk: a new key\n'
+                                     'create directory /var/lib/rustdesk: (changed)\n')
+
+    def test_nothing_changed_is_an_empty_diff(self):
+        d = rdctl.diff_from_report({'changed': False, 'steps': [{'action': 'write', 'target': 'x', 'changed': False}]})
+        self.assertEqual((d['before'], d['after']), ('', ''))
+        d = rdctl.diff_from_report(None)
+        self.assertEqual((d['before'], d['after']), ('', ''))
+
+    def test_only_the_report_fields_are_copied(self):
+        # A field the diff does not know (whatever rdctl adds later) never reaches it.
+        d = rdctl.diff_from_report({'steps': [{'action': 'a', 'target': 't', 'changed': True, 'extra': 'XYZ'}]})
+        self.assertNotIn('XYZ', d['before'] + d['after'])
+
+
+class ErrorMessage(unittest.TestCase):
+    def test_rdctl_error_and_hint_lines(self):
+        err = 'noise\nrdctl: error: no deployment record\nrdctl: hint: run rdctl install\n'
+        self.assertEqual(rdctl.error_message(1, err, 'rdctl rotate'),
+                         'rdctl rotate failed (exit 1): rdctl: error: no deployment record; rdctl: hint: run rdctl install')
+
+    def test_other_stderr_last_lines(self):
+        self.assertEqual(rdctl.error_message(2, 'a\nb\n', 'x'), 'x failed (exit 2): a; b')
+        self.assertEqual(rdctl.error_message(3, '', 'x'), 'x failed (exit 3): no message')
+
+
+if __name__ == '__main__':
+    unittest.main()
