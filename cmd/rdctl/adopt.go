@@ -24,6 +24,7 @@ func adoptCommand(e *env) *cli.Command {
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "id-host", Usage: "ID server `HOST[:PORT]` clients are configured with"},
 			&cli.StringFlag{Name: "relay", Usage: "relay `HOST[:PORT]` (or a comma list) to record instead of what hbbs advertises"},
+			&cli.StringFlag{Name: "tailnet-host", Usage: "the ID server `HOST[:PORT]` tailnet clients are configured with, beside the public --id-host (rdctl export --profile tailnet)"},
 			&cli.StringFlag{Name: "origin", Usage: "adopt this one when several are found: `NAME` debian, installer-script or rdctl"},
 			&cli.StringFlag{Name: "backend", Usage: "look only for a `KIND` of install: systemd or compose (default: systemd units, then compose stacks on a live host)"},
 			&cli.StringFlag{Name: "project", Usage: "adopt this compose project when several run (implies --backend compose)", Value: ""},
@@ -44,12 +45,16 @@ func adoptFlags(e *env, cmd *cli.Command) (adopt.Request, error) {
 		}
 		r.IDHost = hp
 	}
+	var err error
+	if r.TailnetHost, err = tailnetHostFlag(cmd); err != nil {
+		return r, err
+	}
 	if r.Relay != "" {
 		if _, err := deploy.ParseRelays("--relay", r.Relay); err != nil {
 			return r, err
 		}
 	}
-	r, err := r.Check()
+	r, err = r.Check()
 	var conflict *adopt.FlagConflictError
 	if errors.As(err, &conflict) {
 		return r, &usageError{msg: err.Error()}

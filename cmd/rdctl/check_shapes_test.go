@@ -127,3 +127,46 @@ func TestCheckRecordRelays(t *testing.T) {
 		t.Fatalf("%s", stdout)
 	}
 }
+
+// A name with two addresses (one answering) and two relays named by
+// address: two rows of eight probes; the dead address fails its four
+// rendezvous probes, and both relays pass at either row (they are probed
+// at their own addresses). The time is logged (go test -v), not judged.
+func TestCheckTwoRelaysTwoAddresses(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	s := startStandins(t, dir, hbbstest.Options{}, &hbbstest.Options{})
+	r2 := startStandins(t, dir, hbbstest.Options{}, &hbbstest.Options{})
+	dead := netip.MustParseAddr(hbbstest.RandomLoopback())
+	for dead.String() == s.bind {
+		dead = netip.MustParseAddr(hbbstest.RandomLoopback())
+	}
+	dns := hbbstest.StartDNS(t, map[string][]netip.Addr{"rd.test": {netip.MustParseAddr(s.bind), dead}})
+	liveRelay, otherRelay := fmt.Sprintf("%s:%d", s.bind, s.port+1), fmt.Sprintf("%s:%d", r2.bind, r2.port+1)
+	start := time.Now()
+	code, stdout, stderr := runInProcess(t, "check", fmt.Sprintf("rd.test:%d", s.port), "--key", s.hbbs.Key(), "--dns-server", dns,
+		"--relay", liveRelay+","+otherRelay, "--json")
+	t.Logf("2 addresses x 2 relays checked in %s", time.Since(start))
+	if code != 1 {
+		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	out := decodeCheck(t, stdout)
+	if len(out.Targets) != 2 {
+		t.Fatalf("%d rows", len(out.Targets))
+	}
+	for _, tr := range out.Targets {
+		if len(tr.Probes) != 8 {
+			t.Errorf("%s: %d probes", tr.Address, len(tr.Probes))
+		}
+		live := tr.Address == fmt.Sprintf("%s:%d", s.bind, s.port)
+		if tr.OK != live {
+			t.Errorf("%s ok=%v", tr.Address, tr.OK)
+		}
+		for _, p := range tr.Probes {
+			// Relays have their own addresses: both pass at either row.
+			if want := live || p.Relay != ""; p.OK != want {
+				t.Errorf("%s %s ok=%v, want %v: %s", tr.Address, p.Name, p.OK, want, p.Error)
+			}
+		}
+	}
+}

@@ -13,9 +13,11 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"os"
 	"path"
 	"slices"
 	"strings"
+	"syscall"
 
 	"github.com/rdctl/rdctl/internal/deploy"
 	"github.com/rdctl/rdctl/internal/keys"
@@ -76,6 +78,8 @@ type Finding struct {
 	ID       string   `json:"id"`
 	Severity Severity `json:"severity"`
 	Message  string   `json:"message"`
+	// Hint names the next step; may be "".
+	Hint string `json:"hint,omitempty"`
 }
 
 // IDs of findings made in more than one place (units here, compose stacks
@@ -137,6 +141,9 @@ type Service struct {
 	// exposed names the places where a secret key given directly can be
 	// read by other users.
 	exposed []string
+	// untrustedEnv are EnvironmentFile= paths rdctl did not read: others
+	// than root could write them.
+	untrustedEnv []string
 }
 
 // Install is a detected hbbs/hbbr install.
@@ -264,7 +271,7 @@ func loadService(root, name string, relay bool) (*Service, error) {
 		s.WorkingDir = path.Clean(wd)
 	}
 	s.LogFile = outputFile(u)
-	unitEnv := parseEnvironment(u.Values("Service", "Environment"))
+	unitEnv := parseEnvironment(u.Values("Service", "Environment")).from("Environment= in " + u.Path)
 	if unitEnv.holdsSecret() {
 		s.exposed = append(s.exposed, u.Path+" (unit files are world-readable)")
 	}
@@ -279,7 +286,13 @@ func loadService(root, name string, relay bool) (*Service, error) {
 			if err != nil {
 				continue // systemd refuses to start without a non-optional one; not ours to judge
 			}
-			vars := parseEnvFile(data)
+			// rdctl runs as root: a file the service user (or anyone but
+			// root and rdctl's caller) could write must not steer it.
+			if why := untrusted(under(root, p), info); why != "" {
+				s.untrustedEnv = append(s.untrustedEnv, p+" ("+why+")")
+				continue
+			}
+			vars := parseEnvFile(data).from(p)
 			if _, ok := vars.exact("KEY"); ok {
 				fromFiles = true
 			}
@@ -290,7 +303,7 @@ func loadService(root, name string, relay bool) (*Service, error) {
 		}
 	}
 	if data, info, err := readSmall(under(root, path.Join(s.WorkingDir, ".env"))); err == nil {
-		s.dot = parseEnvFile(data)
+		s.dot = parseEnvFile(data).from(path.Join(s.WorkingDir, ".env"))
 		if s.dot.holdsSecret() && info.Mode.Perm()&0o077 != 0 {
 			s.exposed = append(s.exposed, fmt.Sprintf("%s (mode %04o)", path.Join(s.WorkingDir, ".env"), info.Mode.Perm()))
 		}
@@ -365,6 +378,30 @@ func homeOf(root, user string) string {
 
 // readSmall reads a regular file without following a symlink at its last
 // component.
+// untrusted says why a file rdctl (as root) read must not be trusted, or
+// "": owned by someone other than root and rdctl's own user, writable by
+// group or others, or in a directory that is.
+func untrusted(p string, info safefs.Info) string {
+	me := os.Geteuid()
+	if info.UID != 0 && info.UID != me {
+		return fmt.Sprintf("owned by uid %d", info.UID)
+	}
+	if info.Mode.Perm()&0o022 != 0 {
+		return fmt.Sprintf("mode %04o: writable by group or others", info.Mode.Perm())
+	}
+	dir, err := os.Lstat(path.Dir(p))
+	if err != nil {
+		return "its directory cannot be read"
+	}
+	if st, ok := dir.Sys().(*syscall.Stat_t); ok && int(st.Uid) != 0 && int(st.Uid) != me {
+		return fmt.Sprintf("in a directory owned by uid %d", st.Uid)
+	}
+	if dir.Mode().Perm()&0o022 != 0 {
+		return fmt.Sprintf("in a directory others can write (mode %04o)", dir.Mode().Perm())
+	}
+	return ""
+}
+
 func readSmall(p string) ([]byte, safefs.Info, error) {
 	d, err := safefs.OpenDir(path.Dir(p))
 	if err != nil {

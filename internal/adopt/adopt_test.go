@@ -453,7 +453,7 @@ func TestSplitWords(t *testing.T) {
 // hbbr ignoring "key=".)
 func TestParseEnvFile(t *testing.T) {
 	got := parseEnvFile([]byte("# c\nrelay-servers=a.example:21117\nexport KEY=\"_\"\nALWAYS_USE_RELAY=Y # forced\nbroken line\n=x\nEMPTY=\r\n"))
-	want := envVars{{"relay-servers", "a.example:21117"}, {"KEY", "_"}, {"ALWAYS_USE_RELAY", "Y"}, {"EMPTY", ""}}
+	want := envVars{{"relay-servers", "a.example:21117", ""}, {"KEY", "_", ""}, {"ALWAYS_USE_RELAY", "Y", ""}, {"EMPTY", "", ""}}
 	if !slices.Equal(got, want) {
 		t.Fatalf("got %q, want %q", got, want)
 	}

@@ -17,8 +17,9 @@ func normKey(k string) string {
 	return strings.ToUpper(strings.ReplaceAll(k, "_", "-"))
 }
 
-// envVar is one assignment, its name as written.
-type envVar struct{ Name, Value string }
+// envVar is one assignment, its name as written, and where it was read
+// (for messages: "Environment= in UNIT", a file's path).
+type envVar struct{ Name, Value, Where string }
 
 // envVars are assignments in the order read, names as written. They may
 // hold a secret key (KEY=…): they never leave this package, only their
@@ -64,7 +65,7 @@ func parseEnvFile(data []byte) envVars {
 		if k = strings.TrimSpace(k); !ok || k == "" {
 			continue
 		}
-		out = append(out, envVar{k, unquoteEnvValue(strings.TrimSpace(v))})
+		out = append(out, envVar{Name: k, Value: unquoteEnvValue(strings.TrimSpace(v))})
 	}
 	return out
 }
@@ -93,11 +94,19 @@ func parseEnvironment(values []string) envVars {
 		}
 		for _, w := range words {
 			if k, val, ok := strings.Cut(w, "="); ok && k != "" {
-				out = append(out, envVar{k, val})
+				out = append(out, envVar{Name: k, Value: val})
 			}
 		}
 	}
 	return out
+}
+
+// from sets where every assignment of e was read.
+func (e envVars) from(where string) envVars {
+	for i := range e {
+		e[i].Where = where
+	}
+	return e
 }
 
 // holdsSecret reports whether any assignment whose name could mean KEY to

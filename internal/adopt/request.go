@@ -12,6 +12,9 @@ type Request struct {
 	IDHost deploy.HostPort
 	// Relay replaces the relay hbbs advertises, if set.
 	Relay string
+	// TailnetHost is the ID server tailnet clients are given
+	// (--tailnet-host), recorded as tailnet_host; "" for none.
+	TailnetHost string
 	// Origin chooses among systemd installs (see SelectOrigin).
 	Origin string
 	// Backend is "" (systemd units, then compose stacks), systemd or compose.
@@ -107,6 +110,10 @@ func (in *Install) Adopt(r Request, hostname func() (name, source string)) (rec 
 	}
 	rec, err = in.Record(RecordOptions{IDHost: idHost.String(), Relay: r.Relay})
 	if err != nil {
+		return nil, "", err
+	}
+	rec.TailnetHost = r.TailnetHost
+	if err := rec.Validate(); err != nil {
 		return nil, "", err
 	}
 	if in.Findings == nil {

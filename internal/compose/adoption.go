@@ -35,6 +35,7 @@ func Adopt(d *Detected, r adopt.Request, hostname func() (name, source string)) 
 		return nil, err
 	}
 	rec.IDHost = hp.String()
+	rec.TailnetHost = r.TailnetHost
 	if err := rec.Validate(); err != nil {
 		return nil, fmt.Errorf("cannot record compose project %s: %w", d.Project, err)
 	}

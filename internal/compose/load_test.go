@@ -3,6 +3,8 @@ package compose
 import (
 	"context"
 	"path"
+	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/compose-spec/compose-go/v2/loader"
@@ -53,4 +55,47 @@ func TestReadBackStrict(t *testing.T) {
 			t.Errorf("%s: read back", name)
 		}
 	}
+}
+
+func TestServiceEnvironments(t *testing.T) {
+	for _, tc := range []struct {
+		name, yaml string
+		want       map[string][]string
+		err        bool
+	}{
+		{"map", "services:\n  hbbr:\n    image: x\n    environment:\n      LIMIT_SPEED: 400Mb/s\n      EMPTY:\n      N: 3\n", map[string][]string{"hbbr": {"LIMIT_SPEED=400Mb/s", "N=3"}}, false},
+		{"list", "services:\n  hbbs:\n    environment:\n      - RUST_LOG=debug\n      - FROM_CALLER\n      - A=b=c\n", map[string][]string{"hbbs": {"A=b=c", "RUST_LOG=debug"}}, false},
+		{"none", "services:\n  hbbs:\n    image: x\n    x-anything: {a: 1}\n", map[string][]string{"hbbs": nil}, false},
+		{"nested value", "services:\n  hbbs:\n    environment:\n      A: [1, 2]\n", nil, true},
+		{"scalar", "services:\n  hbbs:\n    environment: oops\n", nil, true},
+		{"not yaml", "services: [\n", nil, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := ServiceEnvironments([]byte(tc.yaml))
+			if (err != nil) != tc.err {
+				t.Fatalf("err = %v, want error %v", err, tc.err)
+			}
+			if !tc.err && !reflect.DeepEqual(got, tc.want) {
+				t.Fatalf("got %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
+
+func FuzzServiceEnvironments(f *testing.F) {
+	f.Add([]byte("services:\n  hbbs:\n    environment:\n      - A=1\n"))
+	f.Add([]byte("services:\n  hbbr:\n    environment:\n      A: 1\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		envs, err := ServiceEnvironments(data)
+		if err != nil {
+			return
+		}
+		for _, env := range envs {
+			for _, kv := range env {
+				if !strings.Contains(kv, "=") {
+					t.Fatalf("entry %q has no =", kv)
+				}
+			}
+		}
+	})
 }

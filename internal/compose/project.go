@@ -29,6 +29,7 @@ import (
 	"fmt"
 	"path"
 	"reflect"
+	"slices"
 	"strings"
 
 	"github.com/compose-spec/compose-go/v2/types"
@@ -470,3 +471,54 @@ func sameServices(want, got *types.Project) error {
 // WrittenByRdctl reports whether data is a compose file rdctl wrote (it
 // starts with rdctl's header), for adopt and doctor.
 func WrittenByRdctl(data []byte) bool { return bytes.HasPrefix(data, []byte(header[:40])) }
+
+// ServiceEnvironments reads the environment: of every service in a compose
+// file, as `KEY=VALUE` lines, leaving every other attribute
+// alone (the file may be one an operator edited). Compose allows a map or a
+// list of KEY=VALUE (returned sorted); a key without a value (list form `KEY`, map form `KEY:`)
+// is left out, as it takes its value from the caller's environment, which
+// rdctl cannot see. It does not interpolate ${VAR}: the lints read the text
+// as written. The full compose-go loader is not linked into rdctl (its
+// schema compiles at start-up), so this is the one reader of that attribute.
+func ServiceEnvironments(data []byte) (map[string][]string, error) {
+	var f struct {
+		Services map[string]struct {
+			Environment yaml.Node `yaml:"environment"`
+		} `yaml:"services"`
+	}
+	if err := yaml.Unmarshal(data, &f); err != nil {
+		return nil, err
+	}
+	out := make(map[string][]string, len(f.Services))
+	for name, s := range f.Services {
+		var env []string
+		switch n := s.Environment; n.Kind {
+		case 0:
+		case yaml.MappingNode:
+			for i := 0; i+1 < len(n.Content); i += 2 {
+				k, v := n.Content[i], n.Content[i+1]
+				if k.Kind != yaml.ScalarNode || v.Kind != yaml.ScalarNode {
+					return nil, fmt.Errorf("service %s: environment: %s is not a plain value", name, k.Value)
+				}
+				if v.Tag == "!!null" {
+					continue
+				}
+				env = append(env, k.Value+"="+v.Value)
+			}
+		case yaml.SequenceNode:
+			for _, item := range n.Content {
+				if item.Kind != yaml.ScalarNode {
+					return nil, fmt.Errorf("service %s: environment: an entry is not a plain value", name)
+				}
+				if strings.Contains(item.Value, "=") {
+					env = append(env, item.Value)
+				}
+			}
+		default:
+			return nil, fmt.Errorf("service %s: environment: neither a map nor a list", name)
+		}
+		slices.Sort(env)
+		out[name] = env
+	}
+	return out, nil
+}

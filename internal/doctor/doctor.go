@@ -147,6 +147,9 @@ func Run(ctx context.Context, in Input) []Check {
 	cs := in.fileChecks()
 	in.duplicateKeys(&cs)
 	in.logs = in.unitChecks(&cs)
+	if in.Record.Backend == deploy.BackendCompose {
+		in.composeSettingsChecks(&cs)
+	}
 	in.relayCheck(ctx, &cs)
 	in.proxyChecks(&cs)
 	if in.live() {
@@ -576,7 +579,73 @@ func (in *Input) unitChecks(cs *checks) (logs string) {
 			}
 		}
 	}
+	in.settingsChecks(cs, inst.HBBS.Settings(), inst.HBBR.Settings(), "the units")
 	return logs
+}
+
+// settingLints are the IDs of adopt.LintSettings, each reported once as ok
+// when it finds nothing.
+var settingLints = []string{adopt.FindingSettingBandwidth, adopt.FindingSettingRustLog, adopt.FindingSettingAlwaysUseRelay,
+	adopt.FindingSettingRelayAddress, adopt.FindingEnvFileUntrusted}
+
+// settingsChecks lints what hbbs and hbbr are started with (where, for
+// messages): values the servers misread or ignore.
+func (in *Input) settingsChecks(cs *checks, hbbs, hbbr adopt.Settings, where string) {
+	fired := map[string]bool{}
+	for _, f := range adopt.LintSettings(hbbs, hbbr, in.Record.RelayList(), in.Record.TailnetOnly) {
+		fired[f.ID] = true
+		cs.fail(f.ID, f.Severity, "%s", f.Message).Hint = f.Hint
+	}
+	for _, id := range settingLints {
+		if !fired[id] {
+			cs.ok(id, "nothing misread in %s and the working directory's .env", where)
+		}
+	}
+}
+
+// composeSettingsChecks lints a compose stack's settings: the services'
+// environment: in the recorded compose file and the .env in the working
+// directory (the data directory hbbs and hbbr run in).
+func (in *Input) composeSettingsChecks(cs *checks) {
+	rec := in.Record
+	if rec.Compose == nil {
+		return
+	}
+	file := in.under(path.Join(rec.Compose.Dir, compose.FileName))
+	data, err := readBounded(file)
+	if err != nil {
+		cs.skip("settings", "cannot read %s: %v; settings not checked", file, err)
+		return
+	}
+	envs, err := compose.ServiceEnvironments(data)
+	if err != nil {
+		cs.skip("settings", "%s does not parse: %v; settings not checked", file, err)
+		return
+	}
+	dotPath := path.Join(rec.WorkingDir, ".env")
+	dot, _ := readBounded(in.under(dotPath))
+	env := func(name string) []string { return envs[name] }
+	where := func(name string) string { return "environment: of " + name + " in " + file }
+	in.settingsChecks(cs, adopt.ComposeSettings(env(compose.ServiceHBBS), where(compose.ServiceHBBS), dot, dotPath),
+		adopt.ComposeSettings(env(compose.ServiceHBBR), where(compose.ServiceHBBR), dot, dotPath), file)
+}
+
+// readBounded reads a small file without following a symlink; a missing
+// file is nil, nil.
+func readBounded(p string) ([]byte, error) {
+	d, err := safefs.OpenDir(filepath.Dir(p))
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, nil
+		}
+		return nil, err
+	}
+	defer d.Close()
+	data, _, err := d.ReadFile(filepath.Base(p), 1<<20)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	return data, err
 }
 
 // unitsAsWritten compares rdctl's own unit files with what rdctl install

@@ -3,10 +3,13 @@ package doctor
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/rdctl/rdctl/internal/adopt"
 	"github.com/rdctl/rdctl/internal/deploy"
 	"github.com/rdctl/rdctl/internal/hbbstest"
 )
@@ -71,4 +74,66 @@ func TestRelayReachable(t *testing.T) {
 	if len(cs) != 0 {
 		t.Errorf("no relay: %+v", cs)
 	}
+}
+
+// doctor lints the settings the units and the working directory's .env
+// give the servers; each lint reports ok when it finds nothing.
+func TestSettingsLintsUnits(t *testing.T) {
+	root, rec := image(t)
+	cs := run(root, rec)
+	for _, id := range settingLints {
+		if c, ok := byID(cs, id); !ok || !c.OK {
+			t.Errorf("%s on a fresh image: %+v", id, c)
+		}
+	}
+	writeFile(t, root, "/etc/systemd/system/hbbr.service.d/limits.conf", "[Service]\nEnvironment=LIMIT_SPEED=400Mb/s\nEnvironmentFile=/etc/rustdesk/hbbr.env\n", 0o644)
+	writeFile(t, root, "/etc/rustdesk/hbbr.env", "TOTAL_BANDWIDTH=2000\n", 0o666)
+	writeFile(t, root, rec.WorkingDir+"/.env", "RUST_LOG=debug\n", 0o644)
+	cs = run(root, rec)
+	c := mustFail(t, cs, adopt.FindingSettingBandwidth, false, "LIMIT_SPEED=400Mb/s in Environment= in")
+	if c.Hint != "write LIMIT_SPEED=400 (Mb/s), then restart hbbr" {
+		t.Errorf("hint %q", c.Hint)
+	}
+	mustFail(t, cs, adopt.FindingSettingRustLog, false, "has no effect")
+	mustFail(t, cs, adopt.FindingEnvFileUntrusted, false, "/etc/rustdesk/hbbr.env (mode 0666: writable by group or others) was not read")
+	if c, _ := byID(cs, adopt.FindingSettingAlwaysUseRelay); !c.OK {
+		t.Errorf("always-use-relay: %+v", c)
+	}
+	// The same file, root's (or the caller's) and not writable by others,
+	// is read: its value is a number, so nothing more fires.
+	noErr(t, os.Chmod(filepath.Join(root, "/etc/rustdesk/hbbr.env"), 0o644))
+	cs = run(root, rec)
+	if c, _ := byID(cs, adopt.FindingEnvFileUntrusted); !c.OK {
+		t.Errorf("trusted file: %+v", c)
+	}
+}
+
+// A compose stack: environment: in the recorded compose file and the data
+// directory's .env.
+func TestSettingsLintsCompose(t *testing.T) {
+	root := t.TempDir()
+	dir := "/opt/rustdesk-server"
+	writeFile(t, root, dir+"/compose.yaml", `name: rustdesk-server
+services:
+  hbbs:
+    image: rustdesk/rustdesk-server:1.1.16
+    command: ["hbbs", "-r", "127.0.0.1:21117"]
+    environment:
+      ALWAYS_USE_RELAY: "true"
+  hbbr:
+    image: rustdesk/rustdesk-server:1.1.16
+    command: ["hbbr", "-k", "_"]
+    environment:
+      SINGLE_BANDWIDTH: "64 Mbit"
+`, 0o644)
+	writeFile(t, root, dir+"/data/.env", "RUST_LOG=debug\n", 0o644)
+	rec := &deploy.Record{Format: 1, Backend: deploy.BackendCompose, Origin: "compose", IDHost: "rd.example.com", Relay: "127.0.0.1:21117",
+		WorkingDir: dir + "/data", Compose: &deploy.ComposeRecord{Dir: dir, Image: "rustdesk/rustdesk-server:1.1.16", Network: "host", Project: "rustdesk-server", MountTarget: "/root"}}
+	in := Input{Root: root, Record: rec}
+	var cs checks
+	in.composeSettingsChecks(&cs)
+	mustFail(t, cs, adopt.FindingSettingAlwaysUseRelay, false, "ALWAYS_USE_RELAY=true in environment: of hbbs")
+	mustFail(t, cs, adopt.FindingSettingBandwidth, false, "SINGLE_BANDWIDTH=64 Mbit")
+	mustFail(t, cs, adopt.FindingSettingRustLog, false, dir+"/data/.env")
+	mustFail(t, cs, adopt.FindingSettingRelayAddress, false, "loopback address")
 }
