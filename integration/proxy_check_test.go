@@ -184,6 +184,27 @@ func TestProxyCheck(t *testing.T) {
 			fails(t, certs.ca, "exposed-id", "ws-port-exposed")
 		})
 	})
+	// The sites rdctl proxy writes (no deployment record: the default
+	// WebSocket ports, which the stand-ins use) pass every probe too.
+	generated := func(t *testing.T, kind string) string {
+		t.Helper()
+		out := filepath.Join(dir, "rdctl-"+kind+".site")
+		cmd := exec.CommandContext(ctx, rdctl, "--root", filepath.Join(dir, "empty"), "proxy", kind,
+			"--domain", proxyName, "--cert", certs.rd, "--cert-key", certs.rdKey, "--out", out)
+		if stdout, stderr, code, err := harness.Run(cmd); err != nil || code != 0 {
+			t.Fatalf("rdctl proxy %s: exit %d %v\n%s%s", kind, code, err, stdout, stderr)
+		}
+		return out
+	}
+	t.Run("nginx, rdctl proxy nginx's site", func(t *testing.T) {
+		site := nginxSite{generated: generated(t, "nginx")}
+		defer startNginx(t, ctx, srv, nginx, dir, site)()
+		pass(t)
+	})
+	t.Run("caddy, rdctl proxy caddy's site", func(t *testing.T) {
+		defer startCaddySite(t, ctx, srv, caddy, dir, certs, true, generated(t, "caddy"))()
+		pass(t)
+	})
 	t.Run("caddy", func(t *testing.T) {
 		stop := startCaddy(t, ctx, srv, caddy, dir, certs, true)
 		pass(t)
@@ -274,9 +295,29 @@ type nginxSite struct {
 	upgrade   bool   // proxy_http_version 1.1 and the Upgrade/Connection headers
 	realIP    bool   // X-Real-IP overwritten with $remote_addr
 	loc       string // the locations' prefix: "/ws/" works
+	// generated, when set, is a site file written by rdctl proxy nginx,
+	// included in place of the test's own server block.
+	generated string
 }
 
 func (s nginxSite) conf(dir string) string {
+	if s.generated != "" {
+		return fmt.Sprintf(`worker_processes 1;
+user nobody nogroup;
+pid %[1]s/nginx.pid;
+error_log %[1]s/nginx-error.log;
+events { worker_connections 256; }
+http {
+	access_log %[1]s/nginx-access.log;
+	client_body_temp_path %[1]s/nginx-tmp/body;
+	proxy_temp_path %[1]s/nginx-tmp/proxy;
+	fastcgi_temp_path %[1]s/nginx-tmp/fastcgi;
+	uwsgi_temp_path %[1]s/nginx-tmp/uwsgi;
+	scgi_temp_path %[1]s/nginx-tmp/scgi;
+	include %[2]s;
+}
+`, dir, s.generated)
+	}
 	var loc strings.Builder
 	for _, l := range []struct{ path, port, timeout string }{{"id", "21118", "120s"}, {"relay", "21119", "1h"}} {
 		fmt.Fprintf(&loc, "\t\tlocation %s%s {\n\t\t\tproxy_pass http://127.0.0.1:%s;\n", s.loc, l.path, l.port)
@@ -334,6 +375,12 @@ func startNginx(t *testing.T, ctx context.Context, ns *harness.Netns, nginx, dir
 // (header_up X-Real-IP when realIP), the admin endpoint off, no automatic
 // HTTPS and its data, config and storage under dir/caddy.
 func startCaddy(t *testing.T, ctx context.Context, ns *harness.Netns, caddy, dir string, certs proxyCerts, realIP bool) func() {
+	return startCaddySite(t, ctx, ns, caddy, dir, certs, realIP, "")
+}
+
+// startCaddySite is startCaddy with, when generated is set, that site file
+// (written by rdctl proxy caddy) imported in place of the test's own site.
+func startCaddySite(t *testing.T, ctx context.Context, ns *harness.Netns, caddy, dir string, certs proxyCerts, realIP bool, generated string) func() {
 	t.Helper()
 	d := filepath.Join(dir, "caddy")
 	os.RemoveAll(d)
@@ -365,6 +412,9 @@ https://%[2]s:443 {
 	}
 }
 `, d, proxyName, proxySrvAddr, certs.rd, certs.rdKey, header)
+	if generated != "" {
+		site = fmt.Sprintf("{\n\tadmin off\n\tstorage file_system %s/storage\n}\nimport %s\n", d, generated)
+	}
 	conf := filepath.Join(d, "Caddyfile")
 	if err := os.WriteFile(conf, []byte(site), 0o600); err != nil {
 		t.Fatal(err)
