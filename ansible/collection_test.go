@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -35,21 +36,9 @@ func TestModulesListed(t *testing.T) {
 	for _, f := range files {
 		got = append(got, strings.TrimSuffix(filepath.Base(f), ".py"))
 	}
-	if strings.Join(got, " ") != strings.Join(sortedCopy(modules), " ") {
+	if strings.Join(got, " ") != strings.Join(slices.Sorted(slices.Values(modules)), " ") {
 		t.Errorf("modules on disk %v, listed %v", got, modules)
 	}
-}
-
-func sortedCopy(s []string) []string {
-	c := append([]string(nil), s...)
-	for i := range c {
-		for j := i + 1; j < len(c); j++ {
-			if c[j] < c[i] {
-				c[i], c[j] = c[j], c[i]
-			}
-		}
-	}
-	return c
 }
 
 // TestPythonCompiles byte-compiles every Python file of the collection (python3 -m py_compile),
