@@ -66,7 +66,8 @@ func Check(ctx context.Context, targets []Target, opts Options) ([]TargetResult,
 		ctx, cancel = context.WithTimeout(ctx, opts.Deadline)
 		defer cancel()
 	}
-	f := &fleet{opts: opts, targets: targets, results: make([]TargetResult, len(targets)), hosts: make([]targetHosts, len(targets))}
+	f := &fleet{opts: opts, targets: targets, results: make([]TargetResult, len(targets)), hosts: make([]targetHosts, len(targets)), udp: newUDPMux()}
+	defer f.udp.close()
 	for i, t := range targets {
 		f.results[i] = TargetResult{Target: t, Via: t.via(), KeyStatus: KeyUnknown, Probes: make([]Result, len(opts.Probes))}
 		for j, n := range opts.Probes {
@@ -165,6 +166,7 @@ type fleet struct {
 	targets []Target
 	results []TargetResult
 	hosts   []targetHosts
+	udp     *udpMux // the rendezvous-udp probes' shared socket (direct targets)
 }
 
 type targetHosts struct{ main, relay *resolved }
@@ -231,7 +233,13 @@ func (f *fleet) run(ctx context.Context, i, j int) {
 			st, note, err = keyProbe(pctx, dial, addr, f.opts.Key, f.opts.Strict, f.opts.Rand)
 			f.results[i].KeyStatus = st
 		case RendezvousUDP:
-			err = RegisterUDP(pctx, dial, addr)
+			err = errNoMux
+			if t.Dial == nil {
+				err = f.udp.register(pctx, addr)
+			}
+			if errors.Is(err, errNoMux) {
+				err = RegisterUDP(pctx, dial, addr)
+			}
 		case Relay:
 			note, err = relay(pctx, dial, addr, f.opts.Key, t.Dial != nil)
 		case RendezvousWS:
