@@ -34,6 +34,7 @@ type fakeEngine struct {
 	mu         sync.Mutex
 	containers []*fakeContainer
 	calls      []string // "start hbbr", "stop hbbs", ...
+	stopWaits  []string // the t (seconds to SIGKILL) of each stop
 	badPaths   []string // requests not at /v1.41/
 	nextID     int
 }
@@ -173,9 +174,15 @@ func (f *fakeEngine) serve(t *testing.T) string {
 		}
 		c.status, c.exitCode = container.StateRunning, 0
 	}))
-	mux.HandleFunc("POST /v1.41/containers/{id}/stop", act("stop", func(c *fakeContainer) {
+	stop := act("stop", func(c *fakeContainer) {
 		c.status, c.exitCode = container.StateExited, 0
-	}))
+	})
+	mux.HandleFunc("POST /v1.41/containers/{id}/stop", func(w http.ResponseWriter, r *http.Request) {
+		f.mu.Lock()
+		f.stopWaits = append(f.stopWaits, r.URL.Query().Get("t"))
+		f.mu.Unlock()
+		stop(w, r)
+	})
 	mux.HandleFunc("GET /v1.41/containers/{id}/logs", func(w http.ResponseWriter, r *http.Request) {
 		f.mu.Lock()
 		c := f.find(r.PathValue("id"))
@@ -263,7 +270,8 @@ func TestConnectFails(t *testing.T) {
 	}
 }
 
-// Stop goes hbbs then hbbr, Start hbbr then hbbs and waits for Ready; only
+// Stop goes hbbr then hbbs, Start hbbs then hbbr (hbbs, which clients reach
+// first, is down for the shortest time) and waits for Ready; only
 // the project's own containers are touched (not another project's hbbs,
 // not a one-off `compose run` container).
 func TestRuntimeStopStart(t *testing.T) {
@@ -293,8 +301,12 @@ func TestRuntimeStopStart(t *testing.T) {
 	if err := rt.Stop(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if got := f.takeCalls(); !reflect.DeepEqual(got, []string{"stop hbbs", "stop hbbr"}) {
+	if got := f.takeCalls(); !reflect.DeepEqual(got, []string{"stop hbbr", "stop hbbs"}) {
 		t.Errorf("stop order %v", got)
+	}
+	// 2 s from SIGTERM to SIGKILL (DefaultStopGrace), not Docker's 10 s.
+	if !reflect.DeepEqual(f.stopWaits, []string{"2", "2"}) {
+		t.Errorf("stop timeouts %v, want 2 s each", f.stopWaits)
 	}
 	if ok, err := rt.Running(ctx); ok || err != nil {
 		t.Errorf("running after stop: %v %v", ok, err)
@@ -305,11 +317,38 @@ func TestRuntimeStopStart(t *testing.T) {
 	if err := rt.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if got := f.takeCalls(); !reflect.DeepEqual(got, []string{"start hbbr", "start hbbs"}) {
+	if got := f.takeCalls(); !reflect.DeepEqual(got, []string{"start hbbs", "start hbbr"}) {
 		t.Errorf("start order %v", got)
 	}
 	if readyCalls != 3 {
 		t.Errorf("Ready called %d times, want 3 (retried until it passed)", readyCalls)
+	}
+	if other.status != container.StateRunning || oneoff.status != container.StateRunning {
+		t.Error("another project's container or a one-off container was touched")
+	}
+
+	// Prepared, as a rotation does: the same stops and starts over the
+	// connection and the containers Prepare found, though the containers
+	// it listed were running then; a second Start after that lists again.
+	release, err := rt.Prepare(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := rt.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := rt.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := f.takeCalls(); !reflect.DeepEqual(got, []string{"stop hbbr", "stop hbbs", "start hbbs", "start hbbr"}) {
+		t.Errorf("prepared stop and start %v", got)
+	}
+	if err := rt.Start(ctx); err != nil || len(f.takeCalls()) != 0 {
+		t.Errorf("a second start after Prepare started a running container: %v", err)
+	}
+	release()
+	if ok, err := rt.Running(ctx); !ok || err != nil {
+		t.Errorf("running after release: %v %v", ok, err)
 	}
 	if other.status != container.StateRunning || oneoff.status != container.StateRunning {
 		t.Error("another project's container or a one-off container was touched")
@@ -358,7 +397,7 @@ func TestRuntimeNoContainers(t *testing.T) {
 	f.serve(t)
 	rt := &Runtime{Project: "empty", Timeout: 2 * time.Second}
 	var nc *NoContainerError
-	if err := rt.Start(context.Background()); !errors.As(err, &nc) || nc.Service != "hbbr" {
+	if err := rt.Start(context.Background()); !errors.As(err, &nc) || nc.Service != "hbbs" {
 		t.Errorf("start without containers: %v", err)
 	}
 	if ok, err := rt.Running(context.Background()); ok || err != nil {

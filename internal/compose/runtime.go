@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/moby/moby/api/types/container"
@@ -29,16 +30,33 @@ type Runtime struct {
 	// zero means 60 s.
 	Timeout time.Duration
 	// StopGrace is how long a container gets between SIGTERM and SIGKILL;
-	// zero means 10 s (Docker's default).
+	// zero means [DefaultStopGrace].
 	StopGrace time.Duration
 	// CLI runs `docker compose`.
 	CLI CLI
 	// Connect reaches the engine; nil means [Connect].
 	Connect func(ctx context.Context) (*Engine, error)
+
+	mu sync.Mutex
+	// held is the engine connection Prepare made, used until its release;
+	// listed the containers it found, which the next Start starts without
+	// listing them again.
+	held   *Engine
+	listed map[string][]container.Summary
 }
 
-// Services in the order Start brings them up; Stop goes in reverse.
-var startOrder = []string{ServiceHBBR, ServiceHBBS}
+// DefaultStopGrace is the time a stopping container gets between SIGTERM
+// and SIGKILL. hbbs and hbbr catch SIGTERM and exit at once (so does the
+// stand-in), and nothing of theirs needs a clean shutdown: their database
+// is SQLite, which survives a kill. Docker's own default of 10 s would
+// only lengthen the outage of a rotation when something in the container
+// ignores SIGTERM.
+const DefaultStopGrace = 2 * time.Second
+
+// Services in the order Start brings them up: hbbs first, since clients
+// reach it first; Stop goes in reverse, so hbbr's stop is not part of
+// hbbs's outage.
+var startOrder = []string{ServiceHBBS, ServiceHBBR}
 
 func (r *Runtime) Name() string { return "compose" }
 
@@ -52,6 +70,12 @@ func (r *Runtime) timeout() time.Duration {
 func (r *Runtime) with(ctx context.Context, f func(ctx context.Context, e *Engine) error) error {
 	ctx, cancel := context.WithTimeout(ctx, r.timeout())
 	defer cancel()
+	r.mu.Lock()
+	held := r.held
+	r.mu.Unlock()
+	if held != nil {
+		return f(ctx, held)
+	}
 	connect := r.Connect
 	if connect == nil {
 		connect = Connect
@@ -117,7 +141,40 @@ func (r *Runtime) containers(ctx context.Context, e *Engine) (map[string][]conta
 	return out, nil
 }
 
-// Stop stops hbbs, then hbbr, and returns when both are down. A service
+// Prepare does before a stop-and-start window what would otherwise fall
+// inside it: it connects to the engine (Stop and Start use that
+// connection until release) and lists the stack's containers, which the
+// next Start starts without listing them again.
+func (r *Runtime) Prepare(ctx context.Context) (release func(), err error) {
+	cctx, cancel := context.WithTimeout(ctx, r.timeout())
+	defer cancel()
+	connect := r.Connect
+	if connect == nil {
+		connect = Connect
+	}
+	e, err := connect(cctx)
+	if err != nil {
+		return func() {}, err
+	}
+	all, err := r.containers(cctx, e)
+	if err != nil {
+		e.Close()
+		return func() {}, err
+	}
+	r.mu.Lock()
+	r.held, r.listed = e, all
+	r.mu.Unlock()
+	return func() {
+		r.mu.Lock()
+		if r.held == e {
+			r.held, r.listed = nil, nil
+		}
+		r.mu.Unlock()
+		e.Close()
+	}, nil
+}
+
+// Stop stops hbbr, then hbbs, and returns when both are down. A service
 // without a container counts as stopped. Containers stopped this way stay
 // stopped (restart: unless-stopped) until Start.
 func (r *Runtime) Stop(ctx context.Context) error {
@@ -128,10 +185,10 @@ func (r *Runtime) Stop(ctx context.Context) error {
 		}
 		grace := int(r.StopGrace / time.Second)
 		if r.StopGrace == 0 {
-			grace = 10
+			grace = int(DefaultStopGrace / time.Second)
 		}
 		var errs []error
-		for _, svc := range []string{ServiceHBBS, ServiceHBBR} {
+		for _, svc := range []string{ServiceHBBR, ServiceHBBS} {
 			for _, c := range all[svc] {
 				if c.State == container.StateExited || c.State == container.StateCreated || c.State == container.StateDead {
 					continue
@@ -153,15 +210,23 @@ func (r *Runtime) Stop(ctx context.Context) error {
 	})
 }
 
-// Start starts hbbr, then hbbs, and returns when both run and Ready
+// Start starts hbbs, then hbbr, and returns when both run and Ready
 // passes, or with a [*ServiceError] carrying the failing container's last
 // log lines. Missing containers are created first with `docker compose up
-// -d` from File.
+// -d` from File. After Prepare, the first Start uses the containers it
+// listed and starts each (starting a running container changes nothing).
 func (r *Runtime) Start(ctx context.Context) error {
 	return r.with(ctx, func(ctx context.Context, e *Engine) error {
-		all, err := r.containers(ctx, e)
-		if err != nil {
-			return err
+		r.mu.Lock()
+		all := r.listed
+		r.listed = nil
+		r.mu.Unlock()
+		prepared := all != nil
+		if !prepared {
+			var err error
+			if all, err = r.containers(ctx, e); err != nil {
+				return err
+			}
 		}
 		for _, svc := range startOrder {
 			if len(all[svc]) > 0 {
@@ -173,9 +238,11 @@ func (r *Runtime) Start(ctx context.Context) error {
 			if _, err := r.CLI.Up(ctx, r.File, r.Project, false); err != nil {
 				return err
 			}
+			var err error
 			if all, err = r.containers(ctx, e); err != nil {
 				return err
 			}
+			prepared = false
 			break
 		}
 		for _, svc := range startOrder {
@@ -183,7 +250,7 @@ func (r *Runtime) Start(ctx context.Context) error {
 				return &NoContainerError{Project: r.Project, Service: svc}
 			}
 			for _, c := range all[svc] {
-				if c.State == container.StateRunning || c.State == container.StateRestarting {
+				if !prepared && (c.State == container.StateRunning || c.State == container.StateRestarting) {
 					continue
 				}
 				if _, err := e.c.ContainerStart(ctx, c.ID, client.ContainerStartOptions{}); err != nil {
@@ -195,6 +262,14 @@ func (r *Runtime) Start(ctx context.Context) error {
 		return r.waitServing(ctx, e)
 	})
 }
+
+// Backoff of the wait for a started stack: a first retry after 1 ms,
+// doubling up to 50 ms, so a server that answers within milliseconds of
+// its start is seen within about a millisecond of it.
+const (
+	firstRetry = time.Millisecond
+	maxRetry   = 50 * time.Millisecond
+)
 
 // errNotRunningYet is why a wait goes on while containers start.
 var errNotRunningYet = errors.New("the containers are not running yet")
@@ -231,7 +306,7 @@ func (r *Runtime) WaitServing(ctx context.Context) error {
 func (r *Runtime) waitServing(ctx context.Context, e *Engine) error {
 	baseline := map[string]int{}
 	var last error
-	for {
+	for wait := firstRetry; ; wait = min(2*wait, maxRetry) {
 		all, err := r.containers(ctx, e)
 		if err != nil && ctx.Err() != nil && last != nil {
 			// The wait ran out during a look at the containers: what
@@ -259,7 +334,7 @@ func (r *Runtime) waitServing(ctx context.Context, e *Engine) error {
 		select {
 		case <-ctx.Done():
 			return &NotServingError{Project: r.Project, Cause: last, Waited: ctx.Err()}
-		case <-time.After(50 * time.Millisecond):
+		case <-time.After(wait):
 		}
 	}
 }

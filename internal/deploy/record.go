@@ -360,6 +360,15 @@ type Runtime interface {
 	Running(ctx context.Context) (bool, error)
 }
 
+// Preparer is a [Runtime] that can do ahead of a stop-and-start window the
+// work that would otherwise fall inside it, such as connecting to the
+// service manager or resetting start limits. A rotation calls Prepare
+// before it stops the services and release when the transaction ends;
+// Stop and Start work without it, only slower.
+type Preparer interface {
+	Prepare(ctx context.Context) (release func(), err error)
+}
+
 // NoRuntime is the runtime of an image tree: there is nothing to stop or
 // start, and nothing runs.
 type NoRuntime struct{}

@@ -105,7 +105,8 @@ func Check(ctx context.Context, targets []Target, opts Options) ([]TargetResult,
 		ctx, cancel = context.WithTimeout(ctx, opts.Deadline)
 		defer cancel()
 	}
-	f := &fleet{opts: opts, units: make([]unit, 0, len(targets)), results: make([]TargetResult, 0, len(targets))}
+	f := &fleet{opts: opts, units: make([]unit, 0, len(targets)), results: make([]TargetResult, 0, len(targets)), udp: newUDPMux()}
+	defer f.udp.close()
 	addrs := f.resolveAll(ctx, targets)
 	relayProbes := 0
 	for _, n := range opts.Probes {
@@ -254,6 +255,7 @@ type fleet struct {
 	opts    Options
 	units   []unit
 	results []TargetResult
+	udp     *udpMux // the rendezvous-udp probes' shared socket (direct targets)
 }
 
 // unit is one target at one address: what one TargetResult reports.
@@ -413,7 +415,13 @@ func (f *fleet) run(ctx context.Context, i, j int) {
 			st, note, err = keyProbe(pctx, dial, addr, f.opts.Key, f.opts.Strict, f.opts.Rand)
 			f.results[i].KeyStatus = st
 		case RendezvousUDP:
-			err = RegisterUDP(pctx, dial, addr)
+			err = errNoMux
+			if t.Dial == nil {
+				err = f.udp.register(pctx, addr)
+			}
+			if errors.Is(err, errNoMux) {
+				err = RegisterUDP(pctx, dial, addr)
+			}
 		case Relay:
 			note, err = relay(pctx, dial, addr, f.opts.Key, t.Dial != nil)
 		case RendezvousWS:

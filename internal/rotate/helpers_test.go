@@ -101,6 +101,20 @@ func (f *fakeRuntime) Running(context.Context) (bool, error) { return f.running,
 
 func (f *fakeRuntime) callString() string { return strings.Join(f.calls, ",") }
 
+// preparingRuntime is a fakeRuntime that is also a deploy.Preparer.
+type preparingRuntime struct {
+	*fakeRuntime
+	prepareErr error
+}
+
+func (p *preparingRuntime) Prepare(context.Context) (func(), error) {
+	p.calls = append(p.calls, "prepare")
+	if p.prepareErr != nil {
+		return func() {}, p.prepareErr
+	}
+	return func() { p.calls = append(p.calls, "release") }, nil
+}
+
 // verifyCall is one call of a recording Verify.
 type verifyCall struct{ newKey, oldKey string }
 

@@ -10,7 +10,9 @@
 // id_ed25519.rdctl-new and id_ed25519.pub.rdctl-new with their final mode
 // and owner, fsynced. Then the services stop, the two files are renamed into
 // place (secret first: it is the key hbbs serves), the directory is fsynced,
-// and the services start. The outage holds only those renames and fsyncs.
+// and the services start. rdctl's own part of the outage is those renames
+// and fsyncs; a runtime that is a deploy.Preparer is prepared before the
+// stop, so connecting and resetting start limits fall outside it.
 // Verification follows; on any failure the backup is put back the same way
 // and the services start again.
 //
@@ -257,6 +259,14 @@ func switchTo(ctx context.Context, o *Options, d, sd *safefs.Dir, cur keys.State
 	}
 	o.hook(PointNewFiles)
 
+	// Whatever can be done before the services stop is done now, so the
+	// outage clients see holds only the stop, the switch and the start.
+	// Best effort: without it Stop and Start do the same work themselves.
+	if p, ok := o.Runtime.(deploy.Preparer); ok {
+		if release, err := p.Prepare(ctx); err == nil {
+			defer release()
+		}
+	}
 	if err := o.Runtime.Stop(ctx); err != nil {
 		// Nothing was switched; bring back whatever stopped.
 		startErr := o.Runtime.Start(context.WithoutCancel(ctx))

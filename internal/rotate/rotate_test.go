@@ -152,6 +152,44 @@ func TestRotate(t *testing.T) {
 	}
 }
 
+// A runtime that can prepare is prepared before the services stop (so its
+// connecting and resetting fall outside the outage) and released when the
+// transaction ends, rollback included; a failed Prepare changes nothing.
+func TestRotatePreparesRuntime(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		prepareErr error
+		verifyErr  error
+		wantCalls  string
+	}{
+		{"success", nil, nil, "prepare,stop,start,release"},
+		{"rollback", nil, errVerify, "prepare,stop,start,stop,start,release"},
+		{"prepare fails", errors.New("no systemd"), nil, "prepare,stop,start"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t)
+			o := f.opts()
+			rt := &preparingRuntime{fakeRuntime: f.rt, prepareErr: tc.prepareErr}
+			o.Runtime = rt
+			var vcalls []verifyCall
+			o.Verify = recordVerify(&vcalls, tc.verifyErr)
+			_, err := Rotate(context.Background(), o)
+			if !errors.Is(err, tc.verifyErr) {
+				t.Fatalf("Rotate: %v, want %v", err, tc.verifyErr)
+			}
+			if got := rt.callString(); got != tc.wantCalls {
+				t.Errorf("runtime calls %q, want %q", got, tc.wantCalls)
+			}
+			want := f.old
+			if tc.verifyErr == nil {
+				want = pairFromByte(t, 1)
+			}
+			f.assertLive(t, want, "after the rotation")
+			f.assertClean(t)
+		})
+	}
+}
+
 // Start failing for good: the old files go back but the services cannot be
 // started, so the error says so and the journal stays for the next run,
 // whose Resume (with the services healthy again) completes the rollback.

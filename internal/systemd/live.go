@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os/exec"
 	"strings"
+	"sync"
 	"time"
 
 	sddbus "github.com/coreos/go-systemd/v22/dbus"
@@ -78,8 +79,39 @@ func (e *UnitError) Error() string { return fmt.Sprintf("%s %s: job %s", e.Verb,
 // deliberate, and without the reset a few rotations in a row would hit
 // systemd's StartLimitBurst and be refused.
 func (m *Manager) Start(ctx context.Context, unit string) error {
-	_ = m.conn.ResetFailedUnitContext(ctx, unit) // fails harmlessly when there is nothing to reset
+	m.resetFailed(ctx, unit)
 	return m.job(ctx, "start", m.conn.StartUnitContext, unit)
+}
+
+// resetFailed resets a unit's failed state and start-rate counter. It
+// fails harmlessly when there is nothing to reset.
+func (m *Manager) resetFailed(ctx context.Context, unit string) {
+	_ = m.conn.ResetFailedUnitContext(ctx, unit)
+}
+
+// startAll queues a start job for each unit, in order, without waiting in
+// between, then waits for all of them. It returns the first unit whose job
+// failed.
+func (m *Manager) startAll(ctx context.Context, units []string) (string, error) {
+	chs := make([]chan string, len(units))
+	for i, u := range units {
+		// Buffered: go-systemd holds its job lock while delivering the result.
+		chs[i] = make(chan string, 1)
+		if _, err := m.conn.StartUnitContext(ctx, u, "replace", chs[i]); err != nil {
+			return u, fmt.Errorf("start %s: %w", u, err)
+		}
+	}
+	for i, u := range units {
+		select {
+		case res := <-chs[i]:
+			if res != "done" {
+				return u, &UnitError{Unit: u, Verb: "start", Result: res}
+			}
+		case <-ctx.Done():
+			return u, fmt.Errorf("start %s: %w", u, ctx.Err())
+		}
+	}
+	return "", nil
 }
 
 // Stop stops a unit and waits for the job.
@@ -146,7 +178,7 @@ func (m *Manager) State(ctx context.Context, unit string) (UnitState, error) {
 // WaitActive waits until unit is active and running, failing early when
 // systemd gives up on it.
 func (m *Manager) WaitActive(ctx context.Context, unit string) error {
-	for {
+	for wait := firstRetry; ; {
 		st, err := m.State(ctx, unit)
 		if err != nil {
 			return err
@@ -160,8 +192,9 @@ func (m *Manager) WaitActive(ctx context.Context, unit string) error {
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("%s is %s/%s: %w", unit, st.ActiveState, st.SubState, ctx.Err())
-		case <-time.After(20 * time.Millisecond):
+		case <-time.After(wait):
 		}
+		wait = nextRetry(wait)
 	}
 }
 
@@ -175,6 +208,14 @@ func JournalTail(ctx context.Context, unit string, n int) string {
 }
 
 // Runtime is the systemd implementation of deploy.Runtime.
+//
+// A rotation's outage, as clients see it, runs from hbbs's stop to its
+// first answer after the start, so Stop and Start do inside that window
+// only what correctness needs: [Runtime.Prepare] connects to systemd and
+// resets the units' failed state and start-rate counters beforehand;
+// Stop stops hbbr first and hbbs last, so hbbr's stop is not part of
+// hbbs's outage; Start queues hbbs's start job first and hbbr's at once
+// after it, and waits for both jobs together.
 type Runtime struct {
 	HBBS, HBBR string
 	// Ready, if set, is called after both units are active and must
@@ -182,6 +223,13 @@ type Runtime struct {
 	Ready func(ctx context.Context) error
 	// Timeout bounds each wait; zero means 30 s.
 	Timeout time.Duration
+
+	mu sync.Mutex
+	// held is the connection Prepare made, used until its release.
+	held *Manager
+	// reset: Prepare reset the units' failed state, so the next Start
+	// need not (a Start after that, e.g. a rollback's, resets again).
+	reset bool
 }
 
 func (r *Runtime) Name() string { return "systemd" }
@@ -196,6 +244,12 @@ func (r *Runtime) timeout() time.Duration {
 func (r *Runtime) with(ctx context.Context, f func(ctx context.Context, m *Manager) error) error {
 	ctx, cancel := context.WithTimeout(ctx, r.timeout())
 	defer cancel()
+	r.mu.Lock()
+	held := r.held
+	r.mu.Unlock()
+	if held != nil {
+		return f(ctx, held)
+	}
 	m, err := Connect(ctx)
 	if err != nil {
 		return err
@@ -204,22 +258,63 @@ func (r *Runtime) with(ctx context.Context, f func(ctx context.Context, m *Manag
 	return f(ctx, m)
 }
 
-// Stop stops hbbs, then hbbr.
+// Prepare does before a stop-and-start window what would otherwise fall
+// inside it: it connects to systemd (Stop and Start use that connection
+// until release) and resets both units' failed state and start-rate
+// counters. rdctl's stops and starts are deliberate; without the reset a
+// few rotations in a row would hit systemd's StartLimitBurst and be
+// refused.
+func (r *Runtime) Prepare(ctx context.Context) (release func(), err error) {
+	// The connection lives as long as the context it is made with, so it
+	// is made with the caller's, not with the timeout below.
+	m, err := Connect(ctx)
+	if err != nil {
+		return func() {}, err
+	}
+	cctx, cancel := context.WithTimeout(ctx, r.timeout())
+	defer cancel()
+	for _, u := range []string{r.HBBS, r.HBBR} {
+		m.resetFailed(cctx, u)
+	}
+	r.mu.Lock()
+	r.held, r.reset = m, true
+	r.mu.Unlock()
+	return func() {
+		r.mu.Lock()
+		if r.held == m {
+			r.held, r.reset = nil, false
+		}
+		r.mu.Unlock()
+		m.Close()
+	}, nil
+}
+
+// Stop stops hbbr, then hbbs, each waiting for its job: hbbs, which
+// clients reach first, goes down last.
 func (r *Runtime) Stop(ctx context.Context) error {
 	return r.with(ctx, func(ctx context.Context, m *Manager) error {
-		return errors.Join(m.Stop(ctx, r.HBBS), m.Stop(ctx, r.HBBR))
+		return errors.Join(m.Stop(ctx, r.HBBR), m.Stop(ctx, r.HBBS))
 	})
 }
 
-// Start starts hbbr, then hbbs, and waits until both run and hbbs answers.
+// Start starts hbbs and hbbr together (hbbs's job queued first) and waits
+// until both run and hbbs answers.
 func (r *Runtime) Start(ctx context.Context) error {
 	return r.with(ctx, func(ctx context.Context, m *Manager) error {
-		for _, u := range []string{r.HBBR, r.HBBS} {
-			if err := m.Start(ctx, u); err != nil {
-				return r.explain(ctx, u, err)
+		r.mu.Lock()
+		reset := !r.reset
+		r.reset = false
+		r.mu.Unlock()
+		units := []string{r.HBBS, r.HBBR}
+		if reset {
+			for _, u := range units {
+				m.resetFailed(ctx, u)
 			}
 		}
-		for _, u := range []string{r.HBBR, r.HBBS} {
+		if u, err := m.startAll(ctx, units); err != nil {
+			return r.explain(ctx, u, err)
+		}
+		for _, u := range units {
 			if err := m.WaitActive(ctx, u); err != nil {
 				return r.explain(ctx, u, err)
 			}
@@ -231,16 +326,26 @@ func (r *Runtime) Start(ctx context.Context) error {
 	})
 }
 
+// Backoff of the waits for a started server: a first retry after 1 ms,
+// doubling up to 50 ms, so a server that answers within milliseconds of
+// its start is seen within about a millisecond of it.
+const (
+	firstRetry = time.Millisecond
+	maxRetry   = 50 * time.Millisecond
+)
+
+func nextRetry(d time.Duration) time.Duration { return min(2*d, maxRetry) }
+
 func (r *Runtime) waitReady(ctx context.Context) error {
 	var err error
-	for {
+	for wait := firstRetry; ; wait = nextRetry(wait) {
 		if err = r.Ready(ctx); err == nil {
 			return nil
 		}
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("%s is running but does not answer: %w", r.HBBS, err)
-		case <-time.After(50 * time.Millisecond):
+		case <-time.After(wait):
 		}
 	}
 }
