@@ -47,6 +47,7 @@ func TestFirewallApplyInNetns(t *testing.T) {
 nft add table inet other
 "$RDCTL" --lock-wait 10s firewall --apply --backend nftables --tailnet-only
 "$RDCTL" --lock-wait 10s -q firewall --apply --backend nftables --tailnet-only
+"$RDCTL" --lock-wait 10s --json firewall --apply --backend nftables --tailnet-only | tr -d ' \n'; echo
 nft list ruleset`
 	cmd := exec.Command("unshare", "--net", "--", "sh", "-c", script)
 	cmd.Env = append(os.Environ(), "RDCTL="+bin)
@@ -59,6 +60,8 @@ nft list ruleset`
 		"ran nft -f /dev/stdin\napplied 1 command(s) with nftables\n",
 		"rdctl: hint: nft rules are lost on reboot",
 		"table inet other {\n}\ntable inet rdctl {\n",
+		// The re-apply found the table as it was: nothing changed.
+		`"changed":false,"steps":[{"action":"run","target":"nft-f/dev/stdin","changed":false}]`,
 		"iifname != { \"lo\", \"tailscale0\" } tcp dport 21115-21119 drop",
 	} {
 		if !strings.Contains(s, want) {

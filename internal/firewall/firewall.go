@@ -137,6 +137,9 @@ type Command struct {
 	// OKExit are exit codes besides 0 that mean "already so" (firewalld's
 	// NAME_CONFLICT for a zone that exists).
 	OKExit []int `json:"-"`
+	// AfterChange makes the command run only when one before it in the
+	// same plan changed something (firewalld's reload).
+	AfterChange bool `json:"-"`
 }
 
 // String renders the command for a shell: arguments quoted where needed,
@@ -210,7 +213,7 @@ func Commands(b Backend, o Options) ([]Command, error) {
 			argv := append([]string{"firewall-cmd", "--permanent"}, zone...)
 			out = append(out, Command{Argv: append(argv, "--add-port="+r.span("-")+"/"+r.Proto), OKExit: []int{11}})
 		}
-		out = append(out, Command{Argv: []string{"firewall-cmd", "--reload"}})
+		out = append(out, Command{Argv: []string{"firewall-cmd", "--reload"}, AfterChange: true})
 	case NFTables:
 		out = append(out, Command{Argv: []string{"nft", "-f", "/dev/stdin"}, Stdin: NFTScript(o)})
 	default:
@@ -393,7 +396,11 @@ type ApplyPlan struct {
 func NewApplyPlan(ctx context.Context, r Runner, cmds []Command) *ApplyPlan {
 	a := &ApplyPlan{}
 	for _, c := range cmds {
-		a.steps = append(a.steps, &runStep{ctx: ctx, r: r, c: c})
+		s := &runStep{ctx: ctx, r: r, c: c}
+		if c.AfterChange {
+			s.after = slices.Clone(a.steps)
+		}
+		a.steps = append(a.steps, s)
 	}
 	return a
 }
@@ -435,6 +442,9 @@ type runStep struct {
 	after []*runStep
 	// pending is what Pending last said.
 	pending bool
+	// changed is what Apply found: the command ran and the firewall is
+	// not as it was (see [runStep.Apply]).
+	changed bool
 }
 
 func (s *runStep) Action() string { return RunAction }
@@ -458,7 +468,7 @@ func (s *runStep) Pending() (bool, error) {
 func (s *runStep) needed(ran bool) (bool, error) {
 	if s.after != nil {
 		for _, a := range s.after {
-			if (!ran && a.pending) || (ran && a.result != nil) {
+			if (!ran && a.pending) || (ran && a.changed) {
 				return true, nil
 			}
 		}
@@ -488,6 +498,15 @@ func (s *runStep) Apply() (bool, error) {
 			return false, err
 		}
 	}
+	// nft -f replaces rdctl's table wholesale and says nothing either
+	// way: the table's listing before and after tells whether it changed.
+	var listing []string
+	before, listed := "", false
+	if s.c.Argv[0] == "nft" && s.c.Stdin != "" {
+		listing = []string{"nft", "list", "table", "inet", TableName}
+		out, code, err := s.r.Run(s.ctx, listing, "")
+		before, listed = out, err == nil && code == 0
+	}
 	name := s.Target()
 	output, code, err := s.r.Run(s.ctx, s.c.Argv, s.c.Stdin)
 	if err != nil {
@@ -497,7 +516,38 @@ func (s *runStep) Apply() (bool, error) {
 	if code != 0 && !slices.Contains(s.c.OKExit, code) {
 		return true, &CommandError{Command: name, ExitCode: code, Output: output}
 	}
-	return true, nil
+	switch {
+	case code != 0:
+		// An OKExit code: already so (firewalld's ALREADY_ENABLED,
+		// NOT_ENABLED, NAME_CONFLICT; ufw deleting a rule it lacks).
+		s.changed = false
+	case s.c.Argv[0] == "ufw":
+		s.changed = !ufwUnchanged(output)
+	case listing != nil && listed:
+		out, code, err := s.r.Run(s.ctx, listing, "")
+		s.changed = err != nil || code != 0 || out != before
+	default:
+		s.changed = true
+	}
+	return s.changed, nil
+}
+
+// ufwUnchanged says whether ufw's output reports that nothing changed:
+// every line says it skipped an existing rule or could not delete one
+// that is not there.
+func ufwUnchanged(output string) bool {
+	lines := 0
+	for l := range strings.Lines(output) {
+		l = strings.TrimSpace(l)
+		if l == "" {
+			continue
+		}
+		lines++
+		if !strings.HasPrefix(l, "Skipping ") && !strings.HasPrefix(l, "Could not delete non-existent rule") {
+			return false
+		}
+	}
+	return lines > 0
 }
 
 // removal is one thing `firewall --remove` undoes: a read-only command that
