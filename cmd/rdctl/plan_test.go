@@ -84,6 +84,14 @@ func TestEveryMutatingCommandIsOnePlan(t *testing.T) {
 			mustRun(t, "-q", "--root", root, "rotate")
 			return root, []string{"--root", root, "backups", "prune", "--keep", "1"}
 		}},
+		{"install exporter", func(t *testing.T) (string, []string) {
+			root := installed(t)
+			return root, []string{"--root", root, "install", "exporter"}
+		}},
+		{"install exporter, no record", func(t *testing.T) (string, []string) {
+			root := t.TempDir()
+			return root, []string{"--root", root, "install", "exporter", "--listen", "127.0.0.1:9999"}
+		}},
 		{"uninstall", func(t *testing.T) (string, []string) {
 			root := installed(t)
 			return root, []string{"--root", root, "uninstall"}
