@@ -82,6 +82,7 @@ func runExporter(ctx context.Context, e *env, a exporterArgs) error {
 	if err != nil {
 		return withHints(fmt.Errorf("listening on %s: %w", s.listen, err), "pick another address: rdctl exporter --listen 127.0.0.1:PORT")
 	}
+	tuneGCForExporter()
 	log := s.opts.Logger
 	mod := s.opts.Config.Modules[exporter.DefaultModule]
 	keyInfo := "none"
@@ -251,3 +252,8 @@ func printExporterSetup(e *env, s *exporterSetup) error {
 	}
 	return nil
 }
+
+// tuneGCForExporter: a probe allocates a little per connection and keeps
+// nothing, so the default pacing collects often for nothing (as for
+// check); GOGC and GOMEMLIMIT still win.
+func tuneGCForExporter() { tuneGCForCheck() }

@@ -34,7 +34,7 @@ const DefaultListen = "127.0.0.1:9752"
 
 // DefaultMaxInFlight bounds the probe requests served at once; one more
 // is answered 503 at once rather than queued.
-const DefaultMaxInFlight = 64
+const DefaultMaxInFlight = 128
 
 // DefaultScrapeOffset is taken off the scrape's timeout, so the reply
 // reaches Prometheus before it gives up.
@@ -198,7 +198,11 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 // badRequest refuses a request with a one-line reason.
 func (s *Server) refuse(w http.ResponseWriter, code int, reason, msg string, attrs ...any) {
 	s.m.refused.WithLabelValues(reason).Inc()
-	s.opts.Logger.Info("probe refused", append([]any{"reason", reason, "detail", msg}, attrs...)...)
+	level := slog.LevelInfo
+	if reason == RefusedBusy {
+		level = slog.LevelWarn // the exporter is too small for its load
+	}
+	s.opts.Logger.Log(context.Background(), level, "probe refused", append([]any{"reason", reason, "detail", msg}, attrs...)...)
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(code)
