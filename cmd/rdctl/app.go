@@ -198,6 +198,7 @@ func newApp(e *env) *cli.Command {
 			backupsCommand(e),
 			exportCommand(e),
 			checkCommand(e),
+			exporterCommand(e),
 			upgradeCommand(e),
 			statusCommand(e),
 			doctorCommand(e),

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/ed25519"
 	"encoding/json"
@@ -10,16 +11,20 @@ import (
 	"io"
 	"math"
 	"os"
+	"path/filepath"
 	"runtime/debug"
+	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/urfave/cli/v3"
 
 	"github.com/rdctl/rdctl/internal/deploy"
+	"github.com/rdctl/rdctl/internal/exporter"
 	"github.com/rdctl/rdctl/internal/fleet"
 	"github.com/rdctl/rdctl/internal/keys"
 	"github.com/rdctl/rdctl/internal/probe"
+	"github.com/rdctl/rdctl/internal/safefs"
 	"github.com/rdctl/rdctl/internal/textsafe"
 )
 
@@ -44,6 +49,7 @@ func checkCommand(e *env) *cli.Command {
 			&cli.StringSliceFlag{Name: "relay", Usage: "probe the relays `HOST[:PORT],...` (as hbbs -r names them; repeatable) for every target (default: the record's, for the record's target)"},
 			&cli.BoolFlag{Name: "first-address", Usage: "probe only the first address a target's name resolves to (default: every A and AAAA record)"},
 			&cli.StringFlag{Name: "dns-server", Usage: "resolve names by asking the DNS server at `ADDR` (IP[:PORT], port 53 implied) instead of the system's resolver"},
+			&cli.StringFlag{Name: "prometheus", Usage: "also write the results as Prometheus metrics to `FILE` (*.prom, atomically, for node_exporter's textfile collector)"},
 		},
 		Action: func(ctx context.Context, cmd *cli.Command) error {
 			return runCheck(ctx, e, checkArgs{
@@ -63,6 +69,7 @@ func checkCommand(e *env) *cli.Command {
 				relays:      cmd.StringSlice("relay"),
 				firstAddr:   cmd.Bool("first-address"),
 				dnsServer:   cmd.String("dns-server"),
+				prometheus:  cmd.String("prometheus"),
 			})
 		},
 	}
@@ -85,6 +92,7 @@ type checkArgs struct {
 	relays      []string
 	firstAddr   bool
 	dnsServer   string
+	prometheus  string
 }
 
 // maxConcurrency keeps --concurrency below what file descriptor limits
@@ -156,6 +164,15 @@ func runCheck(ctx context.Context, e *env, a checkArgs) error {
 			return usageErrorf("--ports: %v", err)
 		}
 		opts.Probes = ns
+	}
+	var promDir *safefs.Dir
+	if a.prometheus != "" {
+		d, err := openPrometheusFile(a.prometheus)
+		if err != nil {
+			return err
+		}
+		defer d.Close()
+		promDir = d
 	}
 	targets, err := parseTargets(a.targets, a.targetsFile)
 	if err != nil {
@@ -297,6 +314,11 @@ func runCheck(ctx context.Context, e *env, a checkArgs) error {
 		out.Targets = append(out.Targets, t)
 	}
 
+	if promDir != nil {
+		if err := writePrometheusFile(promDir, filepath.Base(a.prometheus), results); err != nil {
+			return err
+		}
+	}
 	if e.json {
 		if err := writeCheckJSON(e.stdout, out); err != nil {
 			return err
@@ -455,6 +477,47 @@ func writeCheckJSON(w io.Writer, out checkJSON) error {
 	}
 	bw.WriteString("\n}\n")
 	return bw.Flush()
+}
+
+// openPrometheusFile checks --prometheus before anything is probed: a
+// *.prom name (node_exporter's textfile collector reads only those) in a
+// directory that exists.
+func openPrometheusFile(path string) (*safefs.Dir, error) {
+	if err := refuseKeyPath("--prometheus", path); err != nil {
+		return nil, err
+	}
+	name := filepath.Base(path)
+	if !strings.HasSuffix(name, ".prom") || name == ".prom" || strings.HasSuffix(path, "/") {
+		return nil, withHints(usageErrorf("--prometheus %s: the file name must end in .prom", textsafe.Echo(path)),
+			"node_exporter's textfile collector reads only *.prom: rdctl check --prometheus /var/lib/prometheus/node-exporter/rustdesk.prom")
+	}
+	d, err := safefs.OpenDir(filepath.Dir(path))
+	if err != nil {
+		return nil, usageErrorf("--prometheus: %v", err)
+	}
+	return d, nil
+}
+
+// writePrometheusFile writes the results' metrics, one target label per
+// target, atomically (a temporary file renamed over name): the collector
+// never reads half a file.
+func writePrometheusFile(d *safefs.Dir, name string, results []probe.TargetResult) error {
+	reports := make([]exporter.Report, len(results))
+	for i, r := range results {
+		// The probes of a target run at the same time: its check took
+		// as long as its slowest probe.
+		var took time.Duration
+		for _, p := range r.Probes {
+			took = max(took, p.Duration)
+		}
+		reports[i] = exporter.Report{Result: r, Duration: took}
+	}
+	var buf bytes.Buffer
+	if err := exporter.Render(&buf, reports, true); err != nil {
+		return err
+	}
+	_, err := d.WriteFile(name, buf.Bytes(), safefs.CallerOwned(0o644))
+	return err
 }
 
 // renderReserve is the time the output of n targets is given when

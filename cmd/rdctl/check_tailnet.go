@@ -2,10 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
-	"net"
-	"net/netip"
-	"strconv"
 	"time"
 
 	"github.com/rdctl/rdctl/internal/probe"
@@ -82,28 +78,7 @@ func (e *env) routeOverTailnet(ctx context.Context, targets []probe.Target, forc
 
 // tailnetDialer dials through tailscaled, so probes work whether it runs
 // with a TUN device or in userspace mode.
-func tailnetDialer(c *tailnet.Client) probe.DialFunc {
-	return func(ctx context.Context, network, addr string) (net.Conn, error) {
-		host, portStr, err := net.SplitHostPort(addr)
-		if err != nil {
-			return nil, err
-		}
-		port, err := strconv.ParseUint(portStr, 10, 16)
-		if err != nil {
-			return nil, err
-		}
-		if ip, err := netip.ParseAddr(host); err == nil {
-			host = ip.String()
-		}
-		switch network {
-		case "tcp", "tcp4", "tcp6":
-			return c.DialTCP(ctx, host, uint16(port))
-		case "udp", "udp4", "udp6":
-			return c.DialUDP(ctx, host, uint16(port))
-		}
-		return nil, errors.New("tailnet: unsupported network " + network)
-	}
-}
+func tailnetDialer(c *tailnet.Client) probe.DialFunc { return c.Dial }
 
 // tailnetNote adds the userspace-mode note when consoles answered.
 func tailnetNote(info *tailnetJSON, probes []checkProbeJSON) {

@@ -20,7 +20,7 @@ func installCommand(e *env) *cli.Command {
 		Usage:       "install hbbs and hbbr as systemd units or a compose stack",
 		Description: helpText("install"),
 		Action:      groupAction,
-		Commands:    []*cli.Command{installSystemdCommand(e), installComposeCommand(e)},
+		Commands:    []*cli.Command{installSystemdCommand(e), installComposeCommand(e), installExporterCommand(e)},
 	}
 }
 

@@ -97,6 +97,14 @@ func TestEveryMutatingCommandIsOnePlan(t *testing.T) {
 			root := installed(t)
 			return root, []string{"--root", root, "proxy", "caddy", "--domain", "rd.example.com", "--out", filepath.Join(root, "site.caddy")}
 		}},
+		{"install exporter", func(t *testing.T) (string, []string) {
+			root := installed(t)
+			return root, []string{"--root", root, "install", "exporter"}
+		}},
+		{"install exporter, no record", func(t *testing.T) (string, []string) {
+			root := t.TempDir()
+			return root, []string{"--root", root, "install", "exporter", "--listen", "127.0.0.1:9999"}
+		}},
 		{"uninstall", func(t *testing.T) (string, []string) {
 			root := installed(t)
 			return root, []string{"--root", root, "uninstall"}

@@ -171,3 +171,10 @@ func tail(s string, n int) string {
 	}
 	return strings.Join(lines, "\n")
 }
+
+// LookPath finds a host program, or skips the test (fails it under
+// RDCTL_IT_STRICT=1) naming the Debian package that provides it.
+func LookPath(t testing.TB, name, pkg string) string {
+	t.Helper()
+	return lookPath(t, name, pkg)
+}

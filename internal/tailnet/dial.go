@@ -110,3 +110,26 @@ func (s *Status) routeFor(host string) (netip.Addr, *Peer, error) {
 	}
 	return netip.Addr{}, nil, err
 }
+
+// Dial dials addr (host:port; network tcp or udp) through tailscaled, the
+// shape of a probe's dial function.
+func (c *Client) Dial(ctx context.Context, network, addr string) (net.Conn, error) {
+	host, portStr, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, err
+	}
+	port, err := strconv.ParseUint(portStr, 10, 16)
+	if err != nil {
+		return nil, err
+	}
+	if ip, err := netip.ParseAddr(host); err == nil {
+		host = ip.String()
+	}
+	switch network {
+	case "tcp", "tcp4", "tcp6":
+		return c.DialTCP(ctx, host, uint16(port))
+	case "udp", "udp4", "udp6":
+		return c.DialUDP(ctx, host, uint16(port))
+	}
+	return nil, errors.New("tailnet: unsupported network " + network)
+}

@@ -1,0 +1,85 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"net"
+	"path/filepath"
+
+	"github.com/urfave/cli/v3"
+
+	"github.com/rdctl/rdctl/internal/deploy"
+	"github.com/rdctl/rdctl/internal/exporter"
+	"github.com/rdctl/rdctl/internal/plan"
+	"github.com/rdctl/rdctl/internal/systemd"
+	"github.com/rdctl/rdctl/internal/textsafe"
+)
+
+func installExporterCommand(e *env) *cli.Command {
+	return &cli.Command{
+		Name:        "exporter",
+		Usage:       "install a hardened rdctl-exporter.service and an example scrape config",
+		Description: helpText("install-exporter"),
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "listen", Usage: "the exporter listens on `ADDR`", Value: exporter.DefaultListen},
+			&cli.StringFlag{Name: "binary", Usage: "rdctl's absolute `PATH` on the target", Value: "/usr/local/bin/rdctl"},
+		},
+		Action: func(ctx context.Context, cmd *cli.Command) error {
+			if cmd.Args().Len() > 0 {
+				return usageErrorf("install exporter takes no arguments")
+			}
+			return runInstallExporter(ctx, e, cmd.String("listen"), cmd.String("binary"))
+		},
+	}
+}
+
+type installExporterJSON struct {
+	plan.Report
+	Root         string `json:"root"`
+	Unit         string `json:"unit"`
+	ScrapeConfig string `json:"scrape_config"`
+}
+
+func runInstallExporter(ctx context.Context, e *env, listen, binary string) error {
+	if _, port, err := net.SplitHostPort(listen); err != nil || port == "" {
+		return usageErrorf("--listen %s: want HOST:PORT", textsafe.Echo(listen))
+	}
+	if _, err := deploy.ParseHostPort("--listen", listen); err != nil {
+		return err
+	}
+	if !filepath.IsAbs(binary) || filepath.Clean(binary) != binary {
+		return usageErrorf("--binary %s: want a clean absolute path", textsafe.Echo(binary))
+	}
+	if err := refuseKeyPath("--binary", binary); err != nil {
+		return err
+	}
+	rec, err := e.loadRecord()
+	switch {
+	case errors.Is(err, deploy.ErrNoRecord):
+		rec = nil
+		e.warnf("no deployment record: the exporter will expect no key (give modules a key with --modules later)")
+	case err != nil:
+		return err
+	}
+	spec := systemd.ExporterSpecFromRecord(rec, binary, listen)
+	p := e.newPlan(ctx, rec)
+	for _, s := range systemd.ExporterPlan(e.root, spec).Steps() {
+		p.Add(s)
+	}
+	rep, err := e.execute(p)
+	out := installExporterJSON{Report: rep, Root: e.root, Unit: systemd.ExporterUnitName, ScrapeConfig: systemd.ExporterScrapeConfigPath}
+	if e.json {
+		if werr := writeJSON(e.stdout, out); werr != nil {
+			return werr
+		}
+	} else {
+		e.printReport(rep)
+	}
+	if err != nil {
+		return err
+	}
+	if !e.json && !e.dryRun {
+		e.printf("add the jobs in %s to prometheus.yml; start it: systemctl daemon-reload && systemctl start %s\n", systemd.ExporterScrapeConfigPath, systemd.ExporterUnitName)
+	}
+	return nil
+}

@@ -1,0 +1,147 @@
+package systemd
+
+import (
+	"fmt"
+	"io"
+	"path"
+
+	"github.com/coreos/go-systemd/v22/unit"
+
+	"github.com/rdctl/rdctl/internal/deploy"
+	"github.com/rdctl/rdctl/internal/plan"
+	"github.com/rdctl/rdctl/internal/safefs"
+)
+
+// ExporterUnitName is the unit rdctl install exporter writes.
+const ExporterUnitName = "rdctl-exporter.service"
+
+// ExporterScrapeConfigPath is the example Prometheus scrape config it
+// writes next to the record.
+const ExporterScrapeConfigPath = "/etc/rdctl/prometheus-rustdesk.yml"
+
+// exporterCredential is the name of the public key file systemd hands the
+// exporter (LoadCredential=, read by PID 1 at start: the dynamic user
+// cannot read the working directory, which is the service user's, 0700).
+const exporterCredential = "rustdesk.pub"
+
+// ExporterSpec is what the exporter's unit says.
+type ExporterSpec struct {
+	// Binary is rdctl's absolute path on the target.
+	Binary string
+	// Listen is the exporter's host:port.
+	Listen string
+	// PublicKeyFile is the server's id_ed25519.pub ("" = no expected key).
+	PublicKeyFile string
+	// IDHost is the server's ID host, the example scrape target.
+	IDHost string
+}
+
+// ExporterUnit renders rdctl-exporter.service: a dynamic user with no
+// write access anywhere, only the network families the probes and
+// tailscaled's socket need, no capabilities.
+func ExporterUnit(s ExporterSpec) []byte {
+	opt := unit.NewUnitOption
+	exec := fmt.Sprintf("%s exporter --listen %s --log-format json", s.Binary, s.Listen)
+	opts := []*unit.UnitOption{
+		opt("Unit", "Description", "rdctl exporter: Prometheus probes of RustDesk servers"),
+		opt("Unit", "After", "network-online.target"),
+		opt("Unit", "Wants", "network-online.target"),
+		opt("Service", "Type", "simple"),
+		opt("Service", "DynamicUser", "yes"),
+	}
+	if s.PublicKeyFile != "" {
+		opts = append(opts, opt("Service", "LoadCredential", exporterCredential+":"+s.PublicKeyFile))
+		exec += " --key-file %d/" + exporterCredential
+	}
+	opts = append(opts,
+		opt("Service", "ExecStart", exec),
+		opt("Service", "Restart", "on-failure"),
+		opt("Service", "RestartSec", "5s"),
+		opt("Service", "NoNewPrivileges", "yes"),
+		opt("Service", "CapabilityBoundingSet", ""),
+		opt("Service", "AmbientCapabilities", ""),
+		opt("Service", "ProtectSystem", "strict"),
+		opt("Service", "ProtectHome", "yes"),
+		opt("Service", "ReadOnlyPaths", "-/etc/rdctl"),
+		opt("Service", "PrivateTmp", "yes"),
+		opt("Service", "PrivateDevices", "yes"),
+		opt("Service", "PrivateUsers", "yes"),
+		opt("Service", "PrivateMounts", "yes"),
+		opt("Service", "PrivateIPC", "yes"),
+		opt("Service", "ProtectKernelTunables", "yes"),
+		opt("Service", "ProtectKernelModules", "yes"),
+		opt("Service", "ProtectKernelLogs", "yes"),
+		opt("Service", "ProtectControlGroups", "yes"),
+		opt("Service", "ProtectClock", "yes"),
+		opt("Service", "ProtectHostname", "yes"),
+		opt("Service", "ProtectProc", "invisible"),
+		opt("Service", "ProcSubset", "pid"),
+		opt("Service", "RestrictAddressFamilies", "AF_INET AF_INET6 AF_UNIX"),
+		opt("Service", "RestrictNamespaces", "yes"),
+		opt("Service", "RestrictRealtime", "yes"),
+		opt("Service", "RestrictSUIDSGID", "yes"),
+		opt("Service", "LockPersonality", "yes"),
+		opt("Service", "MemoryDenyWriteExecute", "yes"),
+		opt("Service", "RemoveIPC", "yes"),
+		opt("Service", "KeyringMode", "private"),
+		opt("Service", "DevicePolicy", "closed"),
+		opt("Service", "SystemCallArchitectures", "native"),
+		opt("Service", "SystemCallFilter", "@system-service"),
+		opt("Service", "SystemCallFilter", "~@privileged @resources"),
+		opt("Service", "SystemCallErrorNumber", "EPERM"),
+		opt("Service", "UMask", "0077"),
+		opt("Install", "WantedBy", "multi-user.target"),
+	)
+	b, _ := io.ReadAll(unit.Serialize(opts))
+	return append([]byte(header), b...)
+}
+
+// ExporterScrapeConfig is an example Prometheus scrape config for the
+// exporter, with the relabelling blackbox-style probes need.
+func ExporterScrapeConfig(s ExporterSpec) []byte {
+	target := s.IDHost
+	if target == "" {
+		target = "rustdesk.example.com"
+	}
+	return fmt.Appendf(nil, `# Written by rdctl install exporter: add these jobs to prometheus.yml.
+scrape_configs:
+  - job_name: rustdesk
+    metrics_path: /probe
+    params:
+      module: [default]
+    static_configs:
+      - targets: [%q]
+    relabel_configs:
+      - source_labels: [__address__]
+        target_label: __param_target
+      - source_labels: [__param_target]
+        target_label: instance
+      - target_label: __address__
+        replacement: %s
+  - job_name: rdctl-exporter
+    static_configs:
+      - targets: [%q]
+`, target, s.Listen, s.Listen)
+}
+
+// ExporterSpecFromRecord is the spec for a deployment (rec may be nil).
+func ExporterSpecFromRecord(rec *deploy.Record, binary, listen string) ExporterSpec {
+	s := ExporterSpec{Binary: binary, Listen: listen}
+	if rec != nil {
+		s.PublicKeyFile = path.Join(rec.WorkingDir, "id_ed25519.pub")
+		s.IDHost = rec.IDHost
+	}
+	return s
+}
+
+// ExporterPlan writes the unit, enables it (the wants link) and writes the
+// example scrape config, all under root.
+func ExporterPlan(root string, s ExporterSpec) *plan.Plan {
+	var p plan.Plan
+	p.Add(
+		&plan.WriteFile{Path: Under(root, path.Join(UnitDir, ExporterUnitName)), Data: ExporterUnit(s), Options: safefs.CallerOwned(0o644)},
+		&plan.Symlink{Path: Under(root, path.Join(WantsDir, ExporterUnitName)), LinkTarget: path.Join(UnitDir, ExporterUnitName)},
+		&plan.WriteFile{Path: Under(root, ExporterScrapeConfigPath), Data: ExporterScrapeConfig(s), Options: safefs.CallerOwned(0o644)},
+	)
+	return &p
+}

@@ -1,0 +1,61 @@
+package systemd
+
+import (
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// TestExporterUnit: the exporter's unit verifies, scores at most 1.5 in
+// systemd-analyze security, hands the exporter the record's public key
+// file (never the secret), and the plan is idempotent.
+func TestExporterUnit(t *testing.T) {
+	root := buildImage(t, false)
+	rec := testRecord(false)
+	spec := ExporterSpecFromRecord(rec, "/usr/local/bin/rdctl", "127.0.0.1:9752")
+	p := ExporterPlan(root, spec)
+	if _, err := p.Run(false); err != nil {
+		t.Fatal(err)
+	}
+	rs, err := ExporterPlan(root, spec).Run(false)
+	noErr(t, err)
+	for _, r := range rs {
+		if r.Changed {
+			t.Errorf("second run changed %s", r.Target)
+		}
+	}
+	u := string(ExporterUnit(spec))
+	for _, want := range []string{"DynamicUser=yes", "ProtectSystem=strict", "CapabilityBoundingSet=\n",
+		"LoadCredential=rustdesk.pub:" + rec.WorkingDir + "/id_ed25519.pub", "--key-file %d/rustdesk.pub", "--listen 127.0.0.1:9752"} {
+		if !strings.Contains(u, want) {
+			t.Errorf("unit lacks %q:\n%s", want, u)
+		}
+	}
+	if strings.Contains(strings.ReplaceAll(u, "id_ed25519.pub", ""), "id_ed25519") || strings.Contains(u, "ReadWritePaths") || strings.Contains(u, "StateDirectory") {
+		t.Errorf("the unit names the secret or grants writes:\n%s", u)
+	}
+	if sc := string(ExporterScrapeConfig(spec)); !strings.Contains(sc, "__param_target") || !strings.Contains(sc, rec.IDHost) {
+		t.Errorf("scrape config:\n%s", sc)
+	}
+	needTool(t, "systemd-analyze")
+	mustWrite(t, filepath.Join(root, "usr/local/bin/rdctl"), "#!/bin/sh\n", 0o755)
+	out, err := exec.Command("systemd-analyze", "verify", "--root="+root, "/etc/systemd/system/"+ExporterUnitName).CombinedOutput()
+	if err != nil || len(strings.TrimSpace(string(out))) != 0 {
+		t.Errorf("systemd-analyze verify: %v\n%s", err, out)
+	}
+	out, err = exec.Command("systemd-analyze", "security", "--offline=true", "--root="+root, ExporterUnitName).CombinedOutput()
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	m := exposureRE.FindSubmatch(out)
+	if m == nil {
+		t.Fatalf("no overall exposure line:\n%s", out)
+	}
+	score, _ := strconv.ParseFloat(string(m[1]), 64)
+	t.Logf("%s exposure %.1f", ExporterUnitName, score)
+	if score > 1.5 {
+		t.Errorf("exposure %.1f, want <= 1.5", score)
+	}
+}
