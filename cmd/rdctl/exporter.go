@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"strings"
 	"time"
 
@@ -25,7 +26,7 @@ func exporterCommand(e *env) *cli.Command {
 		Usage:       "serve Prometheus probes of RustDesk servers (blackbox_exporter style)",
 		Description: helpText("exporter"),
 		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "listen", Usage: "listen on `ADDR` (host:port)", Value: exporter.DefaultListen},
+			&cli.StringFlag{Name: "listen", Usage: "listen on `ADDR` (IP:PORT)", Value: exporter.DefaultListen},
 			&cli.StringFlag{Name: "modules", Usage: "read the probe modules from `FILE` (YAML)"},
 			&cli.StringFlag{Name: "allow-targets", Usage: "probe only targets in `LIST` (CIDR, IP or host, comma separated)"},
 			&cli.StringFlag{Name: "key", Usage: "the default module's expected public `KEY` (default: from the deployment record)"},
@@ -98,14 +99,9 @@ func runExporter(ctx context.Context, e *env, a exporterArgs) error {
 // exporterSetup validates the flags, the modules file and the key into the
 // server's options: every refusal is exit 2, before anything listens.
 func (e *env) exporterSetup(a exporterArgs, logTo io.Writer) (*exporterSetup, error) {
-	host, port, err := net.SplitHostPort(a.listen)
-	if err != nil || port == "" {
-		return nil, usageErrorf("--listen %s: want HOST:PORT (e.g. %s)", textsafe.Echo(a.listen), exporter.DefaultListen)
-	}
-	if _, err := deploy.ParsePort("--listen", port); err != nil && port != "0" {
+	if err := checkListen(a.listen); err != nil {
 		return nil, err
 	}
-	_ = host
 	switch {
 	case a.timeout <= 0 || a.timeout > exporter.MaxTimeout:
 		return nil, usageErrorf("--timeout must be more than 0 and at most %s", exporter.MaxTimeout)
@@ -135,6 +131,7 @@ func (e *env) exporterSetup(a exporterArgs, logTo io.Writer) (*exporterSetup, er
 	default:
 		return nil, usageErrorf("--log-format %s: want logfmt or json", textsafe.Echo(format))
 	}
+	var err error
 	opts := exporter.Options{Logger: log, MaxInFlight: a.maxInFlight, TailscaleSocket: e.tsSocket}
 	if a.allowSet {
 		if opts.Allow, err = exporter.ParseAllowList(a.allow); err != nil {
@@ -257,3 +254,20 @@ func printExporterSetup(e *env, s *exporterSetup) error {
 // nothing, so the default pacing collects often for nothing (as for
 // check); GOGC and GOMEMLIMIT still win.
 func tuneGCForExporter() { tuneGCForCheck() }
+
+// checkListen accepts IP:PORT, [IPv6]:PORT, localhost:PORT and :PORT: the
+// address the exporter listens on is this host's, never a name to look up
+// (and never something that could be a key, which would be printed back).
+func checkListen(listen string) error {
+	host, port, err := net.SplitHostPort(listen)
+	if err != nil || port == "" {
+		return usageErrorf("--listen %s: want IP:PORT (e.g. %s)", textsafe.Echo(listen), exporter.DefaultListen)
+	}
+	if _, err := netip.ParseAddr(host); err != nil && host != "" && host != "localhost" {
+		return usageErrorf("--listen %s: the host must be an IP address, localhost or empty", textsafe.Echo(listen))
+	}
+	if _, err := deploy.ParsePort("--listen", port); err != nil && port != "0" {
+		return err
+	}
+	return nil
+}

@@ -123,6 +123,7 @@ func TestExporterBadInput(t *testing.T) {
 	}{
 		{"listen without port", []string{"--listen", "127.0.0.1"}, "--listen"},
 		{"listen bad port", []string{"--listen", "127.0.0.1:99999"}, "--listen"},
+		{"listen on a name", []string{"--listen", "rd.example.com:9752"}, "must be an IP address"},
 		{"log format", []string{"--log-format", "xml"}, "--log-format"},
 		{"log level", []string{"--log-level", "loud"}, "--log-level"},
 		{"timeout", []string{"--timeout", "2h"}, "--timeout"},

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"net"
 	"path/filepath"
 
 	"github.com/urfave/cli/v3"
@@ -41,10 +40,7 @@ type installExporterJSON struct {
 }
 
 func runInstallExporter(ctx context.Context, e *env, listen, binary string) error {
-	if _, port, err := net.SplitHostPort(listen); err != nil || port == "" {
-		return usageErrorf("--listen %s: want HOST:PORT", textsafe.Echo(listen))
-	}
-	if _, err := deploy.ParseHostPort("--listen", listen); err != nil {
+	if err := checkListen(listen); err != nil {
 		return err
 	}
 	if !filepath.IsAbs(binary) || filepath.Clean(binary) != binary {

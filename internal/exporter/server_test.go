@@ -497,3 +497,19 @@ func mustAddr(t *testing.T, s string) netip.Addr {
 	}
 	return a
 }
+
+// TestConsoleFromLoopback: an exporter on the server itself reaches hbbs
+// and hbbr from loopback, where 21115 and 21117 serve the admin consoles:
+// reported as rustdesk_console_detected 1, the probes pass, the key is
+// still checked on the rendezvous port.
+func TestConsoleFromLoopback(t *testing.T) {
+	p := hbbstest.StartPair(t, hbbstest.Options{ConsoleRule: hbbstest.LoopbackConsole}, &hbbstest.Options{ConsoleRule: hbbstest.LoopbackConsole})
+	hs, _, _ := testServer(t, Options{}, p.HBBS.Key())
+	_, body := get(t, hs, probePath(target(p), ""), "")
+	m := parse(t, body)
+	nat := fmt.Sprintf("rustdesk_console_detected{port=%d,probe=nat-test,proto=tcp}", p.Port-1)
+	relay := fmt.Sprintf("rustdesk_console_detected{port=%d,probe=relay,proto=tcp}", p.Port+1)
+	if m[nat] != 1 || m[relay] != 1 || m["probe_success"] != 1 || m["rustdesk_key_match"] != 1 {
+		t.Errorf("consoles: nat %v relay %v, probe_success %v, key_match %v; want all 1\n%s", m[nat], m[relay], m["probe_success"], m["rustdesk_key_match"], body)
+	}
+}
