@@ -13,7 +13,11 @@ import (
 // schemas at init (about 30 ms); its full loader runs in the tests only.
 // tailscale.com/client/local links health, netmon and eventbus, and through
 // them tsweb, expvar and net/http/pprof; internal/tailnet speaks the three
-// LocalAPI calls it needs over the socket itself.
+// LocalAPI calls it needs over the socket itself. expvar is allowed: the
+// exporter's metrics library (prometheus/client_golang) links it for its
+// ExpvarCollector; its init registers /debug/vars on http.DefaultServeMux,
+// which rdctl never serves (the exporter has a mux of its own, and
+// internal/exporter's tests see /debug/vars answer 404 there).
 func TestBinaryDeps(t *testing.T) {
 	goBin, err := exec.LookPath("go")
 	if err != nil {
@@ -29,7 +33,6 @@ func TestBinaryDeps(t *testing.T) {
 		"github.com/compose-spec/compose-go/v2/schema",
 		"github.com/santhosh-tekuri/jsonschema",
 		"net/http/pprof",
-		"expvar",
 		"tailscale.com/tsweb",
 		"tailscale.com/client/local",
 		"tailscale.com/health",
