@@ -159,10 +159,10 @@ func TestCheckPrometheusFile(t *testing.T) {
 	noErr(t, err)
 	text := string(b)
 	for _, want := range []string{
-		`probe_success{target="` + st.target + `"} 0`,
-		`rustdesk_key_match{target="` + st.target + `"} 1`,
-		`rustdesk_probe_success{port="` + itoa(st.port) + `",probe="rendezvous-udp",proto="udp",target="` + st.target + `"} 0`,
-		`rustdesk_probe_success{port="` + itoa(st.port) + `",probe="rendezvous-tcp",proto="tcp",target="` + st.target + `"} 1`,
+		`probe_success{address="` + st.target + `",target="` + st.target + `"} 0`,
+		`rustdesk_key_match{address="` + st.target + `",target="` + st.target + `"} 1`,
+		`rustdesk_probe_success{address="` + st.target + `",port="` + itoa(st.port) + `",probe="rendezvous-udp",proto="udp",target="` + st.target + `"} 0`,
+		`rustdesk_probe_success{address="` + st.target + `",port="` + itoa(st.port) + `",probe="rendezvous-tcp",proto="tcp",target="` + st.target + `"} 1`,
 	} {
 		if !strings.Contains(text, want) {
 			t.Errorf("no %s in:\n%s", want, text)

@@ -2,6 +2,7 @@ package exporter
 
 import (
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -60,7 +61,11 @@ var descs = map[bool][]*prometheus.Desc{}
 func init() {
 	for _, s := range specs {
 		descs[false] = append(descs[false], prometheus.NewDesc(s.name, s.help, s.labels, nil))
-		descs[true] = append(descs[true], prometheus.NewDesc(s.name, s.help, append([]string{"target"}, s.labels...), nil))
+		// Several targets in one exposition (check --prometheus): a name
+		// checked at each of its addresses gives one result per address.
+		// (rustdesk_target_info's own address label is that one.)
+		labels := slices.DeleteFunc(slices.Clone(s.labels), func(l string) bool { return l == "address" })
+		descs[true] = append(descs[true], prometheus.NewDesc(s.name, s.help, append([]string{"target", "address"}, labels...), nil))
 	}
 }
 
@@ -90,10 +95,10 @@ func (c *reportCollector) Describe(ch chan<- *prometheus.Desc) {
 func (c *reportCollector) Collect(ch chan<- prometheus.Metric) {
 	ds := descs[c.withTarget]
 	for _, rep := range c.reports {
-		r := rep.Result
+		r := &rep.Result
 		var pre []string
 		if c.withTarget {
-			pre = []string{r.Target.String()}
+			pre = []string{r.Target.String(), r.Address}
 		}
 		emit := func(m int, v float64, labels ...string) {
 			ch <- prometheus.MustNewConstMetric(ds[m], prometheus.GaugeValue, v, append(pre[:len(pre):len(pre)], labels...)...)
@@ -101,18 +106,24 @@ func (c *reportCollector) Collect(ch chan<- prometheus.Metric) {
 		emit(mSuccess, b2f(r.OK))
 		emit(mDuration, rep.Duration.Seconds())
 		for _, p := range r.Probes {
-			port := strconv.Itoa(p.Port)
-			emit(mProbeOK, b2f(p.OK), string(p.Name), p.Proto, port)
-			emit(mProbeDur, p.Duration.Seconds(), string(p.Name), p.Proto, port)
+			// relay[HOST:PORT] when the target has several relays, so
+			// each relay is a series of its own.
+			name, port := r.ProbeLabel(p), strconv.Itoa(p.Port)
+			emit(mProbeOK, b2f(p.OK), name, p.Proto, port)
+			emit(mProbeDur, p.Duration.Seconds(), name, p.Proto, port)
 			if p.Name == probe.NATTest || p.Name == probe.Relay {
-				emit(mConsole, b2f(p.OK && strings.HasPrefix(p.Note, probe.NoteConsole)), string(p.Name), p.Proto, port)
+				emit(mConsole, b2f(p.OK && strings.HasPrefix(p.Note, probe.NoteConsole)), name, p.Proto, port)
 			}
 		}
 		emit(mKeyMatch, b2f(r.KeyStatus == probe.KeyMatch))
 		for _, s := range keyStatuses {
 			emit(mKeyStatus, b2f(r.KeyStatus == s), string(s))
 		}
-		emit(mInfo, 1, r.Address, r.Via)
+		if c.withTarget {
+			emit(mInfo, 1, r.Via) // the address is already a label
+		} else {
+			emit(mInfo, 1, r.Address, r.Via)
+		}
 	}
 }
 
