@@ -770,9 +770,22 @@ func TestCompose(t *testing.T) {
 			var bad []string
 			for _, c := range d.Checks {
 				m[c.ID] = check{c.OK, c.Severity, c.Message}
+				// The stand-in stack advertises its relay on loopback
+				// (hbbs -r 127.0.0.1:21117, host network), which doctor
+				// rightly warns about and --fix cannot change: it must be
+				// reported, and is not counted against the stack.
+				if c.ID == "setting-relay-address" {
+					if c.OK {
+						t.Errorf("setting-relay-address passed for -r 127.0.0.1:21117: %s", c.Message)
+					}
+					continue
+				}
 				if !c.OK && c.Severity != "info" {
 					bad = append(bad, c.ID+": "+c.Message)
 				}
+			}
+			if code == 1 && len(bad) == 0 {
+				code = 0 // only the loopback relay warning above
 			}
 			return code, m, strings.Join(bad, "\n")
 		}
@@ -784,7 +797,11 @@ func TestCompose(t *testing.T) {
 			if strings.Count(bad, "\n") != 0 || !strings.HasPrefix(bad, "secret-mode: ") {
 				t.Errorf("doctor found more than the secret's mode:\n%s", bad)
 			}
-			a.must(t, "doctor", "--fix")
+			// --fix repairs the mode; the loopback relay warning stays
+			// (exit 1), as nothing may rewrite hbbs's -r on its own.
+			if out, errOut, fcode := a.run(t, nil, "doctor", "--fix"); !strings.Contains(out, "fixed secret-mode") || (fcode != 0 && fcode != 1) {
+				t.Fatalf("doctor --fix: exit %d\n%s%s", fcode, out, errOut)
+			}
 			code, checks, bad = doctor()
 		}
 		if code != 0 {
