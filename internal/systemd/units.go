@@ -113,9 +113,34 @@ func render(desc string, args []string, s UnitSpec, after []*unit.UnitOption) []
 		opt("Service", "Restart", "on-failure"),
 		opt("Service", "RestartSec", "5s"),
 		opt("Service", "LimitNOFILE", "1000000"),
+	)
+	// Hardening: systemd-analyze security scores this 1.1 (1.0 with the
+	// tailnet allow list). What remains needs the network.
+	opts = append(opts, hardening()...)
+	if s.TailnetOnly {
+		opts = append(opts,
+			opt("Service", "IPAddressDeny", "any"),
+			opt("Service", "IPAddressAllow", fmt.Sprintf("localhost %s %s", TailnetIPv4, TailnetIPv6)),
+		)
+	}
+	opts = append(opts, opt("Install", "WantedBy", "multi-user.target"))
+	b, _ := io.ReadAll(unit.Serialize(opts))
+	return append([]byte(header), b...)
+}
 
-		// Hardening: systemd-analyze security scores this 1.1 (1.0 with the
-		// tailnet allow list). What remains needs the network.
+// SysusersConf is the systemd-sysusers entry that creates the service user
+// (a system user with no login shell, home in the working directory).
+func SysusersConf(user, workingDir string) []byte {
+	return []byte(fmt.Sprintf("# Written by rdctl: the user hbbs and hbbr run as.\nu %s - \"RustDesk server (rdctl)\" %s -\n", user, workingDir))
+}
+
+// hardening is the sandbox every unit rdctl writes shares (the servers'
+// and the exporter's): no privileges, a read-only system, private
+// namespaces, the system-service call set. Each unit adds what it needs
+// to write or read after it.
+func hardening() []*unit.UnitOption {
+	opt := unit.NewUnitOption
+	return []*unit.UnitOption{
 		opt("Service", "NoNewPrivileges", "yes"),
 		opt("Service", "CapabilityBoundingSet", ""),
 		opt("Service", "AmbientCapabilities", ""),
@@ -148,20 +173,5 @@ func render(desc string, args []string, s UnitSpec, after []*unit.UnitOption) []
 		// A blocked call fails with EPERM instead of killing the process.
 		opt("Service", "SystemCallErrorNumber", "EPERM"),
 		opt("Service", "UMask", "0077"),
-	)
-	if s.TailnetOnly {
-		opts = append(opts,
-			opt("Service", "IPAddressDeny", "any"),
-			opt("Service", "IPAddressAllow", fmt.Sprintf("localhost %s %s", TailnetIPv4, TailnetIPv6)),
-		)
 	}
-	opts = append(opts, opt("Install", "WantedBy", "multi-user.target"))
-	b, _ := io.ReadAll(unit.Serialize(opts))
-	return append([]byte(header), b...)
-}
-
-// SysusersConf is the systemd-sysusers entry that creates the service user
-// (a system user with no login shell, home in the working directory).
-func SysusersConf(user, workingDir string) []byte {
-	return []byte(fmt.Sprintf("# Written by rdctl: the user hbbs and hbbr run as.\nu %s - \"RustDesk server (rdctl)\" %s -\n", user, workingDir))
 }
