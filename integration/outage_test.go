@@ -5,7 +5,6 @@ package integration
 import (
 	"bufio"
 	"context"
-	"crypto/rand"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -19,9 +18,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/rdctl/rdctl/integration/harness"
-	"github.com/rdctl/rdctl/internal/compose"
-	"github.com/rdctl/rdctl/internal/deploy"
 	"github.com/rdctl/rdctl/internal/keys"
 	"github.com/rdctl/rdctl/internal/rendezvous"
 )
@@ -258,29 +254,7 @@ func BenchmarkOutageSystemd(b *testing.B) {
 // rotations of an rdctl-installed compose stack (stand-in image, host
 // networking) on the real Docker engine.
 func BenchmarkOutageCompose(b *testing.B) {
-	if os.Geteuid() != 0 {
-		b.Skip("needs root")
-	}
-	d := harness.Docker(b)
-	rdctl, standin := binaries(b)
-	waitPortsFree(b)
-	d.BuildScratchImage(b, harness.ScratchImage{Tag: image116, Workdir: "/root",
-		Files: []harness.ImageFile{{Host: standin, Image: "/usr/bin/hbbs"}, {Host: standin, Image: "/usr/bin/hbbr"}}})
-	base := b.TempDir()
-	var rnd [4]byte
-	rand.Read(rnd[:])
-	dir := filepath.Join(base, fmt.Sprintf("rdit-%x", rnd))
-	d.TrackProject(b, compose.ProjectName(dir))
-	b.Cleanup(func() { os.RemoveAll(deploy.StateDirFor(filepath.Join(dir, "data"))) })
-	run := func(args ...string) string {
-		cmd := exec.Command(rdctl, append([]string{"--config", filepath.Join(base, "rdctl.toml")}, args...)...)
-		out, errOut, code, err := harness.Run(cmd)
-		if err != nil || code != 0 {
-			b.Fatalf("rdctl %v: %d %v %s", args, code, err, errOut)
-		}
-		return out
-	}
-	run("install", "compose", "--dir", dir, "--relay", "rd.example.com", "--image", image116)
+	run := benchComposeStack(b)
 	direct := func(f func() error) error { return f() }
 	var all []outage
 	b.ResetTimer()
