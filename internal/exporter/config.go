@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -15,6 +14,7 @@ import (
 	"go.yaml.in/yaml/v4"
 
 	"github.com/rdctl/rdctl/internal/keys"
+	"github.com/rdctl/rdctl/internal/safefs"
 	"github.com/rdctl/rdctl/internal/probe"
 	"github.com/rdctl/rdctl/internal/textsafe"
 )
@@ -88,17 +88,14 @@ func DefaultConfig(key, keySource string) *Config {
 // LoadConfig reads and validates the config file at path. Key files it
 // names are read relative to the config file's directory.
 func LoadConfig(path string) (*Config, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, &ConfigError{File: path, Msg: errors.Unwrap(err).Error()}
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, MaxConfigSize+1))
+	d, err := safefs.OpenDir(filepath.Dir(path))
 	if err != nil {
 		return nil, &ConfigError{File: path, Msg: err.Error()}
 	}
-	if len(data) > MaxConfigSize {
-		return nil, &ConfigError{File: path, Msg: fmt.Sprintf("larger than %d bytes", MaxConfigSize)}
+	defer d.Close()
+	data, _, err := d.ReadFile(filepath.Base(path), MaxConfigSize)
+	if err != nil {
+		return nil, &ConfigError{File: path, Msg: err.Error()}
 	}
 	dir := filepath.Dir(path)
 	return ParseConfig(path, data, func(name string) (string, error) {
@@ -130,27 +127,17 @@ func keyFileName(path string) error {
 	return nil
 }
 
+// readKeyFile reads a key file as rdctl reads every file another user
+// may control: no symlink followed, a named pipe never waited on, one
+// link, at most keys.MaxFileSize bytes.
 func readKeyFile(path string) ([]byte, error) {
-	f, err := os.Open(path)
+	d, err := safefs.OpenDir(filepath.Dir(path))
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	if !st.Mode().IsRegular() {
-		return nil, errors.New("not a regular file")
-	}
-	b, err := io.ReadAll(io.LimitReader(f, keys.MaxFileSize+1))
-	if err != nil {
-		return nil, err
-	}
-	if len(b) > keys.MaxFileSize {
-		return nil, fmt.Errorf("larger than %d bytes: not a public key file", keys.MaxFileSize)
-	}
-	return b, nil
+	defer d.Close()
+	b, _, err := d.ReadUntrusted(filepath.Base(path), keys.MaxFileSize)
+	return b, err
 }
 
 // ParseConfig parses a config (YAML) named file for its errors. readKey
