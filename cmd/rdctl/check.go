@@ -23,6 +23,7 @@ import (
 	"github.com/rdctl/rdctl/internal/exporter"
 	"github.com/rdctl/rdctl/internal/fleet"
 	"github.com/rdctl/rdctl/internal/keys"
+	"github.com/rdctl/rdctl/internal/plan"
 	"github.com/rdctl/rdctl/internal/probe"
 	"github.com/rdctl/rdctl/internal/safefs"
 	"github.com/rdctl/rdctl/internal/textsafe"
@@ -165,14 +166,10 @@ func runCheck(ctx context.Context, e *env, a checkArgs) error {
 		}
 		opts.Probes = ns
 	}
-	var promDir *safefs.Dir
 	if a.prometheus != "" {
-		d, err := openPrometheusFile(a.prometheus)
-		if err != nil {
+		if err := checkPrometheusFile(a.prometheus); err != nil {
 			return err
 		}
-		defer d.Close()
-		promDir = d
 	}
 	targets, err := parseTargets(a.targets, a.targetsFile)
 	if err != nil {
@@ -314,8 +311,8 @@ func runCheck(ctx context.Context, e *env, a checkArgs) error {
 		out.Targets = append(out.Targets, t)
 	}
 
-	if promDir != nil {
-		if err := writePrometheusFile(promDir, filepath.Base(a.prometheus), results); err != nil {
+	if a.prometheus != "" {
+		if err := writePrometheusFile(e, a.prometheus, results); err != nil {
 			return err
 		}
 	}
@@ -479,29 +476,30 @@ func writeCheckJSON(w io.Writer, out checkJSON) error {
 	return bw.Flush()
 }
 
-// openPrometheusFile checks --prometheus before anything is probed: a
+// checkPrometheusFile checks --prometheus before anything is probed: a
 // *.prom name (node_exporter's textfile collector reads only those) in a
 // directory that exists.
-func openPrometheusFile(path string) (*safefs.Dir, error) {
+func checkPrometheusFile(path string) error {
 	if err := refuseKeyPath("--prometheus", path); err != nil {
-		return nil, err
+		return err
 	}
 	name := filepath.Base(path)
 	if !strings.HasSuffix(name, ".prom") || name == ".prom" || strings.HasSuffix(path, "/") {
-		return nil, withHints(usageErrorf("--prometheus %s: the file name must end in .prom", textsafe.Echo(path)),
+		return withHints(usageErrorf("--prometheus %s: the file name must end in .prom", textsafe.Echo(path)),
 			"node_exporter's textfile collector reads only *.prom: rdctl check --prometheus /var/lib/prometheus/node-exporter/rustdesk.prom")
 	}
 	d, err := safefs.OpenDir(filepath.Dir(path))
 	if err != nil {
-		return nil, usageErrorf("--prometheus: %v", err)
+		return usageErrorf("--prometheus: %v", err)
 	}
-	return d, nil
+	return d.Close()
 }
 
-// writePrometheusFile writes the results' metrics, one target label per
-// target, atomically (a temporary file renamed over name): the collector
-// never reads half a file.
-func writePrometheusFile(d *safefs.Dir, name string, results []probe.TargetResult) error {
+// writePrometheusFile writes the results' metrics, with target and address
+// labels, as a one-step plan: atomically (a temporary file renamed over
+// path), so the collector never reads half a file, and with --dry-run only
+// reported.
+func writePrometheusFile(e *env, path string, results []probe.TargetResult) error {
 	reports := make([]exporter.Report, len(results))
 	for i, r := range results {
 		// The probes of a target run at the same time: its check took
@@ -516,7 +514,12 @@ func writePrometheusFile(d *safefs.Dir, name string, results []probe.TargetResul
 	if err := exporter.Render(&buf, reports, true); err != nil {
 		return err
 	}
-	_, err := d.WriteFile(name, buf.Bytes(), safefs.CallerOwned(0o644))
+	p := &plan.Plan{}
+	p.Add(&plan.WriteFile{Path: path, Data: buf.Bytes(), Options: safefs.CallerOwned(0o644)})
+	r, err := e.executeLocal(p)
+	if !e.json {
+		e.printReport(r)
+	}
 	return err
 }
 

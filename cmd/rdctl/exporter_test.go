@@ -151,7 +151,12 @@ func TestCheckPrometheusFile(t *testing.T) {
 	st := startStandins(t, "", hbbstest.Options{Skip: []hbbstest.Listener{hbbstest.RendezvousUDP}}, &hbbstest.Options{})
 	dir := t.TempDir()
 	prom := filepath.Join(dir, "rustdesk.prom")
-	code, _, stderr := runInProcess(t, "--root", t.TempDir(), "check", "--key", st.hbbs.Key(), "--prometheus", prom, st.target)
+	// --dry-run probes and says it would write the file, and writes nothing.
+	code, stdout, stderr := runInProcess(t, "--root", t.TempDir(), "--dry-run", "check", "--key", st.hbbs.Key(), "--prometheus", prom, st.target)
+	if ents, _ := os.ReadDir(dir); code != exitFailed || len(ents) != 0 || !strings.Contains(stdout, "would write "+prom) {
+		t.Fatalf("dry run: exit %d, %d entries in the directory\n%s%s", code, len(ents), stdout, stderr)
+	}
+	code, _, stderr = runInProcess(t, "--root", t.TempDir(), "check", "--key", st.hbbs.Key(), "--prometheus", prom, st.target)
 	if code != exitFailed {
 		t.Fatalf("exit %d (want 1: udp is down): %s", code, stderr)
 	}
