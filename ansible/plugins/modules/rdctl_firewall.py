@@ -82,30 +82,6 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.rdctl.rustdesk.plugins.module_utils.rdctl import (
     COMMON_ARGS, diff_from_report, error_message, run)
 
-# What each backend shows of the rules rdctl manages, compared before and after an apply:
-# rdctl's "run" steps of an apply are always pending (loading the same rules again changes
-# nothing), so whether the firewall changed is decided from the firewall itself.
-SNAPSHOT = {
-    'nftables': [['nft', 'list', 'table', 'inet', 'rdctl']],
-    'ufw': [['ufw', 'status', 'verbose']],
-    'firewalld': [['firewall-cmd', '--permanent', '--list-all'],
-                  ['firewall-cmd', '--permanent', '--zone=rdctl-tailnet', '--list-all'],
-                  ['firewall-cmd', '--list-all']],
-}
-
-
-def snapshot(module, backend):
-    parts = []
-    for argv in SNAPSHOT.get(backend, []):
-        path = module.get_bin_path(argv[0], opt_dirs=['/usr/sbin', '/sbin'])
-        if not path:
-            parts.append('%s: not installed' % argv[0])
-            continue
-        rc, out, err = module.run_command([path] + argv[1:], environ_update={'LANG': 'C', 'LC_ALL': 'C'})
-        parts.append('%s -> %d\n%s' % (' '.join(argv), rc, out))
-    return '\n'.join(parts)
-
-
 def nft_table(script):
     """The table block of rdctl's nftables script, as nft lists it once loaded."""
     i = script.find('table inet rdctl {')
@@ -156,14 +132,13 @@ def main():
             if nrc == 0 and normalize(cur) == want:
                 module.exit_json(changed=False, rdctl=planned, rc=0, backend=backend,
                                  msg='rdctl firewall: table inet rdctl already holds these rules')
-    before = snapshot(module, backend)
+    # A real apply reports changed only where the firewall changed (rdctl compares nft's
+    # table, reads ufw's "Skipping" lines and firewalld's already-enabled codes); a dry run
+    # cannot know and reports every command, hence the nftables shortcut above.
     rc, data, out, err = run(module, ['firewall', '--apply'] + flags, dry_run=module.check_mode)
     if rc != 0 or data is None:
         module.fail_json(msg=error_message(rc, err, 'rdctl firewall --apply'), rc=rc, rdctl=data, backend=backend)
-    if module.check_mode:
-        changed = bool(data.get('changed'))
-    else:
-        changed = snapshot(module, backend) != before
+    changed = bool(data.get('changed'))
     result = dict(changed=changed, rdctl=data, rc=rc, backend=backend,
                   msg='rdctl firewall --apply: %s' % ('changed' if changed else 'unchanged'))
     if module._diff and changed:
