@@ -14,8 +14,8 @@ import (
 	"go.yaml.in/yaml/v4"
 
 	"github.com/rdctl/rdctl/internal/keys"
-	"github.com/rdctl/rdctl/internal/safefs"
 	"github.com/rdctl/rdctl/internal/probe"
+	"github.com/rdctl/rdctl/internal/safefs"
 	"github.com/rdctl/rdctl/internal/textsafe"
 )
 

@@ -35,7 +35,7 @@ import (
 
 // testServer runs an exporter with cfg (a default module expecting key
 // when nil) on an httptest server; logs go to the returned buffer.
-func testServer(t *testing.T, opts Options, key string) (*httptest.Server, *Server, *syncBuffer) {
+func testServer(t testing.TB, opts Options, key string) (*httptest.Server, *Server, *syncBuffer) {
 	t.Helper()
 	if opts.Config == nil {
 		opts.Config = DefaultConfig(key, "test")

@@ -173,14 +173,14 @@ func Check(ctx context.Context, targets []Target, opts Options) ([]TargetResult,
 	type job struct{ target, probe, partner, weight int }
 	// Slots are taken here, by one goroutine, so a job of weight 2 never
 	// waits holding one; at most Concurrency jobs hold slots, so a worker
-	// is always free for the next. Long-lived workers keep their grown
-	// stacks: a goroutine per job would grow a fresh one for every dial.
+	// is always free for the next. The workers come from the process's
+	// pool (pool.go), so they keep their grown stacks across checks too.
 	slots := make(chan struct{}, opts.Concurrency)
 	jobs := make(chan job)
 	var wg sync.WaitGroup
 	for range min(opts.Concurrency, total) {
 		wg.Add(1)
-		go func() {
+		workers.Go(func() {
 			defer wg.Done()
 			for j := range jobs {
 				if j.weight == 2 {
@@ -192,7 +192,7 @@ func Check(ctx context.Context, targets []Target, opts Options) ([]TargetResult,
 					<-slots
 				}
 			}
-		}()
+		})
 	}
 	// Target-major order: a target's probes start close together, so its
 	// verdict is ready early and its sockets are short-lived.
@@ -501,10 +501,10 @@ func (f *fleet) runRelays(ctx context.Context, i, jr, jw int) {
 		// each port alone, at the same time, so this costs one timeout
 		// more at most. The job holds two slots, one for each.
 		done := make(chan struct{})
-		go func() {
+		workers.Go(func() {
 			defer close(done)
 			f.run(ctx, i, jw)
-		}()
+		})
 		f.run(ctx, i, jr)
 		<-done
 	}

@@ -201,7 +201,7 @@ func TestHostileServers(t *testing.T) {
 				endless(c, append(wsFrame(ws.Header{Fin: true, OpCode: ws.OpText, Length: int64(len(chunk))}), chunk...))
 			}
 		}},
-		{name: "ws ping flood", want: ErrNoAnswer, noPeak: true, probe: wsProbe, serve: func(c net.Conn) {
+		{name: "ws ping flood", want: ErrNoAnswer, probe: wsProbe, serve: func(c net.Conn) {
 			if acceptWS(c) {
 				go io.Copy(io.Discard, c) // the pongs
 				endless(c, bytes.Repeat(append(wsFrame(ws.Header{Fin: true, OpCode: ws.OpPing, Length: 4}), "ping"...), 1024))

@@ -432,10 +432,10 @@ func RelayAcross(ctx context.Context, dial DialFunc, tcpAddr, wsAddr, wsHost, ke
 		err error
 	}
 	wsDone := make(chan wsSide, 1)
-	go func() {
+	workers.Go(func() {
 		c, err := wsDial(ctx, dial, wsAddr, wsHost)
 		wsDone <- wsSide{c, err}
-	}()
+	})
 	// The TCP side's request goes out as soon as it is connected, a round
 	// trip (the upgrade) before the WebSocket side's: upstream hbbr looks
 	// a uuid up and parks it under two separate locks, so two requests

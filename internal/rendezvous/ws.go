@@ -15,22 +15,81 @@ import (
 // end) and the stand-in (server end) alike.
 type WSMessages struct {
 	rd  wsutil.Reader
-	ctl wsutil.FrameHandlerFunc
+	w   io.Writer
+	end ws.State
+	// One control frame's payload, and the reply to it: a flood of pings
+	// is answered from these, never from a fresh buffer per ping
+	// (wsutil's control handler copies each through a new 32 KiB one,
+	// which made a ping flood allocate over a GB a second).
+	ctlIn  [maxControlPayload]byte
+	ctlOut [2 + 4 + maxControlPayload]byte
 }
+
+// maxControlPayload: a control frame carries at most 125 bytes (RFC 6455,
+// section 5.5).
+const maxControlPayload = 125
 
 // NewWSMessages reads messages of at most max bytes from r (buffer it: a
 // frame is read header first) as the given end of the connection;
 // control-frame replies go to w.
 func NewWSMessages(r io.Reader, w io.Writer, end ws.State, max int64) *WSMessages {
-	m := &WSMessages{ctl: wsutil.ControlFrameHandler(w, end)}
+	m := &WSMessages{w: w, end: end}
 	m.rd = wsutil.Reader{
 		Source:         r,
 		State:          end,
 		MaxFrameSize:   max,
 		MaxMessageSize: max,
-		OnIntermediate: m.ctl,
+		OnIntermediate: m.control,
 	}
 	return m
+}
+
+// control handles a control frame whose header has been read from r: a
+// ping is answered with a pong carrying its payload, a pong is dropped, a
+// close is answered with a close carrying its status code and returned as
+// a wsutil.ClosedError.
+func (m *WSMessages) control(h ws.Header, r io.Reader) error {
+	if h.Length > maxControlPayload || !h.Fin {
+		return ws.ErrProtocolControlPayloadOverflow
+	}
+	payload := m.ctlIn[:h.Length]
+	if _, err := io.ReadFull(r, payload); err != nil {
+		return err
+	}
+	switch h.OpCode {
+	case ws.OpPing:
+		return m.reply(ws.OpPong, payload)
+	case ws.OpClose:
+		code, reason := ws.ParseCloseFrameData(payload)
+		closed := wsutil.ClosedError{Code: code, Reason: string(reason)}
+		var body []byte
+		if len(payload) >= 2 {
+			body = payload[:2] // the status code, echoed
+		}
+		if err := m.reply(ws.OpClose, body); err != nil {
+			return err
+		}
+		return closed
+	}
+	return nil
+}
+
+// reply writes one control frame from this end, in one write.
+func (m *WSMessages) reply(op ws.OpCode, payload []byte) error {
+	out := append(m.ctlOut[:0], 0x80|byte(op), byte(len(payload)))
+	start := 2
+	if m.end.ClientSide() {
+		mask := ws.NewMask()
+		out[1] |= 0x80
+		out = append(out, mask[:]...)
+		start += 4
+		out = append(out, payload...)
+		ws.Cipher(out[start:], mask, 0)
+	} else {
+		out = append(out, payload...)
+	}
+	_, err := m.w.Write(out)
+	return err
 }
 
 // Next returns the next binary message. Other data messages are skipped,
@@ -44,7 +103,7 @@ func (m *WSMessages) Next() ([]byte, error) {
 			return nil, err
 		}
 		if h.OpCode.IsControl() {
-			if err := m.ctl(h, &m.rd); err != nil {
+			if err := m.control(h, &m.rd); err != nil {
 				return nil, err
 			}
 			continue
