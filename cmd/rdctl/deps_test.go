@@ -11,9 +11,12 @@ import (
 // Go links every imported package, so the only way to keep an init off the
 // start path is not to import it. compose-go's loader and schema compile JSON
 // schemas at init (about 30 ms); its full loader runs in the tests only.
-// tailscale.com/client/local links health, netmon and eventbus, and through
-// them tsweb, expvar and net/http/pprof; internal/tailnet speaks the three
-// LocalAPI calls it needs over the socket itself. expvar is allowed: the
+// No tailscale.com package at all: client/local links health, netmon and
+// eventbus, and through them tsweb, expvar and net/http/pprof, and even the
+// type packages (ipnstate, tailcfg, paths) link 33 tailscale.com packages
+// and with them CBOR, a second JSON library and ed25519 (about 1 MB);
+// internal/tailnet speaks the three LocalAPI calls it needs over the socket
+// itself and decodes the answers into its own types. expvar is allowed: the
 // exporter's metrics library (prometheus/client_golang) links it for its
 // ExpvarCollector; its init registers /debug/vars on http.DefaultServeMux,
 // which rdctl never serves (the exporter has a mux of its own, and
@@ -33,14 +36,12 @@ func TestBinaryDeps(t *testing.T) {
 		"github.com/compose-spec/compose-go/v2/schema",
 		"github.com/santhosh-tekuri/jsonschema",
 		"net/http/pprof",
-		"tailscale.com/tsweb",
-		"tailscale.com/client/local",
-		"tailscale.com/health",
-		"tailscale.com/util/eventbus",
-		"tailscale.com/tsnet",
-		"tailscale.com/ipn/ipnlocal",
-		"tailscale.com/wgengine/magicsock",
-		"tailscale.com/wgengine/netstack",
+		"tailscale.com",
+		"github.com/go-json-experiment/json",
+		"github.com/fxamacker/cbor",
+		"filippo.io/edwards25519",
+		"github.com/hdevalence/ed25519consensus",
+		"go4.org/mem",
 		"gvisor.dev/",
 		"github.com/tailscale/wireguard-go",
 		"github.com/cpuguy83/go-md2man",

@@ -10,9 +10,12 @@
 // mode, needs no SOCKS proxy and no routes on this host, and resolves MagicDNS
 // names inside tailscaled even when the host resolver does not know them.
 //
-// The package links only tailscale.com/client/local and the small type
-// packages it uses (ipnstate, tailcfg). It must never import tsnet, which
-// would add about 20 MB to rdctl; tests may.
+// The package links no tailscale.com package, only the standard library:
+// it makes its three LocalAPI calls (status, ping, dial) over the socket
+// itself and decodes just the JSON fields it reads into its own types,
+// named as tailscaled sends them. Its tests use tailscale.com freely: they
+// check those names against tailscale.com's types and run a real tailnet
+// of tsnet nodes.
 //
 // # Errors
 //

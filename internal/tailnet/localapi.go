@@ -15,22 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	"tailscale.com/ipn/ipnstate"
-	"tailscale.com/tailcfg"
 )
-
-// LocalAPI is what rdctl asks of tailscaled: the three LocalAPI calls it
-// makes. tailscale.com/client/local's *Client has these methods, so tests can
-// hand a tsnet node's client to [FromLocal]; rdctl itself speaks to the
-// socket with [socketClient], because client/local links tailscale's health,
-// netmon and eventbus packages and through them tsweb and net/http/pprof:
-// package inits and megabytes every rdctl start would pay.
-type LocalAPI interface {
-	Status(ctx context.Context) (*ipnstate.Status, error)
-	Ping(ctx context.Context, ip netip.Addr, pingtype tailcfg.PingType) (*ipnstate.PingResult, error)
-	UserDial(ctx context.Context, network, host string, port uint16) (net.Conn, error)
-}
 
 // localAPIHost is the Host tailscaled's LocalAPI expects.
 const localAPIHost = "local-tailscaled.sock"
@@ -39,8 +24,26 @@ const localAPIHost = "local-tailscaled.sock"
 // peers is a few MB).
 const maxLocalAPIBody = 64 << 20
 
-// socketClient is a LocalAPI client over tailscaled's unix socket, with
-// the requests and errors of client/local v1.102.5 (which classify knows).
+// localAPICapVersion is the capability version rdctl announces in the
+// Tailscale-Cap header: tailcfg.CurrentCapabilityVersion of tailscale.com
+// v1.102.5, the client/local whose requests socketClient makes. A test
+// fails when go.mod's tailscale.com moves on, so that socketClient is
+// checked against the new client/local before the number follows.
+const localAPICapVersion = 142
+
+// socketClient makes the three LocalAPI calls rdctl needs (status, ping,
+// dial) over tailscaled's unix socket, with the requests and errors of
+// client/local v1.102.5 (which classify knows).
+//
+// rdctl speaks to the socket itself rather than through
+// tailscale.com/client/local, and decodes the answers into its own
+// [lapiStatus] and [lapiPingResult] rather than tailscale.com's ipnstate
+// types: client/local links tailscale's health, netmon and eventbus packages
+// and through them tsweb and net/http/pprof, and even the type packages
+// (ipnstate, tailcfg) with the socket path's (paths) link 33 tailscale.com
+// packages and a dozen more (CBOR, a second JSON library, ed25519) with
+// their inits: about a megabyte of binary, and start time every rdctl
+// command would pay, for a dozen JSON fields.
 type socketClient struct {
 	hc *http.Client
 }
@@ -57,6 +60,54 @@ func newSocketClient(socket string) *socketClient {
 	}}}
 }
 
+// lapiStatus is the part of tailscaled's /localapi/v0/status answer
+// (ipnstate.Status in tailscale.com) that rdctl reads. The JSON names are
+// tailscaled's, which sends Go field names untagged; testdata/status.json,
+// marshalled from ipnstate.Status, proves they match.
+type lapiStatus struct {
+	BackendState string       `json:"BackendState"`
+	TUN          bool         `json:"TUN"`
+	TailscaleIPs []netip.Addr `json:"TailscaleIPs"`
+	Self         *lapiPeer    `json:"Self"`
+	Health       []string     `json:"Health"`
+	// MagicDNSSuffix is the legacy copy of CurrentTailnet.MagicDNSSuffix,
+	// all that older tailscaled send.
+	MagicDNSSuffix string `json:"MagicDNSSuffix"`
+	CurrentTailnet *struct {
+		MagicDNSSuffix string `json:"MagicDNSSuffix"`
+	} `json:"CurrentTailnet"`
+	// Peer is keyed by node key ("nodekey:<hex>"), which rdctl ignores.
+	Peer map[string]*lapiPeer `json:"Peer"`
+}
+
+// lapiPeer is the part of ipnstate.PeerStatus that rdctl reads.
+type lapiPeer struct {
+	HostName      string         `json:"HostName"`
+	DNSName       string         `json:"DNSName"`
+	OS            string         `json:"OS"`
+	TailscaleIPs  []netip.Addr   `json:"TailscaleIPs"`
+	PrimaryRoutes []netip.Prefix `json:"PrimaryRoutes"`
+	CurAddr       string         `json:"CurAddr"`
+	Relay         string         `json:"Relay"`
+	PeerRelay     string         `json:"PeerRelay"`
+	LastSeen      time.Time      `json:"LastSeen"`
+	Online        bool           `json:"Online"`
+	Active        bool           `json:"Active"`
+}
+
+// lapiPingResult is the part of tailscaled's /localapi/v0/ping answer
+// (ipnstate.PingResult) that rdctl reads.
+type lapiPingResult struct {
+	NodeName       string  `json:"NodeName"`
+	Err            string  `json:"Err"`
+	LatencySeconds float64 `json:"LatencySeconds"`
+	Endpoint       string  `json:"Endpoint"`
+	PeerRelay      string  `json:"PeerRelay"`
+	DERPRegionID   int     `json:"DERPRegionID"`
+	DERPRegionCode string  `json:"DERPRegionCode"`
+	IsLocalIP      bool    `json:"IsLocalIP"`
+}
+
 // accessDeniedError is a 403 from the LocalAPI: this user may not ask.
 type accessDeniedError struct{ err error }
 
@@ -64,7 +115,7 @@ func (e *accessDeniedError) Error() string { return "Access denied: " + e.err.Er
 func (e *accessDeniedError) Unwrap() error { return e.err }
 
 func (c *socketClient) do(req *http.Request) (*http.Response, error) {
-	req.Header.Set("Tailscale-Cap", strconv.Itoa(int(tailcfg.CurrentCapabilityVersion)))
+	req.Header.Set("Tailscale-Cap", strconv.Itoa(localAPICapVersion))
 	return c.hc.Do(req)
 }
 
@@ -114,19 +165,19 @@ func messageOf(body []byte) string {
 	return strings.TrimSpace(string(body))
 }
 
-func (c *socketClient) Status(ctx context.Context) (*ipnstate.Status, error) {
+func (c *socketClient) Status(ctx context.Context) (*lapiStatus, error) {
 	body, err := c.send(ctx, http.MethodGet, "/localapi/v0/status")
 	if err != nil {
 		return nil, err
 	}
-	st := new(ipnstate.Status)
+	st := new(lapiStatus)
 	if err := json.Unmarshal(body, st); err != nil {
 		return nil, fmt.Errorf("LocalAPI status: %w", err)
 	}
 	return st, nil
 }
 
-func (c *socketClient) Ping(ctx context.Context, ip netip.Addr, pingtype tailcfg.PingType) (*ipnstate.PingResult, error) {
+func (c *socketClient) Ping(ctx context.Context, ip netip.Addr, pingtype PingKind) (*lapiPingResult, error) {
 	v := url.Values{}
 	v.Set("ip", ip.String())
 	v.Set("size", "0")
@@ -135,7 +186,7 @@ func (c *socketClient) Ping(ctx context.Context, ip netip.Addr, pingtype tailcfg
 	if err != nil {
 		return nil, fmt.Errorf("error %w: %s", err, body)
 	}
-	res := new(ipnstate.PingResult)
+	res := new(lapiPingResult)
 	if err := json.Unmarshal(body, res); err != nil {
 		return nil, fmt.Errorf("LocalAPI ping: %w", err)
 	}

@@ -6,22 +6,22 @@ import (
 	"fmt"
 	"net/netip"
 	"time"
-
-	"tailscale.com/tailcfg"
 )
 
-// PingKind selects how [Client.Ping] pings.
+// PingKind selects how [Client.Ping] pings. Its values are tailscaled's
+// ping type names (tailcfg.PingType in tailscale.com), sent as the LocalAPI
+// ping request's "type".
 type PingKind string
 
 const (
 	// PingDisco is a magicsock discovery ping: it tests the WireGuard
 	// transport path (direct UDP or DERP) and reports which one answered.
-	PingDisco PingKind = PingKind(tailcfg.PingDisco)
+	PingDisco PingKind = "disco"
 	// PingTSMP is a ping through WireGuard and the peer's network stack; it
 	// proves the peer's tailscaled processes packets.
-	PingTSMP PingKind = PingKind(tailcfg.PingTSMP)
+	PingTSMP PingKind = "TSMP"
 	// PingICMP is an ICMP echo through the tunnel.
-	PingICMP PingKind = PingKind(tailcfg.PingICMP)
+	PingICMP PingKind = "ICMP"
 )
 
 // Path values in [PingResult.Path].
@@ -73,7 +73,7 @@ func (c *Client) Ping(ctx context.Context, ip netip.Addr, kind PingKind) (*PingR
 		defer cancel()
 	}
 	op, target := "ping "+string(kind), ip.String()
-	res, err := c.lc.Ping(ctx, ip, tailcfg.PingType(kind))
+	res, err := c.lc.Ping(ctx, ip, kind)
 	if err != nil {
 		err = classify(op, target, c.socket, err)
 		if errors.Is(err, ErrTimeout) {

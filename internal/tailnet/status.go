@@ -4,44 +4,35 @@ import (
 	"cmp"
 	"context"
 	"net/netip"
+	"os"
 	"slices"
 	"strings"
 	"time"
-
-	"tailscale.com/ipn/ipnstate"
-	"tailscale.com/paths"
 )
 
-// Client talks to one tailscaled over its LocalAPI. Build it with [New] (a
-// socket path) or [FromLocal] (an existing LocalAPI client, as tests do with
-// a tsnet node). A Client is safe for concurrent use; each call is one or two
-// LocalAPI requests and nothing is cached.
+// Client talks to one tailscaled over its LocalAPI. Build it with [New]. A
+// Client is safe for concurrent use; each call is one or two LocalAPI
+// requests and nothing is cached.
 type Client struct {
-	lc     LocalAPI
-	socket string // for messages; "" when unknown (FromLocal)
+	lc     *socketClient
+	socket string // for messages; "" when unknown (tests' in-memory LocalAPI)
 }
 
 // New returns a Client for the tailscaled listening on socket. An empty
-// socket means the platform default (on Linux
-// /var/run/tailscale/tailscaled.sock).
+// socket means where tailscaled puts it by default: on most Linux systems
+// /var/run/tailscale/tailscaled.sock (see defaultSocket).
 //
 // New does not connect; the first call does, once, without retrying, so
 // that an rdctl run without tailscaled says so at once.
 func New(socket string) *Client {
 	if socket == "" {
-		socket = paths.DefaultTailscaledSocket()
+		socket = defaultSocket(os.DirFS("/"))
 	}
 	return &Client{lc: newSocketClient(socket), socket: socket}
 }
 
-// FromLocal wraps an existing LocalAPI client, for example a tsnet node's
-// LocalClient (tailscale.com/client/local) in tests. The Client uses lc as is.
-func FromLocal(lc LocalAPI) *Client {
-	return &Client{lc: lc}
-}
-
 // Socket returns the LocalAPI socket path this client uses, or "" when it
-// wraps a client with its own transport (see [FromLocal]).
+// has a transport of its own (tests).
 func (c *Client) Socket() string { return c.socket }
 
 // BackendRunning is the tailscaled backend state in which the node is
@@ -178,7 +169,7 @@ func (c *Client) Status(ctx context.Context) (*Status, error) {
 	return convertStatus(st), nil
 }
 
-func convertStatus(st *ipnstate.Status) *Status {
+func convertStatus(st *lapiStatus) *Status {
 	out := &Status{
 		BackendState: st.BackendState,
 		TUN:          st.TUN,
@@ -189,8 +180,7 @@ func convertStatus(st *ipnstate.Status) *Status {
 		out.MagicDNSSuffix = st.CurrentTailnet.MagicDNSSuffix
 	}
 	if out.MagicDNSSuffix == "" {
-		//lint:ignore SA1019 older tailscaled only fill this
-		out.MagicDNSSuffix = st.MagicDNSSuffix
+		out.MagicDNSSuffix = st.MagicDNSSuffix // older tailscaled fill only this
 	}
 	out.MagicDNSSuffix = strings.Trim(out.MagicDNSSuffix, ".")
 	if st.Self != nil {
@@ -199,10 +189,12 @@ func convertStatus(st *ipnstate.Status) *Status {
 	out.Self.Self = true
 	out.Self.Online = st.BackendState == BackendRunning
 	if len(out.Self.IPs) == 0 {
-		out.Self.IPs = slices.Clone(st.TailscaleIPs)
+		out.Self.IPs = st.TailscaleIPs
 	}
 	for _, ps := range st.Peer {
-		out.Peers = append(out.Peers, convertPeer(ps))
+		if ps != nil {
+			out.Peers = append(out.Peers, convertPeer(ps))
+		}
 	}
 	slices.SortFunc(out.Peers, func(a, b Peer) int {
 		return cmp.Or(cmp.Compare(a.Name(), b.Name()), cmp.Compare(a.HostName, b.HostName))
@@ -210,16 +202,12 @@ func convertStatus(st *ipnstate.Status) *Status {
 	return out
 }
 
-func convertPeer(ps *ipnstate.PeerStatus) Peer {
-	var routes []netip.Prefix
-	if ps.PrimaryRoutes != nil {
-		routes = ps.PrimaryRoutes.AsSlice()
-	}
+func convertPeer(ps *lapiPeer) Peer {
 	return Peer{
-		Routes:    routes,
+		Routes:    ps.PrimaryRoutes,
 		HostName:  ps.HostName,
 		DNSName:   strings.TrimSuffix(ps.DNSName, "."),
-		IPs:       slices.Clone(ps.TailscaleIPs),
+		IPs:       ps.TailscaleIPs,
 		Online:    ps.Online,
 		Active:    ps.Active,
 		OS:        ps.OS,

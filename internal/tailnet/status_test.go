@@ -1,7 +1,9 @@
 package tailnet
 
 import (
+	"encoding/json"
 	"errors"
+	"fmt"
 	"net/netip"
 	"strings"
 	"testing"
@@ -9,10 +11,13 @@ import (
 
 	"tailscale.com/ipn/ipnstate"
 	"tailscale.com/types/key"
+	"tailscale.com/types/views"
 )
 
-// sampleStatus is what tailscaled returns, as ipnstate types, for a tailnet
-// with a MagicDNS domain and two peers whose OS host names collide.
+// sampleStatus is what tailscaled returns, as tailscale.com's ipnstate
+// types, for a tailnet with a MagicDNS domain and two peers whose OS host
+// names collide. Node keys are fixed so that its JSON is a stable golden
+// file (testdata/status.json).
 func sampleStatus() *ipnstate.Status {
 	ps := func(host, dns string, ips ...string) *ipnstate.PeerStatus {
 		p := &ipnstate.PeerStatus{HostName: host, DNSName: dns, OS: "linux", Relay: "fra"}
@@ -22,11 +27,13 @@ func sampleStatus() *ipnstate.Status {
 		return p
 	}
 	srv := ps("rd-server", "rd-server.tail-scale.ts.net.", "100.64.0.1", "fd7a:115c:a1e0::1")
-	srv.Online, srv.CurAddr = true, "192.0.2.10:41641"
+	srv.Online, srv.Active, srv.CurAddr = true, true, "192.0.2.10:41641"
+	routes := views.SliceOf([]netip.Prefix{netip.MustParsePrefix("192.168.10.0/24")})
+	srv.PrimaryRoutes = &routes
 	dup := ps("rd-server", "rd-server-1.tail-scale.ts.net.", "100.64.0.3")
 	dup.LastSeen = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 	laptop := ps("Laptop", "laptop.tail-scale.ts.net.", "100.64.0.4")
-	laptop.Online = true
+	laptop.Online, laptop.PeerRelay = true, "198.51.100.7:7777:vni:3"
 	v6only := ps("v6", "v6.tail-scale.ts.net.", "fd7a:115c:a1e0::6")
 	v6only.Online = true
 	return &ipnstate.Status{
@@ -34,18 +41,45 @@ func sampleStatus() *ipnstate.Status {
 		TUN:            true,
 		TailscaleIPs:   []netip.Addr{netip.MustParseAddr("100.64.0.2")},
 		Self:           ps("rd-client", "rd-client.tail-scale.ts.net.", "100.64.0.2", "fd7a:115c:a1e0::2"),
+		Health:         []string{"sample health warning"},
 		CurrentTailnet: &ipnstate.TailnetStatus{MagicDNSSuffix: "tail-scale.ts.net"},
 		Peer: map[key.NodePublic]*ipnstate.PeerStatus{
-			key.NewNode().Public(): srv,
-			key.NewNode().Public(): dup,
-			key.NewNode().Public(): laptop,
-			key.NewNode().Public(): v6only,
+			nodeKey(1): srv,
+			nodeKey(2): dup,
+			nodeKey(3): laptop,
+			nodeKey(4): v6only,
 		},
 	}
 }
 
+// nodeKey is a fixed node public key; tailscaled keys its peer map by them.
+func nodeKey(n int) key.NodePublic {
+	var k key.NodePublic
+	if err := k.UnmarshalText(fmt.Appendf(nil, "nodekey:%064x", n)); err != nil {
+		panic(err)
+	}
+	return k
+}
+
+// decodeStatus puts st through the wire: tailscale.com's JSON encoding of
+// it, decoded the way rdctl decodes tailscaled's answer.
+func decodeStatus(st *ipnstate.Status) *lapiStatus {
+	b, err := json.Marshal(st)
+	if err != nil {
+		panic(err)
+	}
+	var out lapiStatus
+	if err := json.Unmarshal(b, &out); err != nil {
+		panic(err)
+	}
+	return &out
+}
+
+// sample is [sampleStatus] as rdctl sees it.
+func sample() *Status { return convertStatus(decodeStatus(sampleStatus())) }
+
 func TestConvertStatus(t *testing.T) {
-	st := convertStatus(sampleStatus())
+	st := sample()
 	if st.Mode() != "tun" || st.Ready() != nil || st.MagicDNSSuffix != "tail-scale.ts.net" {
 		t.Errorf("status = %+v", st)
 	}
@@ -65,7 +99,7 @@ func TestConvertStatus(t *testing.T) {
 }
 
 func TestStatusFindPeer(t *testing.T) {
-	st := convertStatus(sampleStatus())
+	st := sample()
 	for target, want := range map[string]string{
 		"rd-server":                    "rd-server.tail-scale.ts.net", // short name beats the colliding host name
 		"rd-server-1":                  "rd-server-1.tail-scale.ts.net",
@@ -114,7 +148,7 @@ func TestStatusFindPeerAmbiguous(t *testing.T) {
 	for _, p := range raw.Peer {
 		p.DNSName = ""
 	}
-	st := convertStatus(raw)
+	st := convertStatus(decodeStatus(raw))
 	_, err := st.FindPeer("rd-server")
 	if !errors.Is(err, ErrAmbiguousPeer) || Hint(err) == "" {
 		t.Fatalf("FindPeer(rd-server) = %v, want ErrAmbiguousPeer with a hint", err)
@@ -144,7 +178,7 @@ func TestStatusReady(t *testing.T) {
 }
 
 func FuzzStatusFindPeer(f *testing.F) {
-	st := convertStatus(sampleStatus())
+	st := sample()
 	for _, s := range []string{"rd-server", "rd-server-1:1", "100.64.0.3", "[fd7a:115c:a1e0::1]:2", "LAPTOP.", "x.tail-scale.ts.net", ""} {
 		f.Add(s)
 	}

@@ -2,9 +2,10 @@ package tailnet
 
 // These tests run a real tailnet inside the test process, fully offline:
 // testcontrol (coordination server) and a DERP/STUN server on 127.0.0.1, and
-// tsnet nodes. The rdctl Client is built from node A's in-memory LocalAPI
-// client, so everything it does goes through tailscaled's real LocalAPI
-// handlers, magicsock, WireGuard and netstack.
+// tsnet nodes. The rdctl Client speaks to node A's in-memory LocalAPI, so
+// everything it does goes through tailscaled's real LocalAPI handlers,
+// magicsock, WireGuard and netstack, and its decoding meets tailscaled's
+// real JSON.
 //
 // Everything expensive is built once, in TestTailnet, and shared by its
 // subtests; the package runs in a few seconds once the test binary is built.
@@ -25,7 +26,6 @@ import (
 	"testing"
 	"time"
 
-	"tailscale.com/client/local"
 	"tailscale.com/envknob"
 	"tailscale.com/ipn/store/mem"
 	"tailscale.com/net/netns"
@@ -124,10 +124,12 @@ func upNode(t *testing.T, ctx context.Context, controlURL, name string) (*tsnet.
 	return s, ip4, ip6
 }
 
-// localClientOf returns an rdctl Client on s's in-memory LocalAPI. It uses
-// its own HTTP transport so that it can drop idle connections before s
-// closes: tsnet's Close waits up to 5 s for a LocalAPI connection that was
-// dialed but never used (net/http treats it as not idle for 5 s).
+// localClientOf returns an rdctl Client on s's in-memory LocalAPI: rdctl's
+// own LocalAPI client, requests and JSON decoding included, with only the
+// unix socket swapped for the node's in-memory listener. It uses its own
+// HTTP transport so that it can drop idle connections before s closes:
+// tsnet's Close waits up to 5 s for a LocalAPI connection that was dialed
+// but never used (net/http treats it as not idle for 5 s).
 func localClientOf(t *testing.T, s *tsnet.Server) *Client {
 	lc, err := s.LocalClient()
 	if err != nil {
@@ -135,7 +137,7 @@ func localClientOf(t *testing.T, s *tsnet.Server) *Client {
 	}
 	tr := &http.Transport{DialContext: lc.Dial}
 	t.Cleanup(tr.CloseIdleConnections) // runs before s.Close: cleanups are LIFO
-	return FromLocal(&local.Client{Dial: lc.Dial, Transport: tr, OmitAuth: true})
+	return &Client{lc: &socketClient{hc: &http.Client{Transport: tr}}}
 }
 
 // serveTCPEcho echoes every connection on ln until ln is closed.
