@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"regexp"
 	"strings"
+	"sync"
 
 	"github.com/rdctl/rdctl/internal/deploy"
 	"github.com/rdctl/rdctl/internal/textsafe"
@@ -78,10 +79,12 @@ var bandwidth = []struct{ name, def string }{
 // rustFloat is what Rust's f64 parser (str::parse::<f64>) accepts: an
 // optional sign, then inf, infinity or nan in any case, or decimal digits
 // with an optional point and exponent. No spaces, units or underscores.
-var rustFloat = regexp.MustCompile(`^[+-]?((?i:inf|infinity|nan)|([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?)$`)
+var rustFloat = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`^[+-]?((?i:inf|infinity|nan)|([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?)$`)
+})
 
 // leadingNumber is the number a value with a unit starts with, if any.
-var leadingNumber = regexp.MustCompile(`^[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)`)
+var leadingNumber = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)`) })
 
 // LintSettings finds settings the servers misread: bandwidth values that
 // are not bare numbers (hbbr parses each as f64 and takes 0 when that
@@ -98,11 +101,11 @@ func LintSettings(hbbs, hbbr Settings, relays []deploy.HostPort, tailnetOnly boo
 	}
 	for _, b := range bandwidth {
 		for _, v := range append(append(envVars{}, hbbr.Env...), hbbr.Dot...) {
-			if normKey(v.Name) != normKey(b.name) || rustFloat.MatchString(v.Value) {
+			if normKey(v.Name) != normKey(b.name) || rustFloat().MatchString(v.Value) {
 				continue
 			}
 			fix := "write a bare number"
-			if n := leadingNumber.FindString(v.Value); n != "" {
+			if n := leadingNumber().FindString(v.Value); n != "" {
 				fix = fmt.Sprintf("write %s=%s", v.Name, n)
 			}
 			add(FindingSettingBandwidth, SeverityWarning, fix+" (Mb/s), then restart hbbr",

@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"go.yaml.in/yaml/v4"
@@ -75,7 +76,7 @@ func (e *ConfigError) Error() string {
 	return fmt.Sprintf("%s:%d: %s", e.File, e.Line, e.Msg)
 }
 
-var moduleName = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$`)
+var moduleName = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$`) })
 
 // DefaultConfig is the configuration without a file: the default module,
 // every probe, expecting key (which may be "").
@@ -201,7 +202,7 @@ func ParseConfig(file string, data []byte, readKey func(string) (string, error))
 	}
 	for i := 0; i < len(modules.Content); i += 2 {
 		k, v := modules.Content[i], modules.Content[i+1]
-		if k.Kind != yaml.ScalarNode || !moduleName.MatchString(k.Value) {
+		if k.Kind != yaml.ScalarNode || !moduleName().MatchString(k.Value) {
 			return nil, bad(k, "module name %s: use letters, digits, _ . - (at most 64)", clip(k.Value))
 		}
 		if _, dup := cfg.Modules[k.Value]; dup {
@@ -335,16 +336,16 @@ func scalar(n *yaml.Node) string {
 // anything, a secret key included (textsafe.Echo withholds it).
 func clip(s string) string { return textsafe.Echo(s) }
 
-var yamlLine = regexp.MustCompile(`line (\d+)`)
+var yamlLine = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`line (\d+)`) })
 
 // yamlError turns the YAML decoder's syntax error into a ConfigError with
 // its line.
 func yamlError(file string, err error) error {
 	msg := strings.TrimPrefix(err.Error(), "yaml: ")
 	line := 0
-	if m := yamlLine.FindStringSubmatch(msg); m != nil {
+	if m := yamlLine().FindStringSubmatch(msg); m != nil {
 		fmt.Sscan(m[1], &line)
-		msg = strings.TrimSpace(yamlLine.ReplaceAllString(msg, ""))
+		msg = strings.TrimSpace(yamlLine().ReplaceAllString(msg, ""))
 		msg = strings.TrimPrefix(msg, ": ")
 	}
 	return &ConfigError{File: file, Line: line, Msg: "not valid YAML: " + textsafe.Withhold(textsafe.Escape(msg))}

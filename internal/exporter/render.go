@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/common/expfmt"
@@ -61,7 +62,12 @@ var specs = []spec{
 // --prometheus), where a name checked at each of its addresses gives one
 // result per address (rustdesk_target_info's own address label is that
 // one).
-var families = map[bool][]family{false: newFamilies(false), true: newFamilies(true)}
+//
+// Built on first use, not at init: every rdctl command pays for package
+// inits, and only the exporter and check --prometheus render metrics.
+var families = sync.OnceValue(func() map[bool][]family {
+	return map[bool][]family{false: newFamilies(false), true: newFamilies(true)}
+})
 
 // family is one metric as the text format writes it: its # HELP and
 // # TYPE lines, and its labels in the order written (sorted by name, as
@@ -91,14 +97,14 @@ func newFamilies(withTarget bool) []family {
 }
 
 // byName is the order of the families in the exposition: by metric name.
-var byName = func() []int {
+var byName = sync.OnceValue(func() []int {
 	idx := make([]int, len(specs))
 	for i := range idx {
 		idx[i] = i
 	}
 	slices.SortFunc(idx, func(a, b int) int { return strings.Compare(specs[a].name, specs[b].name) })
 	return idx
-}()
+})
 
 // MetricNames lists the names of every per-target series.
 func MetricNames() []string {
@@ -134,7 +140,7 @@ var ErrDuplicateSeries = errors.New("duplicate series")
 // by name, labels by name, samples by label values; a test compares
 // them), and a duplicate series is an error, as Gather's is.
 func Render(w io.Writer, reports []Report, withTarget bool) error {
-	fs := families[withTarget]
+	fs := families()[withTarget]
 	perFamily := make([][]series, len(fs))
 	for _, rep := range reports {
 		r := &rep.Result
@@ -173,7 +179,7 @@ func Render(w io.Writer, reports []Report, withTarget bool) error {
 		}
 	}
 	buf := make([]byte, 0, 4096)
-	for _, m := range byName {
+	for _, m := range byName() {
 		ss, f := perFamily[m], &fs[m]
 		if len(ss) == 0 {
 			continue
@@ -254,7 +260,18 @@ func appendLabelValue(buf []byte, v string) []byte {
 
 // escapeHelp escapes a HELP text: backslash and line feed.
 func escapeHelp(s string) string {
-	return strings.NewReplacer("\\", "\\\\", "\n", "\\n").Replace(s)
+	var b strings.Builder
+	for _, c := range s {
+		switch c {
+		case '\\':
+			b.WriteString(`\\`)
+		case '\n':
+			b.WriteString(`\n`)
+		default:
+			b.WriteRune(c)
+		}
+	}
+	return b.String()
 }
 
 // TextFormat is the exposition format Render writes.

@@ -20,6 +20,7 @@ import (
 	"bytes"
 	"fmt"
 	"strings"
+	"sync"
 	"text/template"
 
 	"github.com/rdctl/rdctl/internal/deploy"
@@ -141,10 +142,12 @@ type tmplData struct {
 	IDTimeout, RelayTimeout string
 }
 
-var tmpls = map[Kind]*template.Template{
-	Nginx: template.Must(template.New(templates.ProxyNginx).Option("missingkey=error").ParseFS(templates.FS, templates.ProxyNginx)),
-	Caddy: template.Must(template.New(templates.ProxyCaddy).Option("missingkey=error").ParseFS(templates.FS, templates.ProxyCaddy)),
-}
+var tmpls = sync.OnceValue(func() map[Kind]*template.Template {
+	return map[Kind]*template.Template{
+		Nginx: template.Must(template.New(templates.ProxyNginx).Option("missingkey=error").ParseFS(templates.FS, templates.ProxyNginx)),
+		Caddy: template.Must(template.New(templates.ProxyCaddy).Option("missingkey=error").ParseFS(templates.FS, templates.ProxyCaddy)),
+	}
+})
 
 // Render validates s and renders its site configuration.
 func (s Site) Render() ([]byte, error) {
@@ -157,7 +160,7 @@ func (s Site) Render() ([]byte, error) {
 	var b bytes.Buffer
 	d := tmplData{Domain: s.Domain, Cert: s.Cert, CertKey: s.CertKey, IDWS: s.IDWS, RelayWS: s.RelayWS,
 		IDTimeout: IDTimeout, RelayTimeout: RelayTimeout}
-	if err := tmpls[s.Kind].Execute(&b, d); err != nil {
+	if err := tmpls()[s.Kind].Execute(&b, d); err != nil {
 		return nil, err
 	}
 	return b.Bytes(), nil
