@@ -10,6 +10,8 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"runtime/debug"
@@ -51,6 +53,7 @@ func checkCommand(e *env) *cli.Command {
 			&cli.BoolFlag{Name: "first-address", Usage: "probe only the first address a target's name resolves to (default: every A and AAAA record)"},
 			&cli.StringFlag{Name: "dns-server", Usage: "resolve names by asking the DNS server at `ADDR` (IP[:PORT], port 53 implied) instead of the system's resolver"},
 			&cli.StringFlag{Name: "prometheus", Usage: "also write the results as Prometheus metrics to `FILE` (*.prom, atomically, for node_exporter's textfile collector)"},
+			&cli.StringFlag{Name: "push-url", Usage: "also push the verdict to the Uptime Kuma push monitor at `URL` (status up or down, the failures, the time)"},
 		},
 		Action: func(ctx context.Context, cmd *cli.Command) error {
 			return runCheck(ctx, e, checkArgs{
@@ -71,6 +74,7 @@ func checkCommand(e *env) *cli.Command {
 				firstAddr:   cmd.Bool("first-address"),
 				dnsServer:   cmd.String("dns-server"),
 				prometheus:  cmd.String("prometheus"),
+				pushURL:     cmd.String("push-url"),
 			})
 		},
 	}
@@ -94,6 +98,7 @@ type checkArgs struct {
 	firstAddr   bool
 	dnsServer   string
 	prometheus  string
+	pushURL     string
 }
 
 // maxConcurrency keeps --concurrency below what file descriptor limits
@@ -169,6 +174,14 @@ func runCheck(ctx context.Context, e *env, a checkArgs) error {
 	if a.prometheus != "" {
 		if err := checkPrometheusFile(a.prometheus); err != nil {
 			return err
+		}
+	}
+	var push *url.URL
+	if a.pushURL != "" {
+		var err error
+		if push, err = exporter.ParsePushURL(a.pushURL); err != nil {
+			return withHints(usageErrorf("--push-url: %v", err),
+				"give the push URL of an Uptime Kuma push monitor, as its page shows it: rdctl check --push-url 'https://kuma.example.com/api/push/TOKEN?status=up&msg=OK&ping=' HOST")
 		}
 	}
 	targets, err := parseTargets(a.targets, a.targetsFile)
@@ -316,6 +329,11 @@ func runCheck(ctx context.Context, e *env, a checkArgs) error {
 			return err
 		}
 	}
+	var pushed string // the status pushed, or that would be
+	var pushErr error
+	if push != nil {
+		pushed, pushErr = e.pushKuma(ctx, push, results)
+	}
 	if e.json {
 		if err := writeCheckJSON(e.stdout, out); err != nil {
 			return err
@@ -328,6 +346,17 @@ func runCheck(ctx context.Context, e *env, a checkArgs) error {
 			e.printf("; %d key mismatch", mismatched)
 		}
 		e.printf(" (%s)\n", elapsed.Round(time.Millisecond))
+	}
+	switch {
+	case push == nil || e.json || pushErr != nil:
+	case e.dryRun:
+		e.printf("would push status=%s to Uptime Kuma at %s\n", pushed, push.Host)
+	default:
+		e.printf("pushed status=%s to Uptime Kuma at %s\n", pushed, push.Host)
+	}
+	if pushErr != nil {
+		return withHints(fmt.Errorf("pushing to Uptime Kuma at %s: %w", push.Host, pushErr),
+			"check the monitor is a push monitor and active, and that this host reaches it: curl -fsS 'PUSH_URL'")
 	}
 	if out.OK {
 		return nil
@@ -573,4 +602,26 @@ func tuneGCForCheck() {
 	if os.Getenv("GOMEMLIMIT") == "" {
 		debug.SetMemoryLimit(checkMemoryLimit)
 	}
+}
+
+// pushTimeout bounds an Uptime Kuma push (outside --deadline, which
+// bounds the check).
+const pushTimeout = 10 * time.Second
+
+// pushKuma sends the check's verdict to an Uptime Kuma push monitor
+// (with --dry-run, only works it out) and returns the status it pushed.
+// The URL's path and query hold the monitor's token, so messages name
+// only its host.
+func (e *env) pushKuma(ctx context.Context, u *url.URL, results []probe.TargetResult) (status string, err error) {
+	p := exporter.NewKumaPush(results)
+	status = "up"
+	if !p.Up {
+		status = "down"
+	}
+	if e.dryRun {
+		return status, nil
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), pushTimeout)
+	defer cancel()
+	return status, p.Push(ctx, &http.Client{}, u)
 }
