@@ -262,7 +262,7 @@ func (s *Server) serveProbe(w http.ResponseWriter, r *http.Request) {
 	if err == nil {
 		var rs []probe.TargetResult
 		rs, err = probe.Check(ctx, []probe.Target{res.target}, probe.Options{
-			Key: mod.Key, Strict: mod.Strict, Probes: mod.Probes,
+			Key: mod.Key, Strict: mod.Strict, Probes: mod.Probes, SharedUDP: true,
 			Timeout: timeout, Deadline: timeout, Concurrency: 8,
 		})
 		if err == nil {

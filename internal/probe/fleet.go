@@ -105,8 +105,13 @@ func Check(ctx context.Context, targets []Target, opts Options) ([]TargetResult,
 		ctx, cancel = context.WithTimeout(ctx, opts.Deadline)
 		defer cancel()
 	}
-	f := &fleet{opts: opts, units: make([]unit, 0, len(targets)), results: make([]TargetResult, 0, len(targets)), udp: newUDPMux()}
-	defer f.udp.close()
+	f := &fleet{opts: opts, units: make([]unit, 0, len(targets)), results: make([]TargetResult, 0, len(targets))}
+	if opts.SharedUDP {
+		f.udp = sharedUDP()
+	} else {
+		f.udp = newUDPMux()
+		defer f.udp.close()
+	}
 	addrs := f.resolveAll(ctx, targets)
 	relayProbes := 0
 	for _, n := range opts.Probes {
@@ -250,6 +255,14 @@ dispatch:
 	}
 	return f.results, nil
 }
+
+// sharedUDP is the process's long-lived mux (Options.SharedUDP), never
+// closed. Its sockets are made on first use; a reply is matched to the
+// longest-waiting probe of its source address whichever check it belongs
+// to, which is as right as within one check: the replies carry nothing
+// else to match by, and every probe of an address waits for the same
+// answer.
+var sharedUDP = sync.OnceValue(newUDPMux)
 
 type fleet struct {
 	opts    Options

@@ -339,6 +339,12 @@ type Options struct {
 	// picks any of them, so one that does not reach the server breaks the
 	// clients that pick it.
 	FirstAddress bool
+	// SharedUDP sends the rendezvous-udp probes from the process's one
+	// long-lived UDP socket per address family instead of from sockets
+	// made for this check and closed after it: for a long-running caller
+	// (the exporter) whose checks are one target each, making and closing
+	// the socket was a sizeable share of every check.
+	SharedUDP bool
 }
 
 // Resolver looks up a name's addresses; *net.Resolver is one.
