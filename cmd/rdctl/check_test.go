@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"runtime"
 	"runtime/debug"
 	"slices"
 	"strings"
@@ -370,4 +371,28 @@ func recordedStandins(t *testing.T) (root, wd, host string, port int) {
 		t.Fatalf("could not start the stand-ins: %v", lastErr)
 	}
 	return root, wd, host, port
+}
+
+// The exporter runs on one P unless GOMAXPROCS says otherwise.
+func TestTuneRuntimeForExporter(t *testing.T) {
+	restoreProcs := runtime.GOMAXPROCS(0)
+	restorePercent := debug.SetGCPercent(100)
+	restoreLimit := debug.SetMemoryLimit(math.MaxInt64)
+	t.Cleanup(func() {
+		runtime.GOMAXPROCS(restoreProcs)
+		debug.SetGCPercent(restorePercent)
+		debug.SetMemoryLimit(restoreLimit)
+	})
+	runtime.GOMAXPROCS(4)
+	t.Setenv("GOMAXPROCS", "")
+	tuneRuntimeForExporter()
+	if n := runtime.GOMAXPROCS(0); n != 1 {
+		t.Errorf("without GOMAXPROCS: %d Ps, want 1", n)
+	}
+	runtime.GOMAXPROCS(4)
+	t.Setenv("GOMAXPROCS", "4")
+	tuneRuntimeForExporter()
+	if n := runtime.GOMAXPROCS(0); n != 4 {
+		t.Errorf("with GOMAXPROCS=4: %d Ps, want them left alone", n)
+	}
 }
