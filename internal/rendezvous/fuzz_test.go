@@ -124,9 +124,13 @@ func FuzzWSMessages(f *testing.F) {
 	f.Add(AppendWSMessages(nil, ws.StateClientSide, []byte("x"), []byte("yz")))
 	f.Add([]byte{0x82, 0x7f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff})
 	f.Add([]byte{0x02, 0x01, 0x41, 0x80, 0x01, 0x42})
+	f.Add([]byte{0x89, 0x04, 'p', 'i', 'n', 'g', 0x88, 0x02, 0x03, 0xe8}) // ping, close 1000
+	f.Add([]byte{0x02, 0x01, 0x41, 0x89, 0x01, 'p', 0x80, 0x01, 0x42})    // a ping between fragments
+	f.Add([]byte{0x89, 0x7e, 0x00, 0x80})                                 // a ping over 125 bytes
 	f.Fuzz(func(t *testing.T, b []byte) {
 		for _, end := range []ws.State{ws.StateClientSide, ws.StateServerSide} {
-			m := NewWSMessages(bytes.NewReader(b), io.Discard, end, 256)
+			var replies bytes.Buffer
+			m := NewWSMessages(bytes.NewReader(b), &replies, end, 256)
 			for range 8 {
 				msg, err := m.Next()
 				if err != nil {
@@ -134,6 +138,18 @@ func FuzzWSMessages(f *testing.F) {
 				}
 				if len(msg) > 256 {
 					t.Fatalf("a %d-byte message past the 256-byte limit", len(msg))
+				}
+			}
+			// Every reply is one well-formed control frame from this end:
+			// a pong or a close, masked by a client only, at most 125 bytes.
+			for replies.Len() > 0 {
+				fr, err := ws.ReadFrame(&replies)
+				if err != nil {
+					t.Fatalf("%v end: a malformed reply: %v", end, err)
+				}
+				h := fr.Header
+				if (h.OpCode != ws.OpPong && h.OpCode != ws.OpClose) || !h.Fin || h.Masked != end.ClientSide() || h.Length > 125 {
+					t.Fatalf("%v end: reply %+v", end, h)
 				}
 			}
 		}

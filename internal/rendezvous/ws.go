@@ -49,8 +49,11 @@ func NewWSMessages(r io.Reader, w io.Writer, end ws.State, max int64) *WSMessage
 // close is answered with a close carrying its status code and returned as
 // a wsutil.ClosedError.
 func (m *WSMessages) control(h ws.Header, r io.Reader) error {
-	if h.Length > maxControlPayload || !h.Fin {
+	switch {
+	case h.Length > maxControlPayload:
 		return ws.ErrProtocolControlPayloadOverflow
+	case !h.Fin:
+		return ws.ErrProtocolControlNotFinal
 	}
 	payload := m.ctlIn[:h.Length]
 	if _, err := io.ReadFull(r, payload); err != nil {
