@@ -56,17 +56,28 @@ var specs = []spec{
 	mInfo:      {"rustdesk_target_info", "The address the target was reached at and how (direct or tailnet); always 1.", []string{"address", "via"}},
 }
 
-// families[false] are the series of one target (GET /probe: Prometheus
-// labels them with the target); families[true] carry leading target and
-// address labels, for a file that holds several targets (rdctl check
-// --prometheus), where a name checked at each of its addresses gives one
-// result per address (rustdesk_target_info's own address label is that
-// one).
+// The label sets of the per-target series: one result of one target
+// (GET /probe: Prometheus labels it with the target); one target checked
+// at several addresses (GET /probe of a name with several: every series
+// carries the address); several targets in one file (rdctl check
+// --prometheus: target and address). rustdesk_target_info's own address
+// label is that one.
+type labelMode int
+
+const (
+	labelsNone labelMode = iota
+	labelsAddress
+	labelsTarget
+)
 //
 // Built on first use, not at init: every rdctl command pays for package
 // inits, and only the exporter and check --prometheus render metrics.
-var families = sync.OnceValue(func() map[bool][]family {
-	return map[bool][]family{false: newFamilies(false), true: newFamilies(true)}
+var families = sync.OnceValue(func() map[labelMode][]family {
+	return map[labelMode][]family{
+		labelsNone:    newFamilies(nil),
+		labelsAddress: newFamilies([]string{"address"}),
+		labelsTarget:  newFamilies([]string{"target", "address"}),
+	}
 })
 
 // family is one metric as the text format writes it: its # HELP and
@@ -78,12 +89,12 @@ type family struct {
 	order  []int    // order[k]: the position in emit's labels of names[k]
 }
 
-func newFamilies(withTarget bool) []family {
+func newFamilies(pre []string) []family {
 	fs := make([]family, len(specs))
 	for m, s := range specs {
 		labels := s.labels
-		if withTarget {
-			labels = append([]string{"target", "address"}, slices.DeleteFunc(slices.Clone(s.labels), func(l string) bool { return l == "address" })...)
+		if len(pre) > 0 {
+			labels = append(slices.Clone(pre), slices.DeleteFunc(slices.Clone(s.labels), func(l string) bool { return l == "address" })...)
 		}
 		f := family{header: "# HELP " + s.name + " " + escapeHelp(s.help) + "\n# TYPE " + s.name + " gauge\n"}
 		f.names = slices.Clone(labels)
@@ -131,7 +142,8 @@ var ErrDuplicateSeries = errors.New("duplicate series")
 // (version 0.0.4, what node_exporter's textfile collector and every
 // Prometheus read): the one renderer of GET /probe and rdctl check
 // --prometheus. withTarget adds target and address labels to every
-// series, for several targets in one exposition.
+// series, for several targets in one exposition; without it, several
+// reports (one target at several addresses) get an address label each.
 //
 // It writes the format itself rather than through a client_golang
 // registry: a registry's Gather allocates a 1,000-metric channel and a
@@ -140,13 +152,23 @@ var ErrDuplicateSeries = errors.New("duplicate series")
 // by name, labels by name, samples by label values; a test compares
 // them), and a duplicate series is an error, as Gather's is.
 func Render(w io.Writer, reports []Report, withTarget bool) error {
-	fs := families()[withTarget]
+	mode := labelsNone
+	switch {
+	case withTarget:
+		mode = labelsTarget
+	case len(reports) > 1:
+		mode = labelsAddress
+	}
+	fs := families()[mode]
 	perFamily := make([][]series, len(fs))
 	for _, rep := range reports {
 		r := &rep.Result
 		var pre []string
-		if withTarget {
+		switch mode {
+		case labelsTarget:
 			pre = []string{r.Target.String(), r.Address}
+		case labelsAddress:
+			pre = []string{r.Address}
 		}
 		emit := func(m int, v float64, labels ...string) {
 			all := append(pre[:len(pre):len(pre)], labels...)
@@ -172,7 +194,7 @@ func Render(w io.Writer, reports []Report, withTarget bool) error {
 		for _, s := range keyStatuses {
 			emit(mKeyStatus, b2f(r.KeyStatus == s), string(s))
 		}
-		if withTarget {
+		if mode != labelsNone {
 			emit(mInfo, 1, r.Via) // the address is already a label
 		} else {
 			emit(mInfo, 1, r.Address, r.Via)

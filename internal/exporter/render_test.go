@@ -24,10 +24,17 @@ func viaClientGolang(t *testing.T, reports []Report, withTarget bool) (string, e
 	t.Helper()
 	reg := prometheus.NewPedanticRegistry()
 	var descs []*prometheus.Desc
+	var prefix []string
+	switch {
+	case withTarget:
+		prefix = []string{"target", "address"}
+	case len(reports) > 1: // one target at several addresses
+		prefix = []string{"address"}
+	}
 	for _, s := range specs {
 		labels := s.labels
-		if withTarget {
-			labels = append([]string{"target", "address"}, slices.DeleteFunc(slices.Clone(s.labels), func(l string) bool { return l == "address" })...)
+		if prefix != nil {
+			labels = append(slices.Clone(prefix), slices.DeleteFunc(slices.Clone(s.labels), func(l string) bool { return l == "address" })...)
 		}
 		descs = append(descs, prometheus.NewDesc(s.name, s.help, labels, nil))
 	}
@@ -35,8 +42,11 @@ func viaClientGolang(t *testing.T, reports []Report, withTarget bool) (string, e
 	for _, rep := range reports {
 		r := &rep.Result
 		var pre []string
-		if withTarget {
+		switch len(prefix) {
+		case 2:
 			pre = []string{r.Target.String(), r.Address}
+		case 1:
+			pre = []string{r.Address}
 		}
 		emit := func(m int, v float64, labels ...string) {
 			metrics = append(metrics, prometheus.MustNewConstMetric(descs[m], prometheus.GaugeValue, v, append(slices.Clone(pre), labels...)...))
@@ -55,7 +65,7 @@ func viaClientGolang(t *testing.T, reports []Report, withTarget bool) (string, e
 		for _, s := range keyStatuses {
 			emit(mKeyStatus, b2f(r.KeyStatus == s), string(s))
 		}
-		if withTarget {
+		if prefix != nil {
 			emit(mInfo, 1, r.Via)
 		} else {
 			emit(mInfo, 1, r.Address, r.Via)
@@ -133,16 +143,26 @@ func randomReport(rng *rand.Rand, i int) Report {
 }
 
 // Render writes byte for byte what client_golang's registry and expfmt
-// write for the same series, for random shapes of one target (GET /probe)
-// and of several (check --prometheus).
+// write for the same series, for random shapes of one target (GET /probe),
+// one target at several addresses (GET /probe of such a name) and several
+// targets (check --prometheus).
 func TestRenderMatchesClientGolang(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	for i := range 300 {
 		n := 1 + rng.IntN(4)
-		withTarget := n > 1 || rng.IntN(2) == 0
+		withTarget := rng.IntN(2) == 0
 		var reports []Report
 		for k := range n {
-			reports = append(reports, randomReport(rng, i*10+k))
+			rep := randomReport(rng, i*10+k)
+			if !withTarget && k > 0 {
+				// One target at several addresses: the same probes and
+				// relays, another address each.
+				shape := reports[0].Result
+				shape.Address = "192.0.2." + strconv.Itoa(k) + ":21116"
+				shape.OK = rep.Result.OK
+				rep.Result = shape
+			}
+			reports = append(reports, rep)
 		}
 		want, err := viaClientGolang(t, reports, withTarget)
 		if err != nil {

@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"net/netip"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -259,37 +260,44 @@ func (s *Server) serveProbe(w http.ResponseWriter, r *http.Request) {
 		s.refuse(w, http.StatusBadRequest, RefusedNotAllowed, fmt.Sprintf("target %s is not allowed by --allow-targets", textsafe.Echo(raw)))
 		return
 	}
+	var results []probe.TargetResult
 	if err == nil {
-		var rs []probe.TargetResult
-		rs, err = probe.Check(ctx, []probe.Target{res.target}, probe.Options{
+		results, err = probe.Check(ctx, []probe.Target{res.target}, probe.Options{
 			Key: mod.Key, Strict: mod.Strict, Probes: mod.Probes, SharedUDP: true,
 			Timeout: timeout, Deadline: timeout, Concurrency: 8,
+			// A name is checked at each address route resolved and
+			// allowed, and at no other: this resolver answers only that.
+			Resolver: res.addrs,
 		})
-		if err == nil {
-			res.result = rs[0]
-		}
 	}
 	if err != nil { // the name did not resolve: no probe ran
-		res.result = unresolved(t, mod, res.via, err)
+		results = []probe.TargetResult{unresolved(t, mod, res.via, err)}
 	}
 	elapsed := time.Since(start)
-	res.result.Target.Name = raw
+	allOK := true
+	reports := make([]Report, len(results))
+	for i := range results {
+		r := &results[i]
+		r.Target.Name = raw
+		allOK = allOK && r.OK
+		reports[i] = Report{Result: *r, Duration: elapsed}
+		level := slog.LevelDebug
+		if !r.OK {
+			level = slog.LevelInfo
+		}
+		if s.opts.Logger.Enabled(ctx, level) {
+			s.opts.Logger.Log(ctx, level, "probe", "target", textsafe.Escape(raw), "module", mod.Name, "address", r.Address,
+				"success", r.OK, "key_status", string(r.KeyStatus), "failed", failedProbes(*r), "seconds", elapsed.Seconds())
+		}
+	}
 	result := "success"
-	if !res.result.OK {
+	if !allOK {
 		result = "failure"
 	}
 	s.m.probes.WithLabelValues(mod.Name, result).Inc()
 	s.m.duration.WithLabelValues(mod.Name).Observe(elapsed.Seconds())
-	level := slog.LevelDebug
-	if !res.result.OK {
-		level = slog.LevelInfo
-	}
-	if s.opts.Logger.Enabled(ctx, level) {
-		s.opts.Logger.Log(ctx, level, "probe", "target", textsafe.Escape(raw), "module", mod.Name, "address", res.result.Address,
-			"success", res.result.OK, "key_status", string(res.result.KeyStatus), "failed", failedProbes(res.result), "seconds", elapsed.Seconds())
-	}
 	var buf bytes.Buffer
-	if err := Render(&buf, []Report{{Result: res.result, Duration: elapsed}}, false); err != nil {
+	if err := Render(&buf, reports, false); err != nil {
 		http.Error(w, "rendering metrics: "+err.Error(), http.StatusInternalServerError)
 		return
 	}
@@ -322,12 +330,29 @@ func (s *Server) timeout(r *http.Request, mod *Module) time.Duration {
 type routed struct {
 	target probe.Target
 	via    string
-	result probe.TargetResult
+	// addrs answers the lookup of the target's name with the addresses
+	// route checked against the allow list (nil for an IP or a tailnet
+	// peer, which are not looked up).
+	addrs *pinned
+}
+
+// pinned is a Resolver that knows one name.
+type pinned struct {
+	host  string
+	addrs []netip.Addr
+}
+
+func (p *pinned) LookupNetIP(_ context.Context, _, host string) ([]netip.Addr, error) {
+	if p == nil || !strings.EqualFold(strings.TrimSuffix(host, "."), strings.TrimSuffix(p.host, ".")) {
+		return nil, fmt.Errorf("%s was not resolved and checked against the allow list", host)
+	}
+	return p.addrs, nil
 }
 
 // route resolves t's host once, checks every address against the allow
-// list and pins the target to the address checked, so the probes cannot
-// reach another one (a name that resolves differently a moment later). A
+// list and pins the target to the addresses checked (each is probed), so
+// the probes cannot reach another one (a name that resolves differently a
+// moment later). A
 // tailnet module asks tailscaled for the peer instead. allowed is false
 // when the target must not be probed; err is a resolution failure.
 func (s *Server) route(ctx context.Context, mod *Module, t probe.Target) (r routed, allowed bool, err error) {
@@ -361,7 +386,7 @@ func (s *Server) route(ctx context.Context, mod *Module, t probe.Target) (r rout
 		if err != nil {
 			return r, named || s.opts.Allow == nil, fmt.Errorf("cannot resolve %s: %w", t.Host, err)
 		}
-		r.target.Host = addrs[0].Unmap().String()
+		r.addrs = &pinned{host: t.Host, addrs: addrs}
 	}
 	for _, a := range addrs {
 		if !s.opts.Allow.addrAllowed(a) && !(named && !a.IsUnspecified() && !a.IsMulticast()) {

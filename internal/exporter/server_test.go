@@ -513,3 +513,37 @@ func TestConsoleFromLoopback(t *testing.T) {
 		t.Errorf("consoles: nat %v relay %v, probe_success %v, key_match %v; want all 1\n%s", m[nat], m[relay], m["probe_success"], m["rustdesk_key_match"], body)
 	}
 }
+
+// A name with several addresses is probed at each one route checked, and
+// every series carries its address: the address where nothing answers
+// fails on its own, the healthy one passes.
+func TestNameWithSeveralAddressesIsProbedAtEach(t *testing.T) {
+	p := standIn(t, hbbstest.Options{})
+	allow, err := ParseAllowList("127.0.0.0/8")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := netip.MustParseAddr("127.254.253.252") // nothing listens there
+	res := mapResolver{"server.example": {netip.MustParseAddr(p.Bind), dead}}
+	hs, _, _ := testServer(t, Options{Allow: allow, Resolver: res}, p.HBBS.Key())
+	port := strconv.Itoa(p.Port)
+	code, body := get(t, hs, probePath("server.example:"+port, ""), "")
+	m := parse(t, body)
+	good, bad := target(p), net.JoinHostPort(dead.String(), port)
+	for series, want := range map[string]float64{
+		"probe_success{address=" + good + "}":                                                           1,
+		"probe_success{address=" + bad + "}":                                                            0,
+		"rustdesk_key_match{address=" + good + "}":                                                      1,
+		"rustdesk_probe_success{address=" + good + ",port=" + port + ",probe=rendezvous-udp,proto=udp}": 1,
+		"rustdesk_probe_success{address=" + bad + ",port=" + port + ",probe=rendezvous-udp,proto=udp}":  0,
+		"rustdesk_probe_success{address=" + bad + ",port=" + port + ",probe=rendezvous-tcp,proto=tcp}":  0,
+		"rustdesk_target_info{address=" + bad + ",via=direct}":                                          1,
+	} {
+		if got, ok := m[series]; code != 200 || !ok || got != want {
+			t.Errorf("%s = %v (present %v), want %v; status %d", series, got, ok, want, code)
+		}
+	}
+	if t.Failed() {
+		t.Logf("exposition:\n%s", body)
+	}
+}
