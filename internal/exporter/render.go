@@ -69,7 +69,7 @@ const (
 	labelsAddress
 	labelsTarget
 )
-//
+
 // Built on first use, not at init: every rdctl command pays for package
 // inits, and only the exporter and check --prometheus render metrics.
 var families = sync.OnceValue(func() map[labelMode][]family {
