@@ -70,8 +70,9 @@ const (
 	labelsTarget
 )
 
-// Built on first use, not at init: every rdctl command pays for package
-// inits, and only the exporter and check --prometheus render metrics.
+// families are the per-target series of each label set. Built on first
+// use, not at init: every rdctl command pays for package inits, and only
+// the exporter and check --prometheus render metrics.
 var families = sync.OnceValue(func() map[labelMode][]family {
 	return map[labelMode][]family{
 		labelsNone:    newFamilies(nil),
