@@ -362,7 +362,12 @@ func testPing(t *testing.T, ctx context.Context, tn *testNet) {
 		if res.Kind != kind || res.IP != tn.bIP4 {
 			t.Errorf("Ping %s: result %+v", kind, res)
 		}
-		if res.Latency <= 0 || res.Latency > 5*time.Second || res.LatencyMS <= 0 {
+		// TSMP and ICMP ride the WireGuard session, which the first of them
+		// sets up: when its first handshake initiation is lost, WireGuard
+		// sends the next after 5 s (REKEY_TIMEOUT), and that ping takes
+		// just over 5 s (seen once in CI: 5109 ms). The bound is for a
+		// plausible latency, not a fast one.
+		if res.Latency <= 0 || res.Latency > 9*time.Second || res.LatencyMS <= 0 {
 			t.Errorf("Ping %s: latency %v (%vms)", kind, res.Latency, res.LatencyMS)
 		}
 		switch res.Path {
