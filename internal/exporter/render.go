@@ -75,11 +75,40 @@ const (
 // the exporter and check --prometheus render metrics.
 var families = sync.OnceValue(func() map[labelMode][]family {
 	return map[labelMode][]family{
-		labelsNone:    newFamilies(nil),
-		labelsAddress: newFamilies([]string{"address"}),
-		labelsTarget:  newFamilies([]string{"target", "address"}),
+		labelsNone:    newFamilies(labelsNone),
+		labelsAddress: newFamilies(labelsAddress),
+		labelsTarget:  newFamilies(labelsTarget),
 	}
 })
+
+// modeOf is the label set of reports: target and address labels with
+// withTarget; an address label when they are one target at several
+// addresses; none for one result.
+func modeOf(reports []Report, withTarget bool) labelMode {
+	switch {
+	case withTarget:
+		return labelsTarget
+	case len(reports) > 1:
+		return labelsAddress
+	}
+	return labelsNone
+}
+
+// labelNames are metric m's label names in mode, in the order eachSample
+// gives their values: the mode's own labels first, then the metric's
+// (less its address label when the mode has one).
+func labelNames(mode labelMode, m int) []string {
+	var pre []string
+	switch mode {
+	case labelsTarget:
+		pre = []string{"target", "address"}
+	case labelsAddress:
+		pre = []string{"address"}
+	default:
+		return specs[m].labels
+	}
+	return append(pre, slices.DeleteFunc(slices.Clone(specs[m].labels), func(l string) bool { return l == "address" })...)
+}
 
 // family is one metric as the text format writes it: its # HELP and
 // # TYPE lines, and its labels in the order written (sorted by name, as
@@ -90,13 +119,10 @@ type family struct {
 	order  []int    // order[k]: the position in emit's labels of names[k]
 }
 
-func newFamilies(pre []string) []family {
+func newFamilies(mode labelMode) []family {
 	fs := make([]family, len(specs))
 	for m, s := range specs {
-		labels := s.labels
-		if len(pre) > 0 {
-			labels = append(slices.Clone(pre), slices.DeleteFunc(slices.Clone(s.labels), func(l string) bool { return l == "address" })...)
-		}
+		labels := labelNames(mode, m)
 		f := family{header: "# HELP " + s.name + " " + escapeHelp(s.help) + "\n# TYPE " + s.name + " gauge\n"}
 		f.names = slices.Clone(labels)
 		slices.Sort(f.names)
@@ -153,54 +179,16 @@ var ErrDuplicateSeries = errors.New("duplicate series")
 // by name, labels by name, samples by label values; a test compares
 // them), and a duplicate series is an error, as Gather's is.
 func Render(w io.Writer, reports []Report, withTarget bool) error {
-	mode := labelsNone
-	switch {
-	case withTarget:
-		mode = labelsTarget
-	case len(reports) > 1:
-		mode = labelsAddress
-	}
+	mode := modeOf(reports, withTarget)
 	fs := families()[mode]
 	perFamily := make([][]series, len(fs))
-	for _, rep := range reports {
-		r := &rep.Result
-		var pre []string
-		switch mode {
-		case labelsTarget:
-			pre = []string{r.Target.String(), r.Address}
-		case labelsAddress:
-			pre = []string{r.Address}
+	eachSample(reports, mode, func(m int, v float64, all []string) {
+		values := make([]string, len(all))
+		for k, at := range fs[m].order {
+			values[k] = all[at]
 		}
-		emit := func(m int, v float64, labels ...string) {
-			all := append(pre[:len(pre):len(pre)], labels...)
-			values := make([]string, len(all))
-			for k, at := range fs[m].order {
-				values[k] = all[at]
-			}
-			perFamily[m] = append(perFamily[m], series{values, v})
-		}
-		emit(mSuccess, b2f(r.OK))
-		emit(mDuration, rep.Duration.Seconds())
-		for _, p := range r.Probes {
-			// relay[HOST:PORT] when the target has several relays, so
-			// each relay is a series of its own.
-			name, port := r.ProbeLabel(p), strconv.Itoa(p.Port)
-			emit(mProbeOK, b2f(p.OK), name, p.Proto, port)
-			emit(mProbeDur, p.Duration.Seconds(), name, p.Proto, port)
-			if p.Name == probe.NATTest || p.Name == probe.Relay {
-				emit(mConsole, b2f(p.OK && strings.HasPrefix(p.Note, probe.NoteConsole)), name, p.Proto, port)
-			}
-		}
-		emit(mKeyMatch, b2f(r.KeyStatus == probe.KeyMatch))
-		for _, s := range keyStatuses {
-			emit(mKeyStatus, b2f(r.KeyStatus == s), string(s))
-		}
-		if mode != labelsNone {
-			emit(mInfo, 1, r.Via) // the address is already a label
-		} else {
-			emit(mInfo, 1, r.Address, r.Via)
-		}
-	}
+		perFamily[m] = append(perFamily[m], series{values, v})
+	})
 	buf := make([]byte, 0, 4096)
 	for _, m := range byName() {
 		ss, f := perFamily[m], &fs[m]
@@ -234,6 +222,46 @@ func Render(w io.Writer, reports []Report, withTarget bool) error {
 	}
 	_, err := w.Write(buf)
 	return err
+}
+
+// eachSample calls emit for every sample of reports: metric m (an index
+// into specs), its value and its label values in labelNames(mode, m)
+// order. It is the one place that says which series a check gives.
+func eachSample(reports []Report, mode labelMode, emit func(m int, v float64, values []string)) {
+	for _, rep := range reports {
+		r := &rep.Result
+		var pre []string
+		switch mode {
+		case labelsTarget:
+			pre = []string{r.Target.String(), r.Address}
+		case labelsAddress:
+			pre = []string{r.Address}
+		}
+		sample := func(m int, v float64, labels ...string) {
+			emit(m, v, append(pre[:len(pre):len(pre)], labels...))
+		}
+		sample(mSuccess, b2f(r.OK))
+		sample(mDuration, rep.Duration.Seconds())
+		for _, p := range r.Probes {
+			// relay[HOST:PORT] when the target has several relays, so
+			// each relay is a series of its own.
+			name, port := r.ProbeLabel(p), strconv.Itoa(p.Port)
+			sample(mProbeOK, b2f(p.OK), name, p.Proto, port)
+			sample(mProbeDur, p.Duration.Seconds(), name, p.Proto, port)
+			if p.Name == probe.NATTest || p.Name == probe.Relay {
+				sample(mConsole, b2f(p.OK && strings.HasPrefix(p.Note, probe.NoteConsole)), name, p.Proto, port)
+			}
+		}
+		sample(mKeyMatch, b2f(r.KeyStatus == probe.KeyMatch))
+		for _, s := range keyStatuses {
+			sample(mKeyStatus, b2f(r.KeyStatus == s), string(s))
+		}
+		if mode != labelsNone {
+			sample(mInfo, 1, r.Via) // the address is already a label
+		} else {
+			sample(mInfo, 1, r.Address, r.Via)
+		}
+	}
 }
 
 func b2f(b bool) float64 {

@@ -5,9 +5,7 @@ import (
 	"errors"
 	"math"
 	"math/rand/v2"
-	"slices"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 
@@ -18,59 +16,23 @@ import (
 )
 
 // viaClientGolang renders reports the way client_golang does: the same
-// series as Render, as const metrics in a registry, gathered and encoded
-// by expfmt. Render must write exactly these bytes.
+// samples as Render (eachSample), as const metrics in a pedantic
+// registry, gathered and encoded by expfmt. Render must write exactly
+// these bytes: the families' order, the labels' order, the samples'
+// order, escaping, number formatting and duplicate detection are
+// client_golang's here and Render's own there.
 func viaClientGolang(t *testing.T, reports []Report, withTarget bool) (string, error) {
 	t.Helper()
-	reg := prometheus.NewPedanticRegistry()
+	mode := modeOf(reports, withTarget)
 	var descs []*prometheus.Desc
-	var prefix []string
-	switch {
-	case withTarget:
-		prefix = []string{"target", "address"}
-	case len(reports) > 1: // one target at several addresses
-		prefix = []string{"address"}
-	}
-	for _, s := range specs {
-		labels := s.labels
-		if prefix != nil {
-			labels = append(slices.Clone(prefix), slices.DeleteFunc(slices.Clone(s.labels), func(l string) bool { return l == "address" })...)
-		}
-		descs = append(descs, prometheus.NewDesc(s.name, s.help, labels, nil))
+	for m, s := range specs {
+		descs = append(descs, prometheus.NewDesc(s.name, s.help, labelNames(mode, m), nil))
 	}
 	var metrics []prometheus.Metric
-	for _, rep := range reports {
-		r := &rep.Result
-		var pre []string
-		switch len(prefix) {
-		case 2:
-			pre = []string{r.Target.String(), r.Address}
-		case 1:
-			pre = []string{r.Address}
-		}
-		emit := func(m int, v float64, labels ...string) {
-			metrics = append(metrics, prometheus.MustNewConstMetric(descs[m], prometheus.GaugeValue, v, append(slices.Clone(pre), labels...)...))
-		}
-		emit(mSuccess, b2f(r.OK))
-		emit(mDuration, rep.Duration.Seconds())
-		for _, p := range r.Probes {
-			name, port := r.ProbeLabel(p), strconv.Itoa(p.Port)
-			emit(mProbeOK, b2f(p.OK), name, p.Proto, port)
-			emit(mProbeDur, p.Duration.Seconds(), name, p.Proto, port)
-			if p.Name == probe.NATTest || p.Name == probe.Relay {
-				emit(mConsole, b2f(p.OK && strings.HasPrefix(p.Note, probe.NoteConsole)), name, p.Proto, port)
-			}
-		}
-		emit(mKeyMatch, b2f(r.KeyStatus == probe.KeyMatch))
-		for _, s := range keyStatuses {
-			emit(mKeyStatus, b2f(r.KeyStatus == s), string(s))
-		}
-		if prefix != nil {
-			emit(mInfo, 1, r.Via)
-		} else {
-			emit(mInfo, 1, r.Address, r.Via)
-		}
-	}
+	eachSample(reports, mode, func(m int, v float64, values []string) {
+		metrics = append(metrics, prometheus.MustNewConstMetric(descs[m], prometheus.GaugeValue, v, values...))
+	})
+	reg := prometheus.NewPedanticRegistry()
 	reg.MustRegister(constCollector{descs, metrics})
 	mfs, err := reg.Gather()
 	if err != nil {
