@@ -347,12 +347,12 @@ func runCheck(ctx context.Context, e *env, a checkArgs) error {
 		}
 		e.printf(" (%s)\n", elapsed.Round(time.Millisecond))
 	}
-	switch {
-	case push == nil || e.json || pushErr != nil:
-	case e.dryRun:
-		e.printf("would push status=%s to Uptime Kuma at %s\n", pushed, push.Host)
-	default:
-		e.printf("pushed status=%s to Uptime Kuma at %s\n", pushed, push.Host)
+	if push != nil && !e.json && pushErr == nil {
+		verb := "pushed"
+		if e.dryRun {
+			verb = "would push"
+		}
+		e.printf("%s status=%s to Uptime Kuma at %s\n", verb, pushed, push.Host)
 	}
 	if pushErr != nil {
 		return withHints(fmt.Errorf("pushing to Uptime Kuma at %s: %w", push.Host, pushErr),
@@ -614,14 +614,13 @@ const pushTimeout = 10 * time.Second
 // only its host.
 func (e *env) pushKuma(ctx context.Context, u *url.URL, results []probe.TargetResult) (status string, err error) {
 	p := exporter.NewKumaPush(results)
-	status = "up"
-	if !p.Up {
-		status = "down"
-	}
 	if e.dryRun {
-		return status, nil
+		return p.Status(), nil
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), pushTimeout)
 	defer cancel()
-	return status, p.Push(ctx, &http.Client{}, u)
+	// Kuma's answer is a few bytes; its headers are bounded too.
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.MaxResponseHeaderBytes = 64 << 10
+	return p.Status(), p.Push(ctx, &http.Client{Transport: tr}, u)
 }

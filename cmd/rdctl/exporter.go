@@ -254,12 +254,12 @@ func printExporterSetup(e *env, s *exporterSetup) error {
 
 // tuneRuntimeForExporter: a probe allocates a little per connection and
 // keeps nothing, so the default GC pacing collects often for nothing (the
-// settings of check); and one P unless GOMAXPROCS says otherwise. The exporter spends nearly all its time
-// waiting on sockets; with a P per core the scheduler wakes and spins idle
-// threads between packets, which cost about a third more CPU at 1,000
-// targets scraped every 15 s (scripts/bench-exporter: 11.4% of a core
-// with two Ps, 7.9% with one). One P serves well over 1,000 probe
-// requests a second.
+// settings of check); and one P unless GOMAXPROCS says otherwise. The
+// exporter spends nearly all its time waiting on sockets; with a P per
+// core the scheduler wakes and spins idle threads between packets, which
+// cost about a third more CPU at 1,000 targets scraped every 15 s
+// (scripts/bench-exporter: 11.4% of a core with two Ps, 7.9% with one).
+// One P serves roughly 1,000 probe requests a second.
 func tuneRuntimeForExporter() {
 	tuneGCForCheck()
 	if os.Getenv("GOMAXPROCS") == "" {

@@ -103,6 +103,17 @@ func TestCheckPushKumaRefused(t *testing.T) {
 		t.Fatalf("not kuma: exit %d\n%s", code, stderr)
 	}
 
+	// A server whose answer headers go on and on is cut off, not read.
+	endless := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Pad", strings.Repeat("p", 200<<10))
+		w.Write([]byte(`{"ok":true}`))
+	}))
+	defer endless.Close()
+	code, _, stderr = runInProcess(t, "--root", t.TempDir(), "check", "--key", st.hbbs.Key(), "--push-url", endless.URL+"/api/push/tok3n", st.target)
+	if code != exitFailed || !strings.Contains(stderr, "pushing to Uptime Kuma") {
+		t.Fatalf("oversized headers: exit %d\n%s", code, stderr)
+	}
+
 	for _, bad := range []string{"kuma.example.com/api/push/x", "ftp://kuma/x", "http://", "mailto:x@example.com"} {
 		code, _, stderr = runInProcess(t, "--root", t.TempDir(), "check", "--key", st.hbbs.Key(), "--push-url", bad, "127.0.0.1:1")
 		if code != exitUsage || !strings.Contains(stderr, "--push-url") {

@@ -90,20 +90,25 @@ func NewKumaPush(results []probe.TargetResult) KumaPush {
 	}
 	p.Msg = textsafe.Escape(p.Msg)
 	if len(p.Msg) > maxKumaMsg {
-		p.Msg = p.Msg[:maxKumaMsg-3] + "..."
+		// Cut on a character boundary: escaped text may hold UTF-8.
+		p.Msg = strings.ToValidUTF8(p.Msg[:maxKumaMsg-3], "") + "..."
 	}
 	return p
+}
+
+// Status is the push's status parameter: up or down.
+func (p KumaPush) Status() string {
+	if p.Up {
+		return "up"
+	}
+	return "down"
 }
 
 // URL is u with the push's status, msg and ping.
 func (p KumaPush) URL(u *url.URL) *url.URL {
 	out := *u
 	q := u.Query()
-	status := "up"
-	if !p.Up {
-		status = "down"
-	}
-	q.Set("status", status)
+	q.Set("status", p.Status())
 	q.Set("msg", p.Msg)
 	q.Set("ping", strconv.FormatFloat(float64(p.Ping.Microseconds())/1000, 'f', -1, 64))
 	out.RawQuery = q.Encode()

@@ -4,6 +4,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/rdctl/rdctl/internal/deploy"
 	"github.com/rdctl/rdctl/internal/probe"
@@ -51,7 +52,7 @@ func TestKumaPushMessage(t *testing.T) {
 	for i := range many {
 		many[i] = bad
 	}
-	if p = NewKumaPush(many); len(p.Msg) > maxKumaMsg {
-		t.Errorf("msg of %d bytes", len(p.Msg))
+	if p = NewKumaPush(many); len(p.Msg) > maxKumaMsg || !utf8.ValidString(p.Msg) {
+		t.Errorf("msg of %d bytes (valid UTF-8 %v)", len(p.Msg), utf8.ValidString(p.Msg))
 	}
 }

@@ -352,9 +352,9 @@ func (p *pinned) LookupNetIP(_ context.Context, _, host string) ([]netip.Addr, e
 // route resolves t's host once, checks every address against the allow
 // list and pins the target to the addresses checked (each is probed), so
 // the probes cannot reach another one (a name that resolves differently a
-// moment later). A
-// tailnet module asks tailscaled for the peer instead. allowed is false
-// when the target must not be probed; err is a resolution failure.
+// moment later). A tailnet module asks tailscaled for the peer instead.
+// allowed is false when the target must not be probed; err is a
+// resolution failure.
 func (s *Server) route(ctx context.Context, mod *Module, t probe.Target) (r routed, allowed bool, err error) {
 	r.target, r.via = t, probe.ViaDirect
 	named := s.opts.Allow.hostAllowed(t.Host)

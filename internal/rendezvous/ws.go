@@ -80,16 +80,16 @@ func (m *WSMessages) control(h ws.Header, r io.Reader) error {
 // reply writes one control frame from this end, in one write.
 func (m *WSMessages) reply(op ws.OpCode, payload []byte) error {
 	out := append(m.ctlOut[:0], 0x80|byte(op), byte(len(payload)))
-	start := 2
-	if m.end.ClientSide() {
-		mask := ws.NewMask()
+	var mask [4]byte
+	if m.end.ClientSide() { // a client masks its frames
+		mask = ws.NewMask()
 		out[1] |= 0x80
 		out = append(out, mask[:]...)
-		start += 4
-		out = append(out, payload...)
+	}
+	start := len(out)
+	out = append(out, payload...)
+	if m.end.ClientSide() {
 		ws.Cipher(out[start:], mask, 0)
-	} else {
-		out = append(out, payload...)
 	}
 	_, err := m.w.Write(out)
 	return err
