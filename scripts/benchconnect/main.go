@@ -7,6 +7,19 @@
 // Usage: benchconnect -targets FILE [-ports 21115-21119] [-concurrency 64]
 // It prints how many ports were open. Traffic goes only to the addresses in
 // FILE (bench-check gives loopback ones).
+//
+// With -rate N it is scripts/bench-exporter's floor instead: for -seconds,
+// N times a second (the pace at which Prometheus asks the exporter for one
+// target), the next target's ports are connected to at once and closed, as
+// one scrape of the exporter would, and it prints its own CPU as a share of
+// one core. That is the connections alone, without the HTTP request or any
+// exchange on them.
+//
+// With -serve ADDR it is an exporter floor that Prometheus scrapes the way
+// it scrapes rdctl exporter: GET /probe?target=HOST connects to HOST's
+// ports at once (none with -connect=false), closes them and answers
+// probe_success 1 (0 when a port was closed). scripts/bench-exporter runs
+// it in rdctl's place with BENCH_EXPORTER=floor.
 package main
 
 import (
@@ -16,11 +29,13 @@ import (
 	"flag"
 	"fmt"
 	"net"
+	"net/http"
 	"os"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -36,7 +51,20 @@ func run() error {
 	ports := flag.String("ports", "21115-21119", "port range FIRST-LAST")
 	concurrency := flag.Int("concurrency", 64, "connects in flight")
 	timeout := flag.Duration("timeout", 3*time.Second, "per-connect timeout")
+	rate := flag.Float64("rate", 0, "paced mode: targets per second (0: one pass as fast as possible)")
+	seconds := flag.Float64("seconds", 60, "paced mode: how long to run")
+	serve := flag.String("serve", "", "exporter floor: serve /probe on this address")
+	connect := flag.Bool("connect", true, "exporter floor: connect to the target's ports")
 	flag.Parse()
+	if *serve != "" {
+		first, last, _ := strings.Cut(*ports, "-")
+		lo, _ := strconv.Atoi(first)
+		hi, _ := strconv.Atoi(last)
+		if !*connect {
+			lo, hi = 1, 0
+		}
+		return serveFloor(*serve, lo, hi)
+	}
 	first, last, ok := strings.Cut(*ports, "-")
 	lo, err1 := strconv.Atoi(first)
 	hi, err2 := strconv.Atoi(last)
@@ -57,6 +85,9 @@ func run() error {
 	}
 
 	d := &net.Dialer{KeepAlive: -1, Timeout: *timeout}
+	if *rate > 0 {
+		return paced(d, hosts, lo, hi, *rate, time.Duration(*seconds*float64(time.Second)))
+	}
 	addrs := make(chan string)
 	var open atomic.Int64
 	var wg sync.WaitGroup
@@ -84,4 +115,77 @@ func run() error {
 	wg.Wait()
 	fmt.Printf("%d/%d ports open\n", open.Load(), len(hosts)*(hi-lo+1))
 	return nil
+}
+
+// paced connects to one target's ports at once, rate times a second, for
+// length, and prints its CPU share of one core over that time.
+func paced(d *net.Dialer, hosts []string, lo, hi int, rate float64, length time.Duration) error {
+	var before, after syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &before)
+	start := time.Now()
+	tick := time.NewTicker(time.Duration(float64(time.Second) / rate))
+	defer tick.Stop()
+	var open, tried int
+	for i := 0; time.Since(start) < length; i++ {
+		<-tick.C
+		h := hosts[i%len(hosts)]
+		var wg sync.WaitGroup
+		var n atomic.Int64
+		for p := lo; p <= hi; p++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				c, err := d.DialContext(context.Background(), "tcp", net.JoinHostPort(h, strconv.Itoa(p)))
+				if err != nil {
+					return
+				}
+				c.(*net.TCPConn).SetLinger(0)
+				c.Close()
+				n.Add(1)
+			}()
+		}
+		wg.Wait()
+		open += int(n.Load())
+		tried += hi - lo + 1
+	}
+	wall := time.Since(start)
+	syscall.Getrusage(syscall.RUSAGE_SELF, &after)
+	cpu := time.Duration(after.Utime.Nano() + after.Stime.Nano() - before.Utime.Nano() - before.Stime.Nano())
+	fmt.Printf("%d/%d ports open; CPU %.2f s over %.1f s = %.2f%% of one core\n", open, tried, cpu.Seconds(), wall.Seconds(), 100*cpu.Seconds()/wall.Seconds())
+	return nil
+}
+
+// serveFloor is the exporter floor (-serve): the least an HTTP exporter can
+// do for one scrape, in the shape rdctl exporter does it.
+func serveFloor(addr string, lo, hi int) error {
+	d := &net.Dialer{KeepAlive: -1, Timeout: 3 * time.Second}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/probe", func(w http.ResponseWriter, r *http.Request) {
+		h := r.URL.Query().Get("target")
+		var wg sync.WaitGroup
+		var failed atomic.Int64
+		for p := lo; p <= hi; p++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				c, err := d.DialContext(r.Context(), "tcp", net.JoinHostPort(h, strconv.Itoa(p)))
+				if err != nil {
+					failed.Add(1)
+					return
+				}
+				c.(*net.TCPConn).SetLinger(0)
+				c.Close()
+			}()
+		}
+		wg.Wait()
+		ok := 1
+		if failed.Load() > 0 {
+			ok = 0
+		}
+		w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+		fmt.Fprintf(w, "# HELP probe_success Whether every port connected.\n# TYPE probe_success gauge\nprobe_success %d\n", ok)
+	})
+	mux.HandleFunc("/metrics", func(w http.ResponseWriter, r *http.Request) {})
+	srv := &http.Server{Addr: addr, Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	return srv.ListenAndServe()
 }
