@@ -3,6 +3,7 @@ package rotate
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -327,6 +328,34 @@ func TestMigrate(t *testing.T) {
 	if got := snapshotDir(t, f.sd); !slices.Equal(got, snap) {
 		t.Error("a second Migrate changed the state directory")
 	}
+}
+
+// A legacy backups directory the service user filled with names is left
+// as it is, named once, and the rest of the migration goes on: what rdctl
+// reads and reports there does not grow with what that user writes.
+func TestMigrateTooManyLegacyEntries(t *testing.T) {
+	f := newFixture(t)
+	writePair(t, filepath.Join(f.wd, backupsDir, "20250101T000000Z"), pairFromByte(t, 0x11))
+	for i := range maxLegacyBackups {
+		if err := os.WriteFile(filepath.Join(f.wd, backupsDir, fmt.Sprintf("junk%05d", i)), nil, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	writePair(t, filepath.Join(f.wd, stagedDir), pairFromByte(t, 0x66))
+	m, err := Migrate(f.opts())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(m.Migrated) != 0 || len(m.Left) != 1 || !strings.Contains(m.Left[0].Reason, "more than 1024 entries") {
+		t.Errorf("Migration %+v; want the backups directory left, named once", m)
+	}
+	if m.Quarantined == "" {
+		t.Error("the staged pair was not quarantined: one full directory stopped the migration")
+	}
+	if !exists(t, f.wd, backupsDir+"/20250101T000000Z") {
+		t.Error("a legacy backup was removed from a directory rdctl did not read in full")
+	}
+	f.assertLive(t, f.old, "migration")
 }
 
 // A kill at each migration step leaves the key and at least one verified

@@ -18,6 +18,14 @@ const (
 	PointMigrateJournal = "migrate-journal" // a legacy journal read, before it is removed
 )
 
+// The most entries Migrate reads in a legacy directory, which the service
+// user can write: one backup per rotation, two files per backup. More is
+// not rdctl's doing and is left alone, named in Migration.Left.
+const (
+	maxLegacyBackups = 1024
+	maxLegacyFiles   = 16
+)
+
 // MigratePoints lists the migration fault points in order.
 var MigratePoints = []string{PointMigrateCopied, PointMigrateRemoved, PointMigrateStaged, PointMigrateJournal}
 
@@ -175,7 +183,11 @@ func migrateBackups(o *Options, d, sd *safefs.Dir, m *Migration) error {
 		return err
 	}
 	defer b.Close()
-	names, err := b.Names()
+	names, err := b.NamesAtMost(maxLegacyBackups)
+	if errors.Is(err, safefs.ErrTooManyEntries) {
+		m.Left = append(m.Left, Left{Path: b.Path(), Reason: fmt.Sprintf("more than %d entries: none migrated", maxLegacyBackups)})
+		return nil
+	}
 	if err != nil {
 		return err
 	}
@@ -214,7 +226,7 @@ func migrateBackups(o *Options, d, sd *safefs.Dir, m *Migration) error {
 	if err := b.Sync(); err != nil {
 		return err
 	}
-	if rest, err := b.Names(); err == nil && len(rest) == 0 {
+	if rest, err := b.NamesAtMost(0); err == nil && len(rest) == 0 {
 		return d.RemoveDir(backupsDir)
 	}
 	return nil
@@ -263,7 +275,7 @@ func removeLegacy(parent *safefs.Dir, name string) error {
 	if err != nil {
 		return err
 	}
-	names, err := s.Names()
+	names, err := s.NamesAtMost(maxLegacyFiles)
 	if err != nil {
 		s.Close()
 		return err

@@ -677,38 +677,99 @@ func (d *Dir) Readlink(name string) (string, error) {
 	return string(buf[:n]), nil
 }
 
-// Names lists the directory's entries, sorted.
+// ErrTooManyEntries reports a directory with more entries than rdctl reads
+// there. In a directory another user can write, that user decides how many
+// names there are; rdctl's memory and output must not grow with them.
+var ErrTooManyEntries = errors.New("has more entries than rdctl reads there")
+
+// Names lists the directory's entries, sorted. Use it on directories only
+// root writes; elsewhere use NamesAtMost.
 func (d *Dir) Names() ([]string, error) {
-	// A fresh descriptor, so reading entries does not move d's offset.
-	fd, err := unix.Openat(d.fd(), ".", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	var names []string
+	err := d.eachName(func(n string) bool {
+		names = append(names, n)
+		return true
+	})
 	if err != nil {
-		return nil, &PathError{Op: "list", Path: d.path, Err: err}
-	}
-	df := os.NewFile(uintptr(fd), d.path)
-	defer df.Close()
-	names, err := df.Readdirnames(-1)
-	if err != nil {
-		return nil, &PathError{Op: "list", Path: d.path, Err: err}
+		return nil, err
 	}
 	slices.Sort(names)
 	return names, nil
 }
 
-// RemoveStaleTemps removes temporary files a crashed write left behind and
-// returns their names.
-func (d *Dir) RemoveStaleTemps() ([]string, error) {
-	names, err := d.Names()
+// NamesAtMost lists the directory's entries, sorted, when there are at
+// most max; otherwise it fails with ErrTooManyEntries, having read max+1.
+func (d *Dir) NamesAtMost(max int) ([]string, error) {
+	var names []string
+	err := d.eachName(func(n string) bool {
+		names = append(names, n)
+		return len(names) <= max
+	})
 	if err != nil {
 		return nil, err
 	}
-	var removed []string
-	for _, n := range names {
-		if strings.HasPrefix(n, ".") && strings.Contains(n, TempMarker) {
-			if err := d.Remove(n); err != nil {
-				return removed, err
+	if len(names) > max {
+		return nil, &PathError{Op: "list", Path: d.path, Err: fmt.Errorf("%w (more than %d)", ErrTooManyEntries, max)}
+	}
+	slices.Sort(names)
+	return names, nil
+}
+
+// eachName calls fn with each entry's name, in the directory's order, a
+// batch read at a time, until fn returns false.
+func (d *Dir) eachName(fn func(string) bool) error {
+	// A fresh descriptor, so reading entries does not move d's offset.
+	fd, err := unix.Openat(d.fd(), ".", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return &PathError{Op: "list", Path: d.path, Err: err}
+	}
+	df := os.NewFile(uintptr(fd), d.path)
+	defer df.Close()
+	for {
+		batch, err := df.Readdirnames(256)
+		for _, n := range batch {
+			if !fn(n) {
+				return nil
 			}
-			removed = append(removed, n)
 		}
+		switch {
+		case err == io.EOF:
+			return nil
+		case err != nil:
+			return &PathError{Op: "list", Path: d.path, Err: err}
+		}
+	}
+}
+
+// MaxStaleTemps is the most temporaries one RemoveStaleTemps call removes.
+// A crashed write leaves one; the directory may be one another user can
+// write and fill with names of that shape, so the count is bounded, and
+// what a call could not remove is left to the next.
+const MaxStaleTemps = 64
+
+// RemoveStaleTemps removes temporary files a crashed write left behind and
+// returns their names, sorted: at most MaxStaleTemps of them, however many
+// entries the directory has, in memory that does not grow with them.
+func (d *Dir) RemoveStaleTemps() ([]string, error) {
+	var stale []string
+	err := d.eachName(func(n string) bool {
+		if strings.HasPrefix(n, ".") && strings.Contains(n, TempMarker) {
+			stale = append(stale, n)
+		}
+		return len(stale) < MaxStaleTemps
+	})
+	if err != nil {
+		return nil, err
+	}
+	// Removed after the listing: unlinking while the directory is being
+	// read may make the kernel skip entries.
+	slices.Sort(stale)
+	var removed []string
+	for _, n := range stale {
+		if err := d.Remove(n); err != nil {
+			return removed, err
+		}
+		removed = append(removed, n)
 	}
 	if len(removed) > 0 {
 		return removed, d.Sync()

@@ -2,8 +2,10 @@ package safefs
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -164,6 +166,42 @@ func TestRemoveStaleTemps(t *testing.T) {
 	names, _ := d.Names()
 	if strings.Join(names, ",") != "keep" {
 		t.Fatalf("names %v", names)
+	}
+}
+
+// In a directory another user can fill, a listing reads no more than it
+// is allowed, and RemoveStaleTemps removes (and reports) a bounded number
+// per call, the others' files untouched.
+func TestListingsBounded(t *testing.T) {
+	dir := t.TempDir()
+	d := openT(t, dir)
+	for i := range 300 {
+		noErr(t, os.WriteFile(filepath.Join(dir, fmt.Sprintf("f%03d", i)), nil, 0o600))
+	}
+	if names, err := d.NamesAtMost(300); err != nil || len(names) != 300 || names[0] != "f000" || names[299] != "f299" {
+		t.Fatalf("NamesAtMost(300): %d names, %v", len(names), err)
+	}
+	if _, err := d.NamesAtMost(299); !errors.Is(err, ErrTooManyEntries) {
+		t.Fatalf("NamesAtMost(299) = %v, want ErrTooManyEntries", err)
+	}
+
+	for i := range MaxStaleTemps + 10 {
+		noErr(t, os.WriteFile(filepath.Join(dir, fmt.Sprintf(".k%03d%s%d", i, TempMarker, i)), nil, 0o600))
+	}
+	var counts []int
+	for range 3 {
+		removed, err := d.RemoveStaleTemps()
+		noErr(t, err)
+		if !slices.IsSorted(removed) {
+			t.Errorf("removed %v, not sorted", removed)
+		}
+		counts = append(counts, len(removed))
+	}
+	if !slices.Equal(counts, []int{MaxStaleTemps, 10, 0}) {
+		t.Errorf("removed %v per call, want %d, 10, 0", counts, MaxStaleTemps)
+	}
+	if names, err := d.Names(); err != nil || len(names) != 300 {
+		t.Errorf("%d names left, want the 300 others' files: %v", len(names), err)
 	}
 }
 
