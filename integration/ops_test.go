@@ -166,6 +166,72 @@ func mustRdctlAllowFail(t *testing.T, m *harness.Machine, args ...string) string
 	return out + errOut
 }
 
+// TestSystemdUninstallPurgeLive runs uninstall --purge on a live install
+// with real systemd, nftables and the shadow tools: the units, rdctl's
+// firewall table, the service user rdctl made and the binaries it wrote go;
+// a binary replaced since stays with a warning; the key pair stays
+// byte-for-byte and never shows in the output.
+func TestSystemdUninstallPurgeLive(t *testing.T) {
+	m := serverMachine(t)
+	mustRdctl(t, m, "install", "systemd", "--relay", "rd.example.com", "--binaries", "/root/rustdesk-server-linux-amd64.zip")
+	mustRdctl(t, m, "firewall", "--apply", "--backend", "nftables")
+	secretSum := m.MustExec(t, "sha256sum", "/var/lib/rustdesk/id_ed25519")
+	secret := strings.TrimSpace(m.MustExec(t, "cat", "/var/lib/rustdesk/id_ed25519"))
+	if m.MustExec(t, "getent", "passwd", "rustdesk") == "" {
+		t.Fatal("install made no rustdesk user")
+	}
+	// hbbr replaced after install (a rename: it is running).
+	m.MustExec(t, "sh", "-c", "cp /usr/local/bin/hbbr /usr/local/bin/hbbr.new && echo >>/usr/local/bin/hbbr.new && mv /usr/local/bin/hbbr.new /usr/local/bin/hbbr")
+
+	out, errOut, code := rdctlIn(t, m, nil, "--json", "uninstall", "--purge")
+	if code != 0 {
+		t.Fatalf("uninstall --purge: exit %d\n%s\n%s", code, out, errOut)
+	}
+	var res struct {
+		DeletedUser string `json:"deleted_user"`
+		Firewall    []struct {
+			Command string `json:"command"`
+		} `json:"firewall"`
+		RecordRemoved bool `json:"record_removed"`
+	}
+	if err := json.Unmarshal([]byte(out), &res); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	if res.DeletedUser != "rustdesk" || !res.RecordRemoved || len(res.Firewall) == 0 {
+		t.Errorf("uninstall --purge: %s", out)
+	}
+	if strings.Contains(out+errOut, secret) {
+		t.Fatal("the secret key is in uninstall's output")
+	}
+	if !strings.Contains(errOut, "/usr/local/bin/hbbr is not the binary rdctl installed") {
+		t.Errorf("no warning for the replaced hbbr: %s", errOut)
+	}
+	gone := func(argv ...string) bool {
+		_, _, code, _ := m.Exec(t.Context(), argv...)
+		return code != 0
+	}
+	for _, f := range []string{"/usr/local/bin/hbbs", "/etc/systemd/system/hbbs.service", "/etc/systemd/system/hbbr.service", "/etc/sysusers.d/rdctl-rustdesk.conf", "/etc/rdctl/rdctl.toml"} {
+		if !gone("test", "-e", f) {
+			t.Errorf("%s is still there after uninstall --purge", f)
+		}
+	}
+	if gone("test", "-x", "/usr/local/bin/hbbr") {
+		t.Error("the replaced hbbr was removed")
+	}
+	if !gone("getent", "passwd", "rustdesk") || !gone("getent", "group", "rustdesk") {
+		t.Error("the rustdesk user or group is still there")
+	}
+	if !gone("nft", "list", "table", "inet", "rdctl") {
+		t.Error("rdctl's nftables table is still there")
+	}
+	if got := m.MustExec(t, "sha256sum", "/var/lib/rustdesk/id_ed25519"); got != secretSum {
+		t.Errorf("the secret key changed: %s, was %s", got, secretSum)
+	}
+	if gone("sh", "-c", "test -s /var/lib/rdctl/*/backups/*-uninstall/id_ed25519") {
+		t.Error("no uninstall backup of the key")
+	}
+}
+
 // TestSystemdUninstallKeepsKeysAndFirewall uninstalls an rdctl install
 // (keys stay, with a backup), reinstalls it serving the same key, and
 // applies the nftables rules inside the machine's own network namespace.
