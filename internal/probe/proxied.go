@@ -554,24 +554,38 @@ func (p *proxied) relayFailed(ctx context.Context, err error) error {
 }
 
 // probeExposed is ExposedID or ExposedRelay: a plain WebSocket upgrade
-// straight to port at the target's address.
-func (p *proxied) probeExposed(ctx context.Context, port int) (string, error) {
+// straight to port at the target's address. Dialled directly at a loopback
+// address (a check on the server itself) an upgrade proves nothing: the
+// proxy on that host reaches the port over loopback, and the firewall
+// (rdctl firewall --proxy) leaves loopback open for it. That is a warning
+// that names where to check from, not a failure.
+func (p *proxied) probeExposed(ctx context.Context, port int) (note, warning string, err error) {
 	host, err := p.res.get(ctx)
 	if err != nil {
-		return "", err
+		return "", "", err
 	}
 	addr := net.JoinHostPort(host, strconv.Itoa(port))
 	w, err := wsDial(ctx, p.dial, addr, addr)
 	if err == nil {
 		w.Close()
+		if p.t.Dial == nil && loopbackDial(host) {
+			return "", fmt.Sprintf("ws://%s answers over loopback, as the proxy here needs; whether it is exposed shows only from another host", addr), nil
+		}
 		e := proxyErr(CauseExposed, "ws://%s answers a WebSocket upgrade directly, beside the proxy: anyone can send it a forged X-Real-IP", addr)
 		e.Port = port
-		return "", e
+		return "", "", e
 	}
 	if ctx.Err() != nil {
-		return fmt.Sprintf("not reachable directly (no answer within %s)", p.opts.Timeout), nil
+		return fmt.Sprintf("not reachable directly (no answer within %s)", p.opts.Timeout), "", nil
 	}
-	return "not reachable directly (" + describe(err, p.opts.Timeout) + ")", nil
+	return "not reachable directly (" + describe(err, p.opts.Timeout) + ")", "", nil
+}
+
+// loopbackDial says whether a direct dial of host (an address, as probes
+// dial direct targets once resolved) stays on this host.
+func loopbackDial(host string) bool {
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.Unmap().IsLoopback()
 }
 
 // run runs probe n of this target.
@@ -592,9 +606,9 @@ func (p *proxied) run(ctx context.Context, n Name) (note, warning string, key Ke
 	case ProxyRelay:
 		note, err = p.probeRelay(ctx)
 	case ExposedID:
-		note, err = p.probeExposed(ctx, p.t.PortOf(RendezvousWS))
+		note, warning, err = p.probeExposed(ctx, p.t.PortOf(RendezvousWS))
 	case ExposedRelay:
-		note, err = p.probeExposed(ctx, p.t.PortOf(RelayWS))
+		note, warning, err = p.probeExposed(ctx, p.t.PortOf(RelayWS))
 	default:
 		err = fmt.Errorf("probe %s does not apply to a proxied target", n)
 	}

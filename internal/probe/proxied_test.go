@@ -180,7 +180,11 @@ func TestProxiedFailures(t *testing.T) {
 				s.opts.RootCAs = c.trust.Pool
 			}
 			if c.exposed {
-				s.target.Dial = nil
+				// Unfirewalled, and dialled as from another host (a
+				// dialer of its own): the loopback address stands for
+				// the server's public one. Dialled directly at
+				// loopback it is TestProxiedExposedOnLoopback.
+				s.target.Dial = abortiveDial
 			}
 			s.opts.WSOnly = true
 			r := check1(t, s.target, s.opts)
@@ -282,5 +286,25 @@ func TestProxyTLSExpiringSoon(t *testing.T) {
 	r := check1(t, s.target, s.opts)
 	if p := probeOf(t, r, ProxyTLS); !r.OK || !strings.HasPrefix(p.Warning, "the certificate expires in 2 days") {
 		t.Fatalf("%+v", p)
+	}
+}
+
+// A check on the server itself, dialling the WebSocket ports directly at a
+// loopback address, cannot tell whether they are exposed: they answer, as
+// the proxy on that host needs. That is a warning naming where to check
+// from, and the target still passes.
+func TestProxiedExposedOnLoopback(t *testing.T) {
+	s := setupProxied(t, "wss", hbbstest.ProxyMode{}, nil)
+	s.target.Dial = nil
+	s.opts.WSOnly = true
+	r := check1(t, s.target, s.opts)
+	for _, n := range []Name{ExposedID, ExposedRelay} {
+		p := probeOf(t, r, n)
+		if !p.OK || p.Cause != "" || !strings.Contains(p.Warning, "answers over loopback") || !strings.Contains(p.Warning, "from another host") {
+			t.Errorf("%s: %+v", n, p)
+		}
+	}
+	if !r.OK {
+		t.Errorf("not ok:\n%s", dump(r))
 	}
 }
