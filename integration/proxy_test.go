@@ -8,6 +8,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -404,4 +405,121 @@ func tailText(s string, n int) string {
 		lines = lines[len(lines)-n:]
 	}
 	return strings.Join(lines, "\n")
+}
+
+// guestNginx is where scripts/setup-integration caches Debian's nginx and
+// nginx-common for the machines (which have their libraries).
+const guestNginx = "/var/cache/rdctl-it/guest-nginx"
+
+// TestProxyApplyLiveNginx runs `rdctl proxy nginx --apply` on a live
+// install, with Debian's nginx running under the machine's systemd: the
+// site goes into conf.d, nginx -t accepts it, nginx.service is reloaded over
+// D-Bus and then carries a check through wss:// (TLS, the key, a relay
+// pairing); a re-run changes and reloads nothing; a site nginx -t refuses
+// (another site is broken) puts every file back, reloads nothing and leaves
+// nginx serving the site it had.
+func TestProxyApplyLiveNginx(t *testing.T) {
+	openssl := harness.Program(t, "openssl", "openssl")
+	debs, _ := filepath.Glob(filepath.Join(guestNginx, "*.deb"))
+	if len(debs) < 2 {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("no cached nginx .debs in %s: run scripts/setup-integration", guestNginx)
+		}
+		t.Skipf("no cached nginx .debs in %s: run scripts/setup-integration", guestNginx)
+	}
+	m := serverMachine(t)
+	mustRdctl(t, m, "install", "systemd", "--relay", proxyDomain, "--binaries", "/root/rustdesk-server-linux-amd64.zip")
+	for _, d := range debs {
+		if err := m.CopyFile(d, "/root/nginx/"+filepath.Base(d), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	m.MustExec(t, "sh", "-c", "cd /root/nginx && DEBIAN_FRONTEND=noninteractive dpkg -i *.deb >/dev/null 2>&1")
+	if !unitActive(t, m, "nginx.service") {
+		t.Fatalf("nginx is not running after dpkg -i:\n%s", m.Journal("nginx.service"))
+	}
+	pki := makePKI(t, openssl)
+	for src, dst := range map[string]string{pki.ca: "/etc/rd-tls/ca.pem", pki.cert: "/etc/rd-tls/cert.pem", pki.key: "/etc/rd-tls/key.pem"} {
+		if err := m.CopyFile(src, dst, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	type result struct {
+		Changed   bool `json:"changed"`
+		Validated bool `json:"validated"`
+		Reloaded  bool `json:"reloaded"`
+		Recorded  bool `json:"recorded"`
+	}
+	apply := func(domain string) (result, string, int) {
+		out, errOut, code := rdctlIn(t, m, nil, "--json", "proxy", "nginx", "--domain", domain,
+			"--cert", "/etc/rd-tls/cert.pem", "--cert-key", "/etc/rd-tls/key.pem", "--apply")
+		if strings.Contains(out+errOut, pki.keyText) {
+			t.Fatal("rdctl printed the certificate key")
+		}
+		var r result
+		if code == 0 {
+			if err := json.Unmarshal([]byte(out), &r); err != nil {
+				t.Fatalf("%v: %s", err, out)
+			}
+		}
+		return r, out + errOut, code
+	}
+	site := "/etc/nginx/conf.d/rustdesk-" + proxyDomain + ".conf"
+	// checkThrough checks the server through nginx on 443 inside the
+	// machine; a reload takes effect a moment after systemd reports it.
+	checkThrough := func(label string) {
+		t.Helper()
+		var out, errOut string
+		var code int
+		for range 20 {
+			out, errOut, code = rdctlIn(t, m, nil, "check", "--ca-file", "/etc/rd-tls/ca.pem", "--resolve", proxyDomain+":127.0.0.1", "--ws-only", "wss://"+proxyDomain)
+			if code == 0 {
+				// On the server itself the direct WebSocket ports
+				// answer, as nginx needs: a warning, not a failure.
+				if !strings.Contains(errOut, "answers over loopback") {
+					t.Errorf("%s: no loopback warning for exposed-id:\n%s", label, errOut)
+				}
+				return
+			}
+			time.Sleep(250 * time.Millisecond)
+		}
+		t.Errorf("%s: check through nginx: exit %d\n%s\n%s", label, code, out, errOut)
+	}
+
+	r, out, code := apply(proxyDomain)
+	if code != 0 || !r.Changed || !r.Validated || !r.Reloaded || !r.Recorded {
+		t.Fatalf("proxy nginx --apply: exit %d %+v\n%s", code, r, out)
+	}
+	if _, _, c, _ := m.Exec(t.Context(), "test", "-s", site); c != 0 {
+		t.Fatalf("%s not written", site)
+	}
+	checkThrough("after --apply")
+
+	r, out, code = apply(proxyDomain)
+	if code != 0 || r.Changed || r.Reloaded {
+		t.Errorf("a re-run: exit %d %+v, want nothing changed or reloaded\n%s", code, r, out)
+	}
+
+	// Another site broken: nginx -t refuses, every file is put back.
+	m.MustExec(t, "sh", "-c", "echo 'this is not nginx;' >/etc/nginx/conf.d/zz-broken.conf")
+	siteBefore := m.MustExec(t, "cat", site)
+	recordBefore := m.MustExec(t, "cat", "/etc/rdctl/rdctl.toml")
+	_, out, code = apply("rd2.test")
+	if code != 1 {
+		t.Errorf("apply with nginx -t failing: exit %d, want 1\n%s", code, out)
+	}
+	if _, _, c, _ := m.Exec(t.Context(), "test", "-e", "/etc/nginx/conf.d/rustdesk-rd2.test.conf"); c == 0 {
+		t.Error("the refused site was left in conf.d")
+	}
+	if got := m.MustExec(t, "cat", site); got != siteBefore {
+		t.Error("the working site changed")
+	}
+	if got := m.MustExec(t, "cat", "/etc/rdctl/rdctl.toml"); got != recordBefore {
+		t.Errorf("the record changed:\n%s", got)
+	}
+	m.MustExec(t, "rm", "/etc/nginx/conf.d/zz-broken.conf")
+	if !unitActive(t, m, "nginx.service") {
+		t.Error("nginx stopped")
+	}
+	checkThrough("after the refused --apply")
 }
