@@ -4,8 +4,10 @@ package integration
 
 import (
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/rdctl/rdctl/integration/harness"
 	"github.com/rdctl/rdctl/internal/probe"
@@ -274,5 +276,67 @@ func TestSystemdUninstallKeepsKeysAndFirewall(t *testing.T) {
 	}
 	if keyStatus(t, m, pub) != probe.KeyMatch {
 		t.Error("hbbs unreachable over loopback after the firewall was applied")
+	}
+}
+
+// TestExporterUnitLive installs rdctl-exporter.service next to a live
+// install and scrapes it inside the machine: the hardened unit (a dynamic
+// user, the key as a credential) starts and probes the server over
+// loopback (probe_success 1, the key matched, the consoles detected);
+// systemd-analyze scores it at most 1.5 on the running system; after a
+// rotation the exporter still expects the old key (key_match 0) until it
+// is restarted, as the README says.
+func TestExporterUnitLive(t *testing.T) {
+	m := serverMachine(t)
+	mustRdctl(t, m, "install", "systemd", "--relay", "rd.example.com", "--binaries", "/root/rustdesk-server-linux-amd64.zip")
+	// install enables it and names the next step, which the test takes.
+	if out := mustRdctl(t, m, "install", "exporter"); !strings.Contains(out, "start it: systemctl daemon-reload && systemctl start rdctl-exporter.service") {
+		t.Errorf("install exporter does not say how to start it:\n%s", out)
+	}
+	m.MustExec(t, "sh", "-c", "systemctl daemon-reload && systemctl start rdctl-exporter.service")
+	scrape := func(label string) string {
+		t.Helper()
+		// bash's /dev/tcp: the machine has no HTTP client.
+		const get = `exec 3<>/dev/tcp/127.0.0.1/9752 && printf 'GET /probe?target=127.0.0.1 HTTP/1.0\r\n\r\n' >&3 && cat <&3`
+		var out string
+		for range 40 {
+			out, _, _, _ = m.Exec(t.Context(), "bash", "-c", get)
+			if strings.HasPrefix(out, "HTTP/1.0 200") {
+				return out
+			}
+			time.Sleep(250 * time.Millisecond)
+		}
+		t.Fatalf("%s: no 200 from the exporter: %q\n%s", label, out, m.Journal("rdctl-exporter.service"))
+		return ""
+	}
+	body := scrape("after install")
+	for _, want := range []string{"\nprobe_success 1\n", "\nrustdesk_key_match 1\n", `rustdesk_console_detected{port="21115",probe="nat-test",proto="tcp"} 1`} {
+		if !strings.Contains(body, want) {
+			t.Errorf("after install: no %q in:\n%s", want, body)
+		}
+	}
+	if user := strings.TrimSpace(m.MustExec(t, "systemctl", "show", "-P", "User", "rdctl-exporter.service")); user == "root" {
+		t.Error("the exporter runs as root")
+	}
+	sec, _, _, _ := m.Exec(t.Context(), "systemd-analyze", "security", "--no-pager", "rdctl-exporter.service")
+	var score float64
+	for _, l := range strings.Split(sec, "\n") {
+		// "→" on a terminal, "->" otherwise
+		l = strings.TrimLeft(strings.TrimSpace(l), "→->")
+		if rest, ok := strings.CutPrefix(strings.TrimSpace(l), "Overall exposure level for rdctl-exporter.service: "); ok {
+			fmt.Sscanf(rest, "%g", &score)
+		}
+	}
+	if score <= 0 || score > 1.5 {
+		t.Errorf("systemd-analyze security: exposure %g, want at most 1.5:\n%s", score, sec)
+	}
+
+	mustRdctl(t, m, "rotate")
+	if body := scrape("after rotate"); !strings.Contains(body, "\nrustdesk_key_match 0\n") || !strings.Contains(body, "\nprobe_success 0\n") {
+		t.Errorf("after rotate, before a restart: want key_match 0 and probe_success 0:\n%s", body)
+	}
+	m.MustExec(t, "systemctl", "restart", "rdctl-exporter.service")
+	if body := scrape("after restart"); !strings.Contains(body, "\nrustdesk_key_match 1\n") || !strings.Contains(body, "\nprobe_success 1\n") {
+		t.Errorf("after restarting the exporter: want key_match 1 and probe_success 1:\n%s", body)
 	}
 }

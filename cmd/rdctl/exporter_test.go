@@ -210,3 +210,35 @@ func TestExporterDryRun(t *testing.T) {
 		t.Errorf("a positional argument: exit %d %q", code, stderr)
 	}
 }
+
+// install exporter's unit runs an rdctl that exists: in an image the one
+// found there (a warning when none is), and live an explicit --binary that
+// is not there is refused before anything is written.
+func TestInstallExporterBinary(t *testing.T) {
+	root := t.TempDir()
+	code, _, stderr := runInProcess(t, "--root", root, "install", "exporter")
+	unit, _ := os.ReadFile(filepath.Join(root, "etc/systemd/system/rdctl-exporter.service"))
+	if code != 0 || !strings.Contains(string(unit), "ExecStart=/usr/bin/rdctl exporter") || !strings.Contains(stderr, "no rdctl in the image at") {
+		t.Errorf("empty image: exit %d\n%s\n%s", code, stderr, unit)
+	}
+	if err := os.MkdirAll(filepath.Join(root, "usr/local/bin"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(root, "usr/local/bin/rdctl"), []byte("x"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	code, _, stderr = runInProcess(t, "--root", root, "install", "exporter")
+	unit, _ = os.ReadFile(filepath.Join(root, "etc/systemd/system/rdctl-exporter.service"))
+	if code != 0 || !strings.Contains(string(unit), "ExecStart=/usr/local/bin/rdctl exporter") || strings.Contains(stderr, "no rdctl") {
+		t.Errorf("image with /usr/local/bin/rdctl: exit %d\n%s\n%s", code, stderr, unit)
+	}
+	code, _, stderr = runInProcess(t, "--root", root, "install", "exporter", "--binary", "/opt/rdctl/rdctl")
+	if code != 0 || !strings.Contains(stderr, `--binary "/opt/rdctl/rdctl" is not in the image yet`) {
+		t.Errorf("--binary not in the image: exit %d\n%s", code, stderr)
+	}
+
+	code, _, stderr = runInProcess(t, "install", "exporter", "--binary", "/nonexistent/rdctl")
+	if code != exitUsage || !strings.Contains(stderr, "no such file on this host") {
+		t.Errorf("live --binary that is not there: exit %d\n%s", code, stderr)
+	}
+}

@@ -3,7 +3,9 @@ package main
 import (
 	"context"
 	"errors"
+	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/urfave/cli/v3"
 
@@ -21,13 +23,13 @@ func installExporterCommand(e *env) *cli.Command {
 		Description: helpText("install-exporter"),
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "listen", Usage: "the exporter listens on `ADDR`", Value: exporter.DefaultListen},
-			&cli.StringFlag{Name: "binary", Usage: "rdctl's absolute `PATH` on the target", Value: "/usr/local/bin/rdctl"},
+			&cli.StringFlag{Name: "binary", Usage: "rdctl's absolute `PATH` on the target (default: this rdctl; in an image the first of /usr/bin, /usr/local/bin, /usr/sbin, /usr/local/sbin that has it)"},
 		},
 		Action: func(ctx context.Context, cmd *cli.Command) error {
 			if cmd.Args().Len() > 0 {
 				return usageErrorf("install exporter takes no arguments")
 			}
-			return runInstallExporter(ctx, e, cmd.String("listen"), cmd.String("binary"))
+			return runInstallExporter(ctx, e, cmd.String("listen"), cmd.String("binary"), cmd.IsSet("binary"))
 		},
 	}
 }
@@ -39,15 +41,29 @@ type installExporterJSON struct {
 	ScrapeConfig string `json:"scrape_config"`
 }
 
-func runInstallExporter(ctx context.Context, e *env, listen, binary string) error {
+func runInstallExporter(ctx context.Context, e *env, listen, binary string, binarySet bool) error {
 	if err := checkListen(listen); err != nil {
 		return err
+	}
+	if !binarySet {
+		var found bool
+		binary, found = systemd.ExporterBinary(e.root, os.Executable)
+		if !found {
+			e.warnf("no rdctl in %s: the unit runs %s; put rdctl there, or say where with --binary", orImage(e.root, strings.Join(systemd.RdctlPaths, ", ")), binary)
+		}
 	}
 	if !filepath.IsAbs(binary) || filepath.Clean(binary) != binary {
 		return usageErrorf("--binary %s: want a clean absolute path", textsafe.Echo(binary))
 	}
 	if err := refuseKeyPath("--binary", binary); err != nil {
 		return err
+	}
+	if binarySet && !systemd.BinaryPresent(e.root, binary) {
+		if e.root == "" {
+			// The unit would fail at every start (203/EXEC).
+			return withHints(usageErrorf("--binary %s: no such file on this host", textsafe.Echo(binary)), "leave --binary out to use this rdctl")
+		}
+		e.warnf("--binary %s is not in the image yet: the unit fails to start until it is", textsafe.Echo(binary))
 	}
 	rec, err := e.loadRecord()
 	switch {
@@ -78,4 +94,13 @@ func runInstallExporter(ctx context.Context, e *env, listen, binary string) erro
 		e.printf("add the jobs in %s to prometheus.yml; start it: systemctl daemon-reload && systemctl start %s\n", systemd.ExporterScrapeConfigPath, systemd.ExporterUnitName)
 	}
 	return nil
+}
+
+// orImage names where something was looked for: the host's paths, or the
+// image's under root.
+func orImage(root, paths string) string {
+	if root == "" {
+		return paths
+	}
+	return "the image at " + root + " (" + paths + ")"
 }

@@ -3,7 +3,9 @@ package systemd
 import (
 	"fmt"
 	"io"
+	"os"
 	"path"
+	"path/filepath"
 
 	"github.com/coreos/go-systemd/v22/unit"
 
@@ -117,4 +119,41 @@ func ExporterPlan(root string, s ExporterSpec) *plan.Plan {
 		&plan.WriteFile{Path: Under(root, ExporterScrapeConfigPath), Data: ExporterScrapeConfig(s), Options: safefs.CallerOwned(0o644)},
 	)
 	return &p
+}
+
+// RdctlPaths are where rdctl is looked for on a host or in an image, in
+// order: the Debian package's path, then where the README's build and the
+// Ansible role put it, then the sbin variants.
+var RdctlPaths = []string{"/usr/bin/rdctl", "/usr/local/bin/rdctl", "/usr/sbin/rdctl", "/usr/local/sbin/rdctl"}
+
+// ExporterBinary is the rdctl the exporter's unit runs when --binary is
+// not given. Live (root ""), it is the running rdctl itself, symlinks
+// resolved, when that is still on disk: the unit then runs what the admin
+// ran, wherever it was installed. In an image (or when the running file
+// is gone) it is the first of RdctlPaths that is a regular file under
+// root. found is false when there is none, and the path is then the Debian
+// package's.
+func ExporterBinary(root string, executable func() (string, error)) (p string, found bool) {
+	if root == "" && executable != nil {
+		if exe, err := executable(); err == nil {
+			if exe, err = filepath.EvalSymlinks(exe); err == nil && filepath.IsAbs(exe) && isRegular(exe) {
+				return filepath.Clean(exe), true
+			}
+		}
+	}
+	for _, c := range RdctlPaths {
+		if isRegular(Under(root, c)) {
+			return c, true
+		}
+	}
+	return RdctlPaths[0], false
+}
+
+// BinaryPresent says whether p (a path on the target) is a regular file
+// under root.
+func BinaryPresent(root, p string) bool { return isRegular(Under(root, p)) }
+
+func isRegular(p string) bool {
+	fi, err := os.Stat(p)
+	return err == nil && fi.Mode().IsRegular()
 }

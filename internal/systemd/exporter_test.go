@@ -1,6 +1,7 @@
 package systemd
 
 import (
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
@@ -57,5 +58,39 @@ func TestExporterUnit(t *testing.T) {
 	t.Logf("%s exposure %.1f", ExporterUnitName, score)
 	if score > 1.5 {
 		t.Errorf("exposure %.1f, want <= 1.5", score)
+	}
+}
+
+// The exporter's unit runs the rdctl that is there: live, the running one
+// (symlinks resolved; not a file that is gone); in an image, the first of
+// RdctlPaths present, else the Debian package's path, reported not found.
+func TestExporterBinary(t *testing.T) {
+	dir := t.TempDir()
+	real := filepath.Join(dir, "rdctl-1.2")
+	noErr(t, os.WriteFile(real, []byte("x"), 0o755))
+	link := filepath.Join(dir, "rdctl")
+	noErr(t, os.Symlink(real, link))
+	exe := func(p string) func() (string, error) { return func() (string, error) { return p, nil } }
+	if p, found := ExporterBinary("", exe(link)); p != real || !found {
+		t.Errorf("live: %s %v, want %s", p, found, real)
+	}
+	// A running binary replaced on disk: /proc/self/exe says "(deleted)".
+	if p, _ := ExporterBinary("", exe(real+" (deleted)")); p == real+" (deleted)" {
+		t.Errorf("live, deleted: %s", p)
+	}
+
+	root := t.TempDir()
+	if p, found := ExporterBinary(root, exe(link)); p != "/usr/bin/rdctl" || found {
+		t.Errorf("empty image: %s %v", p, found)
+	}
+	noErr(t, os.MkdirAll(filepath.Join(root, "usr/local/sbin"), 0o755))
+	noErr(t, os.WriteFile(filepath.Join(root, "usr/local/sbin/rdctl"), []byte("x"), 0o755))
+	if p, found := ExporterBinary(root, exe(link)); p != "/usr/local/sbin/rdctl" || !found {
+		t.Errorf("image with /usr/local/sbin/rdctl: %s %v", p, found)
+	}
+	noErr(t, os.MkdirAll(filepath.Join(root, "usr/bin"), 0o755))
+	noErr(t, os.WriteFile(filepath.Join(root, "usr/bin/rdctl"), []byte("x"), 0o755))
+	if p, _ := ExporterBinary(root, exe(link)); p != "/usr/bin/rdctl" {
+		t.Errorf("image with both: %s, want the package's /usr/bin/rdctl first", p)
 	}
 }
