@@ -280,8 +280,9 @@ func TestSystemdUninstallKeepsKeysAndFirewall(t *testing.T) {
 }
 
 // TestExporterUnitLive installs rdctl-exporter.service next to a live
-// install and scrapes it inside the machine: the hardened unit (a dynamic
-// user, the key as a credential) starts and probes the server over
+// install and scrapes it inside the machine: install starts it (a re-run
+// changes nothing); the hardened unit (a dynamic user, the key as a
+// credential) probes the server over
 // loopback (probe_success 1, the key matched, the consoles detected);
 // systemd-analyze scores it at most 1.5 on the running system; after a
 // rotation the exporter still expects the old key (key_match 0) until it
@@ -289,11 +290,19 @@ func TestSystemdUninstallKeepsKeysAndFirewall(t *testing.T) {
 func TestExporterUnitLive(t *testing.T) {
 	m := serverMachine(t)
 	mustRdctl(t, m, "install", "systemd", "--relay", "rd.example.com", "--binaries", "/root/rustdesk-server-linux-amd64.zip")
-	// install enables it and names the next step, which the test takes.
-	if out := mustRdctl(t, m, "install", "exporter"); !strings.Contains(out, "start it: systemctl daemon-reload && systemctl start rdctl-exporter.service") {
-		t.Errorf("install exporter does not say how to start it:\n%s", out)
+	// install enables and starts it; a re-run changes nothing.
+	if out := mustRdctl(t, m, "install", "exporter"); !strings.Contains(out, "rdctl-exporter.service is running") {
+		t.Errorf("install exporter:\n%s", out)
 	}
-	m.MustExec(t, "sh", "-c", "systemctl daemon-reload && systemctl start rdctl-exporter.service")
+	if !unitActive(t, m, "rdctl-exporter.service") {
+		t.Fatalf("the exporter is not running after install:\n%s", m.Journal("rdctl-exporter.service"))
+	}
+	var again struct {
+		Changed bool `json:"changed"`
+	}
+	if err := json.Unmarshal([]byte(mustRdctl(t, m, "--json", "install", "exporter")), &again); err != nil || again.Changed {
+		t.Errorf("a second install exporter: changed %v (%v)", again.Changed, err)
+	}
 	scrape := func(label string) string {
 		t.Helper()
 		// bash's /dev/tcp: the machine has no HTTP client.

@@ -23,13 +23,14 @@ func installExporterCommand(e *env) *cli.Command {
 		Description: helpText("install-exporter"),
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "listen", Usage: "the exporter listens on `ADDR`", Value: exporter.DefaultListen},
+			&cli.BoolFlag{Name: "no-start", Usage: "live: enable the unit but do not start it"},
 			&cli.StringFlag{Name: "binary", Usage: "rdctl's absolute `PATH` on the target (default: this rdctl; in an image the first of /usr/bin, /usr/local/bin, /usr/sbin, /usr/local/sbin that has it)"},
 		},
 		Action: func(ctx context.Context, cmd *cli.Command) error {
 			if cmd.Args().Len() > 0 {
 				return usageErrorf("install exporter takes no arguments")
 			}
-			return runInstallExporter(ctx, e, cmd.String("listen"), cmd.String("binary"), cmd.IsSet("binary"))
+			return runInstallExporter(ctx, e, cmd.String("listen"), cmd.String("binary"), cmd.IsSet("binary"), cmd.Bool("no-start"))
 		},
 	}
 }
@@ -41,7 +42,7 @@ type installExporterJSON struct {
 	ScrapeConfig string `json:"scrape_config"`
 }
 
-func runInstallExporter(ctx context.Context, e *env, listen, binary string, binarySet bool) error {
+func runInstallExporter(ctx context.Context, e *env, listen, binary string, binarySet, noStart bool) error {
 	if err := checkListen(listen); err != nil {
 		return err
 	}
@@ -78,6 +79,11 @@ func runInstallExporter(ctx context.Context, e *env, listen, binary string, bina
 	for _, s := range systemd.ExporterPlan(e.root, spec).Steps() {
 		p.Add(s)
 	}
+	var activate *systemd.ActivateExporter
+	if e.root == "" && !noStart {
+		activate = &systemd.ActivateExporter{Ctx: ctx, Changed: p.ChangedSoFar}
+		p.Add(activate)
+	}
 	rep, err := e.execute(p)
 	out := installExporterJSON{Report: rep, Root: e.root, Unit: systemd.ExporterUnitName, ScrapeConfig: systemd.ExporterScrapeConfigPath}
 	if e.json {
@@ -87,11 +93,23 @@ func runInstallExporter(ctx context.Context, e *env, listen, binary string, bina
 	} else {
 		e.printReport(rep)
 	}
-	if err != nil {
+	var start *systemd.StartError
+	switch {
+	case errors.As(err, &start):
+		return withHints(err, "see why: journalctl -u "+systemd.ExporterUnitName)
+	case err != nil:
 		return err
 	}
-	if !e.json && !e.dryRun {
+	if e.json || e.dryRun {
+		return nil
+	}
+	switch {
+	case activate != nil:
+		e.printf("%s is running; add the jobs in %s to prometheus.yml\n", systemd.ExporterUnitName, systemd.ExporterScrapeConfigPath)
+	case e.root == "":
 		e.printf("add the jobs in %s to prometheus.yml; start it: systemctl daemon-reload && systemctl start %s\n", systemd.ExporterScrapeConfigPath, systemd.ExporterUnitName)
+	default:
+		e.printf("add the jobs in %s to prometheus.yml\n", systemd.ExporterScrapeConfigPath)
 	}
 	return nil
 }

@@ -1,11 +1,13 @@
 package systemd
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"os"
 	"path"
 	"path/filepath"
+	"time"
 
 	"github.com/coreos/go-systemd/v22/unit"
 
@@ -156,4 +158,70 @@ func BinaryPresent(root, p string) bool { return isRegular(Under(root, p)) }
 func isRegular(p string) bool {
 	fi, err := os.Stat(p)
 	return err == nil && fi.Mode().IsRegular()
+}
+
+// ActivateExporter is the last step of a live install exporter: reload
+// systemd when the plan changed something and start the exporter,
+// restarting it then, since a new unit (or listen address, or key
+// credential) takes effect only on a start. The plan's wants link enables
+// it.
+type ActivateExporter struct {
+	Ctx context.Context
+	// Changed reports whether an earlier step of the plan changed
+	// something ([plan.Plan.ChangedSoFar]); it is asked when the step runs.
+	Changed func() bool
+	// Connect reaches systemd; nil means the system manager over D-Bus.
+	Connect ConnectFunc
+
+	// Started is set by Apply: it started or restarted the exporter.
+	Started bool
+}
+
+func (a *ActivateExporter) Action() string { return "start" }
+func (a *ActivateExporter) Target() string { return ExporterUnitName }
+
+// Pending is true when the plan changed something or the exporter is not
+// active.
+func (a *ActivateExporter) Pending() (bool, error) {
+	if a.Changed() {
+		return true, nil
+	}
+	ctx, cancel := context.WithTimeout(a.Ctx, 10*time.Second)
+	defer cancel()
+	m, err := a.Connect.orDefault()(ctx)
+	if err != nil {
+		return false, err
+	}
+	defer m.Close()
+	st, err := m.State(ctx, ExporterUnitName)
+	if err != nil {
+		return false, err
+	}
+	return st.ActiveState != "active", nil
+}
+
+func (a *ActivateExporter) Apply() (bool, error) {
+	changed := a.Changed()
+	if pending, err := a.Pending(); err != nil || !pending {
+		return false, err
+	}
+	ctx, cancel := context.WithTimeout(a.Ctx, 60*time.Second)
+	defer cancel()
+	m, err := a.Connect.orDefault()(ctx)
+	if err != nil {
+		return false, err
+	}
+	defer m.Close()
+	start := m.Start
+	if changed {
+		if err := m.Reload(ctx); err != nil {
+			return false, fmt.Errorf("daemon-reload: %w", err)
+		}
+		start = m.Restart // starts it when it is not running
+	}
+	if err := start(ctx, ExporterUnitName); err != nil {
+		return true, &StartError{Err: err}
+	}
+	a.Started = true
+	return true, nil
 }

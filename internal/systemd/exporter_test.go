@@ -1,9 +1,11 @@
 package systemd
 
 import (
+	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -92,5 +94,39 @@ func TestExporterBinary(t *testing.T) {
 	noErr(t, os.WriteFile(filepath.Join(root, "usr/bin/rdctl"), []byte("x"), 0o755))
 	if p, _ := ExporterBinary(root, exe(link)); p != "/usr/bin/rdctl" {
 		t.Errorf("image with both: %s, want the package's /usr/bin/rdctl first", p)
+	}
+}
+
+// A live install exporter ends by starting the exporter: a restart (after
+// a daemon-reload) when the plan changed the files, since only a start
+// reads them; a plain start when nothing changed but it is not running;
+// nothing when it runs and nothing changed.
+func TestActivateExporter(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		changed bool
+		active  bool
+		want    []string
+	}{
+		{"new files, not running", true, false, []string{"reload", "restart " + ExporterUnitName}},
+		{"new files, running", true, true, []string{"reload", "restart " + ExporterUnitName}},
+		{"unchanged, not running", false, false, []string{"start " + ExporterUnitName}},
+		{"unchanged, running", false, true, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			state := "inactive"
+			if tc.active {
+				state = "active"
+			}
+			f := &fakeManager{states: map[string]UnitState{ExporterUnitName: {Name: ExporterUnitName, LoadState: "loaded", ActiveState: state}}}
+			a := &ActivateExporter{Ctx: context.Background(), Changed: func() bool { return tc.changed }, Connect: f.connect}
+			pending, err := a.Pending()
+			noErr(t, err)
+			changed, err := a.Apply()
+			noErr(t, err)
+			if pending != (tc.want != nil) || changed != pending || a.Started != pending || !slices.Equal(f.calls, tc.want) {
+				t.Errorf("pending %v, changed %v, started %v, calls %q; want %q", pending, changed, a.Started, f.calls, tc.want)
+			}
+		})
 	}
 }

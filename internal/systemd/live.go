@@ -119,8 +119,12 @@ func (m *Manager) Stop(ctx context.Context, unit string) error {
 	return m.job(ctx, "stop", m.conn.StopUnitContext, unit)
 }
 
-// Restart restarts a unit and waits for the job.
+// Restart restarts a unit (starts it when it is not running) and waits
+// for the job, after resetting its failed state and start-rate counter as
+// Start does: a unit that failed its way into systemd's start limit is
+// what a restart after a repair is for.
 func (m *Manager) Restart(ctx context.Context, unit string) error {
+	m.resetFailed(ctx, unit)
 	return m.job(ctx, "restart", m.conn.RestartUnitContext, unit)
 }
 

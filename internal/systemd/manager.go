@@ -7,6 +7,8 @@ import "context"
 // restarts is tested without a booted systemd.
 type UnitManager interface {
 	State(ctx context.Context, unit string) (UnitState, error)
+	Start(ctx context.Context, unit string) error
+	Restart(ctx context.Context, unit string) error
 	Stop(ctx context.Context, unit string) error
 	Enable(ctx context.Context, units []string) error
 	Disable(ctx context.Context, units []string) error

@@ -33,6 +33,16 @@ func (f *fakeManager) State(_ context.Context, u string) (UnitState, error) {
 	return UnitState{Name: u, LoadState: "not-found"}, nil
 }
 
+func (f *fakeManager) Start(_ context.Context, u string) error {
+	f.calls = append(f.calls, "start "+u)
+	return nil
+}
+
+func (f *fakeManager) Restart(_ context.Context, u string) error {
+	f.calls = append(f.calls, "restart "+u)
+	return nil
+}
+
 func (f *fakeManager) Stop(_ context.Context, u string) error {
 	if u == f.failStop {
 		return &UnitError{Unit: u, Verb: "stop", Result: "failed"}
