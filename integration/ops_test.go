@@ -169,14 +169,19 @@ func mustRdctlAllowFail(t *testing.T, m *harness.Machine, args ...string) string
 }
 
 // TestSystemdUninstallPurgeLive runs uninstall --purge on a live install
-// with real systemd, nftables and the shadow tools: the units, rdctl's
-// firewall table, the service user rdctl made and the binaries it wrote go;
+// with real systemd, nftables and the shadow tools: the units (the
+// exporter's too), rdctl's firewall table, the service user rdctl made and
+// the binaries it wrote go;
 // a binary replaced since stays with a warning; the key pair stays
 // byte-for-byte and never shows in the output.
 func TestSystemdUninstallPurgeLive(t *testing.T) {
 	m := serverMachine(t)
 	mustRdctl(t, m, "install", "systemd", "--relay", "rd.example.com", "--binaries", "/root/rustdesk-server-linux-amd64.zip")
 	mustRdctl(t, m, "firewall", "--apply", "--backend", "nftables")
+	mustRdctl(t, m, "install", "exporter")
+	if !unitActive(t, m, "rdctl-exporter.service") {
+		t.Fatal("the exporter is not running after install exporter")
+	}
 	secretSum := m.MustExec(t, "sha256sum", "/var/lib/rustdesk/id_ed25519")
 	secret := strings.TrimSpace(m.MustExec(t, "cat", "/var/lib/rustdesk/id_ed25519"))
 	if m.MustExec(t, "getent", "passwd", "rustdesk") == "" {
@@ -212,7 +217,11 @@ func TestSystemdUninstallPurgeLive(t *testing.T) {
 		_, _, code, _ := m.Exec(t.Context(), argv...)
 		return code != 0
 	}
-	for _, f := range []string{"/usr/local/bin/hbbs", "/etc/systemd/system/hbbs.service", "/etc/systemd/system/hbbr.service", "/etc/sysusers.d/rdctl-rustdesk.conf", "/etc/rdctl/rdctl.toml"} {
+	if unitActive(t, m, "rdctl-exporter.service") {
+		t.Error("the exporter still runs after uninstall --purge")
+	}
+	for _, f := range []string{"/usr/local/bin/hbbs", "/etc/systemd/system/hbbs.service", "/etc/systemd/system/hbbr.service", "/etc/sysusers.d/rdctl-rustdesk.conf", "/etc/rdctl/rdctl.toml",
+		"/etc/systemd/system/rdctl-exporter.service", "/etc/systemd/system/multi-user.target.wants/rdctl-exporter.service", "/etc/rdctl/prometheus-rustdesk.yml"} {
 		if !gone("test", "-e", f) {
 			t.Errorf("%s is still there after uninstall --purge", f)
 		}

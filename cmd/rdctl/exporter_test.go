@@ -242,3 +242,25 @@ func TestInstallExporterBinary(t *testing.T) {
 		t.Errorf("live --binary that is not there: exit %d\n%s", code, stderr)
 	}
 }
+
+// uninstall keeps rdctl's exporter without --purge and says how to remove
+// it by hand (the record it would need is gone afterwards); with --purge
+// the exporter's files go too.
+func TestUninstallExporterHint(t *testing.T) {
+	for _, purge := range []bool{false, true} {
+		root := filepath.Join(t.TempDir(), "img")
+		mustRun(t, "-q", "install", "systemd", "--root", root, "--relay", "rd.example.com")
+		mustRun(t, "-q", "--root", root, "install", "exporter")
+		args := []string{"--root", root, "uninstall"}
+		if purge {
+			args = append(args, "--purge")
+		}
+		code, _, stderr := runInProcess(t, args...)
+		unit := filepath.Join(root, "etc/systemd/system/rdctl-exporter.service")
+		_, statErr := os.Stat(unit)
+		hint := strings.Contains(stderr, "rdctl-exporter.service stays, since it may watch other servers") && strings.Contains(stderr, "systemctl disable --now rdctl-exporter.service && rm "+unit)
+		if code != 0 || hint == purge || (statErr == nil) == purge {
+			t.Errorf("uninstall (purge %v): exit %d, unit there %v, hint %v\n%s", purge, code, statErr == nil, hint, stderr)
+		}
+	}
+}

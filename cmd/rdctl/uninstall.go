@@ -136,6 +136,11 @@ func printUninstallProgress(e *env, res *systemd.UninstallResult) {
 			e.warnf("%v; the key files stay as they are", n.Err)
 		case systemd.NoteBinaryChanged:
 			e.warnf("%s is not the binary rdctl installed (its sha256 differs): left in place", n.Path)
+		case systemd.NoteExporterKept:
+			// After this run the record is gone, so a later uninstall
+			// cannot remove it: say how, by hand.
+			e.hintf("%s stays, since it may watch other servers (uninstall --purge removes it too); to remove it now: systemctl disable --now %s && rm %s %s",
+				n.Path, systemd.ExporterUnitName, n.Path, e.under(systemd.ExporterScrapeConfigPath))
 		case systemd.NoteUserNotOurs:
 			e.warnf("the user %s stays: rdctl did not make it (%v)", n.User, n.Err)
 		}

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"io/fs"
 	"os"
+	"path"
 	"reflect"
 	"slices"
 	"strings"
@@ -255,5 +256,63 @@ func TestUninstallPurgeLive(t *testing.T) {
 				t.Error("the keys went without Purge")
 			}
 		})
+	}
+}
+
+// install exporter's files go with PurgeInstall only (the exporter may
+// watch other servers too): without it they stay, with a note; a unit by
+// that name that rdctl did not write stays either way.
+func TestUninstallExporter(t *testing.T) {
+	files := []string{path.Join(UnitDir, ExporterUnitName), path.Join(WantsDir, ExporterUnitName), ExporterScrapeConfigPath}
+	withExporter := func(t *testing.T) (string, *deploy.Record) {
+		root, rec := installedTree(t)
+		if _, err := ExporterPlan(root, ExporterSpecFromRecord(rec, "/usr/bin/rdctl", "127.0.0.1:9752")).Run(false); err != nil {
+			t.Fatal(err)
+		}
+		return root, rec
+	}
+	exists := func(root, p string) bool { _, err := os.Lstat(Under(root, p)); return err == nil }
+
+	root, rec := withExporter(t)
+	res, err := runUninstall(t, uninstallOptions(root, rec), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range files {
+		if !exists(root, f) {
+			t.Errorf("without --purge %s was removed", f)
+		}
+	}
+	if len(res.Notes) != 1 || res.Notes[0].Kind != NoteExporterKept || res.Notes[0].Path != Under(root, files[0]) {
+		t.Errorf("notes %+v", res.Notes)
+	}
+
+	root, rec = withExporter(t)
+	o := uninstallOptions(root, rec)
+	o.PurgeInstall = true
+	res, err = runUninstall(t, o, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range files {
+		if exists(root, f) {
+			t.Errorf("with --purge %s is still there", f)
+		}
+		if !slices.Contains(res.Removed, Under(root, f)) {
+			t.Errorf("%s not reported removed: %v", f, res.Removed)
+		}
+	}
+
+	// Someone else's unit by that name.
+	root, rec = withExporter(t)
+	must(t, os.WriteFile(Under(root, files[0]), []byte("[Service]\nExecStart=/opt/other/exporter\n"), 0o644))
+	o = uninstallOptions(root, rec)
+	o.PurgeInstall = true
+	res, err = runUninstall(t, o, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !exists(root, files[0]) || slices.Contains(res.Removed, Under(root, files[0])) {
+		t.Errorf("removed a %s rdctl did not write", ExporterUnitName)
 	}
 }

@@ -116,6 +116,9 @@ const (
 	// NoteUserNotOurs: the service user (User) is not one rdctl made, so
 	// it stays.
 	NoteUserNotOurs
+	// NoteExporterKept: rdctl's exporter unit (Path) stays, since it may
+	// watch other servers too; PurgeInstall removes it.
+	NoteExporterKept
 )
 
 // UninstallNote is something an uninstall step left alone on purpose.
@@ -181,6 +184,16 @@ func UninstallPlan(ctx context.Context, o UninstallOptions) ([]plan.Step, *Unins
 	units := []string{rec.HBBSUnit, rec.HBBRUnit}
 	files, left := uninstallFiles(o.Root, units, o.LookupUnit)
 	u.res.LeftUnits = left
+	// rdctl's exporter goes only with PurgeInstall: it may watch other
+	// servers besides this one.
+	if ef := exporterFiles(o.Root); len(ef) > 0 {
+		if o.PurgeInstall {
+			units = append(units, ExporterUnitName)
+			files = append(files, ef...)
+		} else {
+			u.res.Notes = append(u.res.Notes, UninstallNote{Kind: NoteExporterKept, Path: Under(o.Root, path.Join(UnitDir, ExporterUnitName))})
+		}
+	}
 	if u.o.Accounts == nil {
 		u.o.Accounts = SystemAccounts{}
 	}
@@ -396,6 +409,35 @@ func uninstallFiles(root string, units []string, lookup UnitLookup) (files, left
 		d.Close()
 	}
 	return files, left
+}
+
+// exporterFiles are the files install exporter wrote under root, when its
+// unit is rdctl's (by its header): the unit, its wants link and the example
+// scrape config (also by its header). None when the unit is not rdctl's.
+func exporterFiles(root string) []string {
+	ours := func(dir, name string) bool {
+		d, err := safefs.OpenDir(Under(root, dir))
+		if err != nil {
+			return false
+		}
+		defer d.Close()
+		data, _, err := d.ReadUntrusted(name, 1<<16)
+		return err == nil && bytes.HasPrefix(data, []byte("# Written by rdctl"))
+	}
+	if !ours(UnitDir, ExporterUnitName) {
+		return nil
+	}
+	files := []string{Under(root, path.Join(UnitDir, ExporterUnitName))}
+	if d, err := safefs.OpenDir(Under(root, WantsDir)); err == nil {
+		if target, err := d.Readlink(ExporterUnitName); err == nil && target == path.Join(UnitDir, ExporterUnitName) {
+			files = append(files, Under(root, path.Join(WantsDir, ExporterUnitName)))
+		}
+		d.Close()
+	}
+	if ours(path.Dir(ExporterScrapeConfigPath), path.Base(ExporterScrapeConfigPath)) {
+		files = append(files, Under(root, ExporterScrapeConfigPath))
+	}
+	return files
 }
 
 // removeFile removes one file (a symlink itself, never its target) and
