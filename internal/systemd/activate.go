@@ -54,23 +54,21 @@ func (a *Activate) Pending() (bool, error) {
 	if a.Changed() {
 		return true, nil
 	}
-	ctx, cancel := context.WithTimeout(a.Ctx, 10*time.Second)
-	defer cancel()
-	m, err := a.Connect.orDefault()(ctx)
-	if err != nil {
-		return false, err
-	}
-	defer m.Close()
-	for _, u := range a.units() {
-		st, err := m.State(ctx, u)
-		if err != nil {
-			return false, err
+	pending := false
+	err := a.Connect.session(a.Ctx, 10*time.Second, func(ctx context.Context, m UnitManager) error {
+		for _, u := range a.units() {
+			st, err := m.State(ctx, u)
+			if err != nil {
+				return err
+			}
+			if st.UnitFileState != "enabled" || (!a.NoStart && st.ActiveState != "active") {
+				pending = true
+				return nil
+			}
 		}
-		if st.UnitFileState != "enabled" || (!a.NoStart && st.ActiveState != "active") {
-			return true, nil
-		}
-	}
-	return false, nil
+		return nil
+	})
+	return pending, err
 }
 
 func (a *Activate) Apply() (bool, error) {
@@ -82,13 +80,12 @@ func (a *Activate) Apply() (bool, error) {
 }
 
 func (a *Activate) activate(changed bool) error {
-	ctx, cancel := context.WithTimeout(a.Ctx, 60*time.Second)
-	defer cancel()
-	m, err := a.Connect.orDefault()(ctx)
-	if err != nil {
-		return err
-	}
-	defer m.Close()
+	return a.Connect.session(a.Ctx, 60*time.Second, func(ctx context.Context, m UnitManager) error {
+		return a.activateWith(ctx, m, changed)
+	})
+}
+
+func (a *Activate) activateWith(ctx context.Context, m UnitManager, changed bool) error {
 	if changed {
 		if err := m.Reload(ctx); err != nil {
 			return fmt.Errorf("daemon-reload: %w", err)

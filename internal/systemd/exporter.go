@@ -186,18 +186,12 @@ func (a *ActivateExporter) Pending() (bool, error) {
 	if a.Changed() {
 		return true, nil
 	}
-	ctx, cancel := context.WithTimeout(a.Ctx, 10*time.Second)
-	defer cancel()
-	m, err := a.Connect.orDefault()(ctx)
-	if err != nil {
-		return false, err
-	}
-	defer m.Close()
-	st, err := m.State(ctx, ExporterUnitName)
-	if err != nil {
-		return false, err
-	}
-	return st.ActiveState != "active", nil
+	var st UnitState
+	err := a.Connect.session(a.Ctx, 10*time.Second, func(ctx context.Context, m UnitManager) (err error) {
+		st, err = m.State(ctx, ExporterUnitName)
+		return err
+	})
+	return err == nil && st.ActiveState != "active", err
 }
 
 func (a *ActivateExporter) Apply() (bool, error) {
@@ -205,23 +199,19 @@ func (a *ActivateExporter) Apply() (bool, error) {
 	if pending, err := a.Pending(); err != nil || !pending {
 		return false, err
 	}
-	ctx, cancel := context.WithTimeout(a.Ctx, 60*time.Second)
-	defer cancel()
-	m, err := a.Connect.orDefault()(ctx)
-	if err != nil {
-		return false, err
-	}
-	defer m.Close()
-	start := m.Start
-	if changed {
-		if err := m.Reload(ctx); err != nil {
-			return false, fmt.Errorf("daemon-reload: %w", err)
+	err := a.Connect.session(a.Ctx, 60*time.Second, func(ctx context.Context, m UnitManager) error {
+		start := m.Start
+		if changed {
+			if err := m.Reload(ctx); err != nil {
+				return fmt.Errorf("daemon-reload: %w", err)
+			}
+			start = m.Restart // starts it when it is not running
 		}
-		start = m.Restart // starts it when it is not running
-	}
-	if err := start(ctx, ExporterUnitName); err != nil {
-		return true, &StartError{Err: err}
-	}
-	a.Started = true
-	return true, nil
+		if err := start(ctx, ExporterUnitName); err != nil {
+			return &StartError{Err: err}
+		}
+		a.Started = true
+		return nil
+	})
+	return true, err
 }

@@ -1,6 +1,9 @@
 package systemd
 
-import "context"
+import (
+	"context"
+	"time"
+)
 
 // UnitManager is what rdctl's steps ask of systemd. *Manager implements it
 // over D-Bus; tests give a fake, so the order of stops, disables and
@@ -33,4 +36,17 @@ func (f ConnectFunc) orDefault() ConnectFunc {
 		return connectDBus
 	}
 	return f
+}
+
+// session reaches systemd (f, or the system manager when f is nil) for at
+// most timeout and runs fn with it; the connection is closed after.
+func (f ConnectFunc) session(ctx context.Context, timeout time.Duration, fn func(context.Context, UnitManager) error) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	m, err := f.orDefault()(ctx)
+	if err != nil {
+		return err
+	}
+	defer m.Close()
+	return fn(ctx, m)
 }
