@@ -128,24 +128,7 @@ func paced(d *net.Dialer, hosts []string, lo, hi int, rate float64, length time.
 	var open, tried int
 	for i := 0; time.Since(start) < length; i++ {
 		<-tick.C
-		h := hosts[i%len(hosts)]
-		var wg sync.WaitGroup
-		var n atomic.Int64
-		for p := lo; p <= hi; p++ {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				c, err := d.DialContext(context.Background(), "tcp", net.JoinHostPort(h, strconv.Itoa(p)))
-				if err != nil {
-					return
-				}
-				c.(*net.TCPConn).SetLinger(0)
-				c.Close()
-				n.Add(1)
-			}()
-		}
-		wg.Wait()
-		open += int(n.Load())
+		open += connectAll(context.Background(), d, hosts[i%len(hosts)], lo, hi)
 		tried += hi - lo + 1
 	}
 	wall := time.Since(start)
@@ -161,26 +144,9 @@ func serveFloor(addr string, lo, hi int) error {
 	d := &net.Dialer{KeepAlive: -1, Timeout: 3 * time.Second}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/probe", func(w http.ResponseWriter, r *http.Request) {
-		h := r.URL.Query().Get("target")
-		var wg sync.WaitGroup
-		var failed atomic.Int64
-		for p := lo; p <= hi; p++ {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				c, err := d.DialContext(r.Context(), "tcp", net.JoinHostPort(h, strconv.Itoa(p)))
-				if err != nil {
-					failed.Add(1)
-					return
-				}
-				c.(*net.TCPConn).SetLinger(0)
-				c.Close()
-			}()
-		}
-		wg.Wait()
-		ok := 1
-		if failed.Load() > 0 {
-			ok = 0
+		ok := 0
+		if connectAll(r.Context(), d, r.URL.Query().Get("target"), lo, hi) == hi-lo+1 {
+			ok = 1
 		}
 		w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
 		fmt.Fprintf(w, "# HELP probe_success Whether every port connected.\n# TYPE probe_success gauge\nprobe_success %d\n", ok)
@@ -188,4 +154,26 @@ func serveFloor(addr string, lo, hi int) error {
 	mux.HandleFunc("/metrics", func(w http.ResponseWriter, r *http.Request) {})
 	srv := &http.Server{Addr: addr, Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	return srv.ListenAndServe()
+}
+
+// connectAll connects to ports lo..hi of host at once, closes each
+// connection with a reset as soon as it is up, and says how many were.
+func connectAll(ctx context.Context, d *net.Dialer, host string, lo, hi int) int {
+	var wg sync.WaitGroup
+	var n atomic.Int64
+	for p := lo; p <= hi; p++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c, err := d.DialContext(ctx, "tcp", net.JoinHostPort(host, strconv.Itoa(p)))
+			if err != nil {
+				return
+			}
+			c.(*net.TCPConn).SetLinger(0)
+			c.Close()
+			n.Add(1)
+		}()
+	}
+	wg.Wait()
+	return int(n.Load())
 }
