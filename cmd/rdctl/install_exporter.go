@@ -97,6 +97,8 @@ func runInstallExporter(ctx context.Context, e *env, listen, binary string, bina
 	switch {
 	case errors.As(err, &start):
 		return withHints(err, "see why: journalctl -u "+systemd.ExporterUnitName)
+	case errors.Is(err, systemd.ErrNoSystemd):
+		return withHints(err, "is this host booted with systemd? --no-start writes the files only; --root DIR builds an image")
 	case err != nil:
 		return err
 	}
