@@ -163,6 +163,16 @@ func TestReleaseDebian(t *testing.T) {
 	if st, err := probeKey(m, k.PublicKey); err != nil || st != probe.KeyMatch {
 		t.Errorf("hbbs after the packaged install: %v %v (key %q)", st, err, k.PublicKey)
 	}
+	// The exporter's unit runs the packaged /usr/bin/rdctl and starts.
+	mustSh("rdctl install exporter")
+	if unit := mustSh("cat /etc/systemd/system/rdctl-exporter.service"); !strings.Contains(unit, "ExecStart=/usr/bin/rdctl exporter") {
+		t.Errorf("the exporter's unit does not run the packaged rdctl:\n%s", unit)
+	}
+	if !unitActive(t, m, "rdctl-exporter.service") {
+		t.Errorf("the exporter is not running:\n%s", m.Journal("rdctl-exporter.service"))
+	}
+	mustSh("systemctl disable --now rdctl-exporter.service")
+
 	secret, err1 := m.ReadFile("/var/lib/rustdesk/id_ed25519")
 	public, err2 := m.ReadFile("/var/lib/rustdesk/id_ed25519.pub")
 	if err1 != nil || err2 != nil {
