@@ -171,7 +171,13 @@ func TestReleaseDebian(t *testing.T) {
 	if !unitActive(t, m, "rdctl-exporter.service") {
 		t.Errorf("the exporter is not running:\n%s", m.Journal("rdctl-exporter.service"))
 	}
-	mustSh("systemctl disable --now rdctl-exporter.service")
+	// Reinstalling (as an upgrade does) restarts a running exporter onto
+	// the new binary (postinst).
+	pid := mustSh("systemctl show -P MainPID rdctl-exporter.service")
+	mustSh("cd /root/debs && DEBIAN_FRONTEND=noninteractive dpkg -i " + filepath.Base(deb) + " >/dev/null")
+	if again := mustSh("systemctl show -P MainPID rdctl-exporter.service"); again == pid || strings.TrimSpace(again) == "0" {
+		t.Errorf("the exporter was not restarted by the upgrade: MainPID %s, then %s", strings.TrimSpace(pid), strings.TrimSpace(again))
+	}
 
 	secret, err1 := m.ReadFile("/var/lib/rustdesk/id_ed25519")
 	public, err2 := m.ReadFile("/var/lib/rustdesk/id_ed25519.pub")
@@ -179,8 +185,12 @@ func TestReleaseDebian(t *testing.T) {
 		t.Fatal(err1, err2)
 	}
 
-	// purge removes the tool and nothing of the server.
+	// purge removes the tool and nothing of the server; the exporter,
+	// which runs the tool, is stopped first (prerm).
 	mustSh("DEBIAN_FRONTEND=noninteractive apt-get purge -y rdctl")
+	if unitActive(t, m, "rdctl-exporter.service") {
+		t.Error("the exporter still runs after the package was purged")
+	}
 	for _, f := range []string{"/usr/bin/rdctl", "/usr/share/man/man8/rdctl.8.gz", "/usr/share/bash-completion/completions/rdctl"} {
 		if _, err := m.ReadFile(f); err == nil {
 			t.Errorf("%s still there after purge", f)

@@ -288,6 +288,10 @@ func (b build) deb(arch, bin string, docs []docFile, out string) error {
 		MTime:       b.epoch,
 		Overridables: nfpm.Overridables{
 			Suggests: []string{"nftables", "docker-compose-plugin", "tailscale"},
+			// The scripts use deb-systemd-invoke, from init-system-helpers,
+			// which is essential: no Depends (lintian).
+			Scripts: nfpm.Scripts{PostInstall: filepath.Join(b.repo, "tools/release/debian/postinst"),
+				PreRemove: filepath.Join(b.repo, "tools/release/debian/prerm")},
 		},
 	}
 	fi := func(mode os.FileMode) *files.ContentFileInfo {
