@@ -37,6 +37,10 @@ type fakeEngine struct {
 	stopWaits  []string // the t (seconds to SIGKILL) of each stop
 	badPaths   []string // requests not at /v1.41/
 	nextID     int
+	// hangInspectAfter > 0: inspects after that many hang until the
+	// client gives up (an engine too slow for the caller's deadline).
+	hangInspectAfter int
+	inspects         int
 }
 
 type fakeContainer struct {
@@ -137,6 +141,12 @@ func (f *fakeEngine) serve(t *testing.T) string {
 	})
 	mux.HandleFunc("GET /v1.41/containers/{id}/json", func(w http.ResponseWriter, r *http.Request) {
 		f.mu.Lock()
+		f.inspects++
+		if f.hangInspectAfter > 0 && f.inspects > f.hangInspectAfter {
+			f.mu.Unlock()
+			<-r.Context().Done()
+			return
+		}
 		defer f.mu.Unlock()
 		c := f.find(r.PathValue("id"))
 		if c == nil {
@@ -424,6 +434,23 @@ func TestRuntimeReadyTimeout(t *testing.T) {
 	}
 	if err != nil && (!strings.Contains(err.Error(), "does not answer") || !strings.Contains(err.Error(), "connection refused")) {
 		t.Errorf("message %q", err)
+	}
+}
+
+// The wait running out while an inspect is in flight still reports why
+// the stack was not serving (the last answer), not the cut-off inspect
+// (CI saw "inspecting hbbr ...: context deadline exceeded" once).
+func TestRuntimeReadyTimeoutDuringInspect(t *testing.T) {
+	f := &fakeEngine{hangInspectAfter: 2} // the first look (hbbs, hbbr) answers
+	f.serve(t)
+	f.stack("rdstack", "/srv/rdstack/data")
+	refused := errors.New("connection refused")
+	rt := &Runtime{Project: "rdstack", Timeout: time.Second, Ready: func(context.Context) error { return refused }}
+	err := rt.WaitServing(context.Background())
+	var ns *NotServingError
+	var na *NoAnswerError
+	if !errors.As(err, &ns) || !errors.As(err, &na) || !errors.Is(err, refused) {
+		t.Errorf("err %v", err)
 	}
 }
 

@@ -306,19 +306,23 @@ func (r *Runtime) WaitServing(ctx context.Context) error {
 func (r *Runtime) waitServing(ctx context.Context, e *Engine) error {
 	baseline := map[string]int{}
 	var last error
-	for wait := firstRetry; ; wait = min(2*wait, maxRetry) {
-		all, err := r.containers(ctx, e)
-		if err != nil && ctx.Err() != nil && last != nil {
-			// The wait ran out during a look at the containers: what
-			// failed before is the reason, not the cut-off call.
+	// cutOff: when the wait ran out during a look at the containers
+	// (listing them or inspecting one), what failed before is the reason,
+	// not the cut-off call. A container found exited stays the reason.
+	cutOff := func(err error) error {
+		if ctx.Err() != nil && last != nil && errors.Is(err, ctx.Err()) {
 			return &NotServingError{Project: r.Project, Cause: last, Waited: ctx.Err()}
 		}
+		return err
+	}
+	for wait := firstRetry; ; wait = min(2*wait, maxRetry) {
+		all, err := r.containers(ctx, e)
 		if err != nil {
-			return err
+			return cutOff(err)
 		}
 		running, err := r.checkRunning(ctx, e, all, baseline)
 		if err != nil {
-			return err
+			return cutOff(err)
 		}
 		if running {
 			if r.Ready == nil {
