@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -619,8 +618,5 @@ func (e *env) pushKuma(ctx context.Context, u *url.URL, results []probe.TargetRe
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), pushTimeout)
 	defer cancel()
-	// Kuma's answer is a few bytes; its headers are bounded too.
-	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.MaxResponseHeaderBytes = 64 << 10
-	return p.Status(), p.Push(ctx, &http.Client{Transport: tr}, u)
+	return p.Status(), p.Push(ctx, exporter.KumaClient(), u)
 }

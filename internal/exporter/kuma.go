@@ -130,6 +130,15 @@ func (e *KumaError) Error() string {
 	return fmt.Sprintf("the push was refused (HTTP %d, not an Uptime Kuma answer)", e.Status)
 }
 
+// KumaClient is the HTTP client for pushes: Go's defaults, but Kuma's
+// answer headers bounded to 64 KiB (the default allows 1 MiB) since the
+// answer is a few bytes. ctx bounds each push.
+func KumaClient() *http.Client {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.MaxResponseHeaderBytes = 64 << 10
+	return &http.Client{Transport: tr}
+}
+
 // Push sends p to the push URL u with client, bounded by ctx. Only the
 // first 4 KiB of the answer are read.
 func (p KumaPush) Push(ctx context.Context, client *http.Client, u *url.URL) error {

@@ -182,36 +182,44 @@ func (a *ActivateExporter) Target() string { return ExporterUnitName }
 
 // Pending is true when the plan changed something or the exporter is not
 // active.
-func (a *ActivateExporter) Pending() (bool, error) {
+func (a *ActivateExporter) Pending() (pending bool, err error) {
 	if a.Changed() {
 		return true, nil
 	}
-	var st UnitState
-	err := a.Connect.session(a.Ctx, 10*time.Second, func(ctx context.Context, m UnitManager) (err error) {
-		st, err = m.State(ctx, ExporterUnitName)
+	err = a.Connect.session(a.Ctx, 10*time.Second, func(ctx context.Context, m UnitManager) error {
+		pending, err = a.inactive(ctx, m)
 		return err
 	})
+	return pending, err
+}
+
+func (a *ActivateExporter) inactive(ctx context.Context, m UnitManager) (bool, error) {
+	st, err := m.State(ctx, ExporterUnitName)
 	return err == nil && st.ActiveState != "active", err
 }
 
-func (a *ActivateExporter) Apply() (bool, error) {
+// Apply starts the exporter in one session with systemd: after a change
+// a daemon-reload and a restart (which starts it when it is not
+// running), otherwise a start when it is not active.
+func (a *ActivateExporter) Apply() (acted bool, err error) {
 	changed := a.Changed()
-	if pending, err := a.Pending(); err != nil || !pending {
-		return false, err
-	}
-	err := a.Connect.session(a.Ctx, 60*time.Second, func(ctx context.Context, m UnitManager) error {
-		start := m.Start
+	err = a.Connect.session(a.Ctx, 60*time.Second, func(ctx context.Context, m UnitManager) error {
+		start := m.Restart
 		if changed {
 			if err := m.Reload(ctx); err != nil {
 				return fmt.Errorf("daemon-reload: %w", err)
 			}
-			start = m.Restart // starts it when it is not running
+		} else if inactive, err := a.inactive(ctx, m); err != nil || !inactive {
+			return err
+		} else {
+			start = m.Start
 		}
+		acted = true // from here on the unit's state may change
 		if err := start(ctx, ExporterUnitName); err != nil {
 			return &StartError{Err: err}
 		}
 		a.Started = true
 		return nil
 	})
-	return true, err
+	return acted, err
 }

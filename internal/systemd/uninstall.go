@@ -184,14 +184,18 @@ func UninstallPlan(ctx context.Context, o UninstallOptions) ([]plan.Step, *Unins
 	units := []string{rec.HBBSUnit, rec.HBBRUnit}
 	files, left := uninstallFiles(o.Root, units, o.LookupUnit)
 	u.res.LeftUnits = left
-	// rdctl's exporter goes only with PurgeInstall: it may watch other
-	// servers besides this one.
-	if ef := exporterFiles(o.Root); len(ef) > 0 {
+	// rdctl's exporter goes only with PurgeInstall, since it may watch
+	// other servers besides this one; a unit of that name rdctl did not
+	// write is not rdctl's exporter.
+	if ef, _, ours := unitFiles(o.Root, ExporterUnitName, o.LookupUnit); ours {
 		if o.PurgeInstall {
 			units = append(units, ExporterUnitName)
 			files = append(files, ef...)
+			if headed(o.Root, ExporterScrapeConfigPath) {
+				files = append(files, Under(o.Root, ExporterScrapeConfigPath))
+			}
 		} else {
-			u.res.Notes = append(u.res.Notes, UninstallNote{Kind: NoteExporterKept, Path: Under(o.Root, path.Join(UnitDir, ExporterUnitName))})
+			u.res.Notes = append(u.res.Notes, UninstallNote{Kind: NoteExporterKept, Path: ef[0]})
 		}
 	}
 	if u.o.Accounts == nil {
@@ -388,56 +392,49 @@ func (u *uninstall) removeStep(p string) plan.Step {
 // system paths: they stay.
 func uninstallFiles(root string, units []string, lookup UnitLookup) (files, left []string) {
 	for _, u := range units {
-		sys := path.Join(UnitDir, u)
-		if p, ours, err := lookup(root, u); err == nil && p == sys && ours {
-			files = append(files, Under(root, sys))
-		} else if err == nil {
-			left = append(left, p)
-		}
-		if d, err := safefs.OpenDir(Under(root, WantsDir)); err == nil {
-			if target, err := d.Readlink(u); err == nil && (target == sys || strings.HasSuffix(target, "/"+u)) {
-				files = append(files, Under(root, path.Join(WantsDir, u)))
-			}
-			d.Close()
+		f, l, _ := unitFiles(root, u, lookup)
+		files = append(files, f...)
+		if l != "" {
+			left = append(left, l)
 		}
 	}
-	if d, err := safefs.OpenDir(Under(root, path.Dir(SysusersPath))); err == nil {
-		data, _, err := d.ReadFile(path.Base(SysusersPath), 1<<16)
-		if err == nil && bytes.HasPrefix(data, []byte("# Written by rdctl")) {
-			files = append(files, Under(root, SysusersPath))
-		}
-		d.Close()
+	if headed(root, SysusersPath) {
+		files = append(files, Under(root, SysusersPath))
 	}
 	return files, left
 }
 
-// exporterFiles are the files install exporter wrote under root, when its
-// unit is rdctl's (by its header): the unit, its wants link and the example
-// scrape config (also by its header). None when the unit is not rdctl's.
-func exporterFiles(root string) []string {
-	ours := func(dir, name string) bool {
-		d, err := safefs.OpenDir(Under(root, dir))
-		if err != nil {
-			return false
-		}
-		defer d.Close()
-		data, _, err := d.ReadUntrusted(name, 1<<16)
-		return err == nil && bytes.HasPrefix(data, []byte("# Written by rdctl"))
+// unitFiles are what removing unit u takes under root: its file in
+// /etc/systemd/system when rdctl wrote it (ours), and its enablement link.
+// A unit found elsewhere or not written by rdctl is left, by its path.
+func unitFiles(root, u string, lookup UnitLookup) (files []string, left string, ours bool) {
+	sys := path.Join(UnitDir, u)
+	p, ours, err := lookup(root, u)
+	ours = err == nil && p == sys && ours
+	if ours {
+		files = append(files, Under(root, sys))
+	} else if err == nil {
+		left = p
 	}
-	if !ours(UnitDir, ExporterUnitName) {
-		return nil
-	}
-	files := []string{Under(root, path.Join(UnitDir, ExporterUnitName))}
 	if d, err := safefs.OpenDir(Under(root, WantsDir)); err == nil {
-		if target, err := d.Readlink(ExporterUnitName); err == nil && target == path.Join(UnitDir, ExporterUnitName) {
-			files = append(files, Under(root, path.Join(WantsDir, ExporterUnitName)))
+		if target, err := d.Readlink(u); err == nil && (target == sys || strings.HasSuffix(target, "/"+u)) {
+			files = append(files, Under(root, path.Join(WantsDir, u)))
 		}
 		d.Close()
 	}
-	if ours(path.Dir(ExporterScrapeConfigPath), path.Base(ExporterScrapeConfigPath)) {
-		files = append(files, Under(root, ExporterScrapeConfigPath))
+	return files, left, ours
+}
+
+// headed says whether the file at p (under root) starts with rdctl's
+// header, read at most 64 KiB.
+func headed(root, p string) bool {
+	d, err := safefs.OpenDir(Under(root, path.Dir(p)))
+	if err != nil {
+		return false
 	}
-	return files
+	defer d.Close()
+	data, _, err := d.ReadFile(path.Base(p), 1<<16)
+	return err == nil && bytes.HasPrefix(data, []byte("# Written by rdctl"))
 }
 
 // removeFile removes one file (a symlink itself, never its target) and
