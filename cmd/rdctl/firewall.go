@@ -49,6 +49,35 @@ type firewallJSON struct {
 	Removed     bool                  `json:"removed,omitempty"`
 	Commands    []firewallCommandJSON `json:"commands"`
 	Results     []firewall.Result     `json:"results,omitempty"`
+	// PortRulesLeft are firewalld port rules of the default zone that
+	// admit rdctl's ports (--remove) or the loopback-only WebSocket ports
+	// (--apply --proxy), which rdctl leaves alone: see portRulesHint.
+	PortRulesLeft []string `json:"port_rules_left,omitempty"`
+}
+
+// portRules renders firewalld port rules as firewall-cmd lists them.
+func portRules(rules []firewall.Rule) []string {
+	var out []string
+	for _, r := range rules {
+		out = append(out, r.String())
+	}
+	return out
+}
+
+// portRulesHint says how to remove firewalld port rules rdctl left alone:
+// rdctl's own rules are in its service, and a port rule looks the same
+// whether rdctl before the service, a guide or an admin added it.
+func portRulesHint(e *env, what string, rules []firewall.Rule) {
+	if len(rules) == 0 {
+		return
+	}
+	var cmds []string
+	for _, c := range firewall.RemovePortRulesCommands(rules) {
+		cmds = append(cmds, c.String())
+	}
+	e.warnf("firewalld's default zone still admits %s by port rules (%s); rdctl leaves port rules alone: rdctl before %s added its rules so, and so do guides and admins",
+		what, strings.Join(portRules(rules), " "), firewall.FirewalldService)
+	e.hintf("if nothing else needs them: %s", strings.Join(cmds, " && "))
 }
 
 func runFirewall(ctx context.Context, e *env, cmd *cli.Command) error {
@@ -167,6 +196,14 @@ func applyFirewall(ctx context.Context, e *env, out *firewallJSON, cmds []firewa
 		return err // nothing ran: a program is missing, the lock is held
 	}
 	out.Report, out.Results, out.Applied = &rep, a.Results(), err == nil && !rep.DryRun
+	var left []firewall.Rule
+	if out.Backend == firewall.Firewalld && opts.Proxy && runner != nil && failed == nil && !opts.TailnetOnly {
+		// A port rule of someone else's that admits the WebSocket ports
+		// from anywhere undoes --proxy; it is not rdctl's to remove.
+		_, lo := opts.Split()
+		left = firewall.FirewalldPortRules(ctx, runner, lo)
+		out.PortRulesLeft = portRules(left)
+	}
 	switch {
 	case e.json:
 		if werr := writeJSON(e.stdout, out); werr != nil {
@@ -183,6 +220,7 @@ func applyFirewall(ctx context.Context, e *env, out *firewallJSON, cmds []firewa
 			}
 		}
 	}
+	portRulesHint(e, "the WebSocket ports from anywhere", left)
 	if failed != nil {
 		return withHints(err, "the commands before it were applied; fix the cause and run rdctl firewall --apply again (each command is idempotent)")
 	}
@@ -221,6 +259,7 @@ func removeFirewall(ctx context.Context, e *env, backend firewall.Backend, reaso
 		return err
 	}
 	out.Report, out.Results, out.Removed = &rep, a.Results(), err == nil && !rep.DryRun
+	out.PortRulesLeft = portRules(a.PortRulesLeft())
 	switch {
 	case e.json:
 		if werr := writeJSON(e.stdout, out); werr != nil {
@@ -234,6 +273,7 @@ func removeFirewall(ctx context.Context, e *env, backend firewall.Backend, reaso
 			e.printf("ran %s\n", r.Command)
 		}
 	}
+	portRulesHint(e, "rdctl's ports", a.PortRulesLeft())
 	if failed != nil {
 		return withHints(err, "the removals before it were made; fix the cause and run rdctl firewall --remove again (it removes only what is still there)")
 	}

@@ -140,3 +140,50 @@ func TestFirewallRemoveFlags(t *testing.T) {
 		}
 	}
 }
+
+// firewalld port rules that admit rdctl's ports (here the guides') are
+// never removed, only named with the commands that would remove them: by
+// --remove (dry run and JSON alike) and by --apply --proxy, where a rule
+// admitting the WebSocket ports from anywhere undoes --proxy. The seam is
+// PATH: a fake firewall-cmd answering the read-only queries.
+func TestFirewalldPortRulesLeftAreNamed(t *testing.T) {
+	dir := t.TempDir()
+	fake := `#!/bin/sh
+case "$*" in
+*--list-ports*) echo "21115-21117/tcp 21117/udp 21118-21119/tcp 22/tcp" ;;
+*--query-service*) echo no; exit 1 ;;
+*--get-services*) echo "ssh dhcpv6-client" ;;
+*--get-zones*) echo "public trusted" ;;
+*) echo "unexpected: $*" >&2; exit 2 ;;
+esac
+`
+	if err := os.WriteFile(filepath.Join(dir, "firewall-cmd"), []byte(fake), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("PATH", dir)
+	code, out, errOut := runInProcess(t, "--dry-run", "--json", "--lock-wait", "10s", "firewall", "--remove", "--backend", "firewalld")
+	var r struct {
+		Left []string `json:"port_rules_left"`
+	}
+	if err := json.Unmarshal([]byte(out), &r); code != 0 || err != nil || strings.Join(r.Left, " ") != "21115-21117/tcp 21118-21119/tcp" {
+		t.Errorf("--remove --json: exit %d %+v %v\n%s%s", code, r, err, out, errOut)
+	}
+	code, out, errOut = runInProcess(t, "--dry-run", "--lock-wait", "10s", "firewall", "--remove", "--backend", "firewalld")
+	for _, want := range []string{
+		"rdctl: warning: firewalld's default zone still admits rdctl's ports by port rules (21115-21117/tcp 21118-21119/tcp)",
+		"rdctl: hint: if nothing else needs them: firewall-cmd --permanent --remove-port=21115-21117/tcp --remove-port=21118-21119/tcp && firewall-cmd --reload",
+	} {
+		if code != 0 || !strings.Contains(errOut, want) {
+			t.Errorf("--remove: exit %d, stderr lacks %q\n%s%s", code, want, out, errOut)
+		}
+	}
+	code, out, errOut = runInProcess(t, "--dry-run", "--lock-wait", "10s", "firewall", "--apply", "--proxy", "--backend", "firewalld")
+	if want := "still admits the WebSocket ports from anywhere by port rules (21118-21119/tcp)"; code != 0 || !strings.Contains(errOut, want) {
+		t.Errorf("--apply --proxy: exit %d, stderr lacks %q\n%s%s", code, want, out, errOut)
+	}
+	// tailnet-only: rdctl's own zone, where nobody else's rules are
+	code, out, errOut = runInProcess(t, "--dry-run", "--lock-wait", "10s", "firewall", "--apply", "--proxy", "--tailnet-only", "--backend", "firewalld")
+	if code != 0 || strings.Contains(errOut, "port rules") {
+		t.Errorf("--apply --proxy --tailnet-only: exit %d\n%s%s", code, out, errOut)
+	}
+}

@@ -141,6 +141,8 @@ func printUninstallProgress(e *env, res *systemd.UninstallResult) {
 			// cannot remove it: say how, by hand.
 			e.hintf("%s stays, since it may watch other servers (uninstall --purge removes it too); to remove it now: systemctl disable --now %s && rm %s %s",
 				n.Path, systemd.ExporterUnitName, n.Path, e.under(systemd.ExporterScrapeConfigPath))
+		case systemd.NoteFirewallPortRulesKept:
+			portRulesHint(e, "rdctl's ports", n.PortRules)
 		case systemd.NoteUserNotOurs:
 			e.warnf("the user %s stays: rdctl did not make it (%v)", n.User, n.Err)
 		}

@@ -17,6 +17,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/rdctl/rdctl/internal/plan"
@@ -54,6 +55,9 @@ type Rule struct {
 // (registration and heartbeats).
 var Rules = []Rule{{"tcp", 21115, 21119}, {"udp", 21116, 21116}}
 
+// String is the rule as firewall-cmd lists it: 21115-21119/tcp.
+func (r Rule) String() string { return r.span("-") + "/" + r.Proto }
+
 func (r Rule) span(sep string) string {
 	if r.From == r.To {
 		return fmt.Sprint(r.From)
@@ -66,6 +70,10 @@ const TailnetInterface = "tailscale0"
 
 // FirewalldZone is the zone rdctl creates for the tailnet interface.
 const FirewalldZone = "rdctl-tailnet"
+
+// FirewalldService is the firewalld service rdctl defines with the ports
+// and adds to a zone; like FirewalldZone it is rdctl's alone.
+const FirewalldService = "rdctl-rustdesk"
 
 // TableName is the nftables table rdctl owns (family inet).
 const TableName = "rdctl"
@@ -111,6 +119,21 @@ func (o Options) Split() (open, loopbackOnly []Rule) {
 		}
 	}
 	return append(ranges("tcp", openTCP), Rule{"udp", p, p}), ranges("tcp", lo)
+}
+
+// otherShapes are the open rules of the other port shapes (with and
+// without Proxy, for the recorded and the default ports) that open lacks.
+func (o Options) otherShapes(open []Rule) []Rule {
+	var out []Rule
+	for _, other := range []Options{{}, {Proxy: true, IDPort: o.IDPort, RelayPort: o.RelayPort}, {Proxy: true}} {
+		rs, _ := other.Split()
+		for _, r := range rs {
+			if !slices.Contains(open, r) && !slices.Contains(out, r) {
+				out = append(out, r)
+			}
+		}
+	}
+	return out
 }
 
 // ranges merges ports into sorted ranges of adjacent ports.
@@ -190,29 +213,46 @@ func Commands(b Backend, o Options) ([]Command, error) {
 			out = append(out, Command{Argv: []string{"ufw", "deny", r.span(":") + "/" + r.Proto, "comment", ruleComment}})
 		}
 	case Firewalld:
+		// The ports go into a firewalld service of rdctl's own, and the
+		// service into the zone: a port rule of the same range that
+		// someone else added (the guides' --add-port) stays theirs, and
+		// --remove takes out only the service. Warnings ALREADY_ENABLED
+		// and NOT_ENABLED (exit 0 since firewalld 0.9; 11 and 12 before)
+		// mean "already so"; 26 is NAME_CONFLICT (the service exists).
+		svc := []string{"firewall-cmd", "--permanent", "--service=" + FirewalldService}
+		out = append(out, Command{Argv: []string{"firewall-cmd", "--permanent", "--new-service=" + FirewalldService}, OKExit: []int{26}})
+		for _, r := range open {
+			out = append(out, Command{Argv: append(slices.Clone(svc), "--add-port="+r.span("-")+"/"+r.Proto), OKExit: []int{11}})
+		}
+		// The service holds exactly this mode's ports: take out those
+		// the other mode (with or without --proxy) put there.
+		for _, r := range o.otherShapes(open) {
+			out = append(out, Command{Argv: append(slices.Clone(svc), "--remove-port="+r.span("-")+"/"+r.Proto), OKExit: []int{12}})
+		}
 		var zone []string
 		if o.TailnetOnly {
 			// A zone of its own for the tailnet interface: the ports are
-			// open there and nowhere else. 26 is NAME_CONFLICT (the zone
-			// exists), 16 ZONE_ALREADY_SET, 11 ALREADY_ENABLED.
+			// open there and nowhere else, so the service leaves the
+			// default zone (where an apply without --tailnet-only put
+			// it). 16 is ZONE_ALREADY_SET.
 			out = append(out,
 				Command{Argv: []string{"firewall-cmd", "--permanent", "--new-zone=" + FirewalldZone}, OKExit: []int{26}},
-				Command{Argv: []string{"firewall-cmd", "--permanent", "--zone=" + FirewalldZone, "--add-interface=" + TailnetInterface}, OKExit: []int{16}},
+				Command{Argv: []string{"firewall-cmd", "--permanent", "--zone=" + FirewalldZone, "--add-interface=" + TailnetInterface}, OKExit: []int{16, 11}},
+				Command{Argv: []string{"firewall-cmd", "--permanent", "--remove-service=" + FirewalldService}, OKExit: []int{12}},
 			)
 			zone = []string{"--zone=" + FirewalldZone}
 		}
 		if o.Proxy {
-			// Without --proxy the WebSocket ports are in the zone's wide
-			// range: take it out (12 is NOT_ENABLED). firewalld never
-			// filters loopback, so ports left out of the zone are
-			// loopback-only.
+			// A wide port rule (from rdctl before it had its service, or
+			// from a guide) would still admit the WebSocket ports from
+			// anywhere, where X-Real-IP can be forged: take it out.
+			// firewalld never filters loopback, so ports left out of the
+			// zone are loopback-only.
 			argv := append([]string{"firewall-cmd", "--permanent"}, zone...)
 			out = append(out, Command{Argv: append(argv, "--remove-port="+Rules[0].span("-")+"/"+Rules[0].Proto), OKExit: []int{12}})
 		}
-		for _, r := range open {
-			argv := append([]string{"firewall-cmd", "--permanent"}, zone...)
-			out = append(out, Command{Argv: append(argv, "--add-port="+r.span("-")+"/"+r.Proto), OKExit: []int{11}})
-		}
+		argv := append([]string{"firewall-cmd", "--permanent"}, zone...)
+		out = append(out, Command{Argv: append(argv, "--add-service="+FirewalldService), OKExit: []int{11}})
 		out = append(out, Command{Argv: []string{"firewall-cmd", "--reload"}, AfterChange: true})
 	case NFTables:
 		out = append(out, Command{Argv: []string{"nft", "-f", "/dev/stdin"}, Stdin: NFTScript(o)})
@@ -385,8 +425,15 @@ const RunAction = "run"
 // ApplyPlan is `rdctl firewall --apply` as plan steps, one per command,
 // run in order with a Runner, and what they did.
 type ApplyPlan struct {
-	steps []*runStep
+	steps         []*runStep
+	portRulesLeft []Rule
 }
+
+// PortRulesLeft are the port rules of firewalld's default zone that admit
+// rdctl's ports, found when a removal plan was made. The removal leaves
+// them: rdctl's own rules are in its service (rdctl before the service
+// added port rules, which look the same as a guide's or an admin's).
+func (a *ApplyPlan) PortRulesLeft() []Rule { return slices.Clone(a.portRulesLeft) }
 
 // NewApplyPlan makes the steps that run cmds with r. A nil r (an image
 // tree, where there is nothing to run) makes steps that a dry run can show
@@ -523,6 +570,8 @@ func (s *runStep) Apply() (bool, error) {
 		s.changed = false
 	case s.c.Argv[0] == "ufw":
 		s.changed = !ufwUnchanged(output)
+	case s.c.Argv[0] == "firewall-cmd":
+		s.changed = !firewalldUnchanged(output)
 	case listing != nil && listed:
 		out, code, err := s.r.Run(s.ctx, listing, "")
 		s.changed = err != nil || code != 0 || out != before
@@ -548,6 +597,23 @@ func ufwUnchanged(output string) bool {
 		}
 	}
 	return lines > 0
+}
+
+// firewalldUnchanged says whether firewall-cmd's output reports that
+// nothing changed: since firewalld 0.9 an add of what is there and a
+// remove of what is not exit 0 with a warning (measured on 1.3.3:
+// "Warning: ALREADY_ENABLED: 21115-21119:tcp", "Warning: NOT_ENABLED:
+// rdctl-rustdesk"; ZONE_ALREADY_SET is the older interface warning).
+func firewalldUnchanged(output string) bool {
+	for l := range strings.Lines(output) {
+		l = strings.TrimSpace(l)
+		for _, w := range []string{"ALREADY_ENABLED", "NOT_ENABLED", "ZONE_ALREADY_SET"} {
+			if strings.HasPrefix(l, "Warning: "+w) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // removal is one thing `firewall --remove` undoes: a read-only command that
@@ -606,21 +672,27 @@ func removals(b Backend) ([]removal, error) {
 			}
 			return false, fmt.Errorf("exit %d", code)
 		}
-		proxyOpen, _ := Options{Proxy: true}.Split()
-		var specs []Rule
-		for _, r := range append(slices.Clone(Rules), proxyOpen...) {
-			if !slices.Contains(specs, r) {
-				specs = append(specs, r)
-			}
-		}
-		for _, r := range specs {
-			port := "--port=" + r.span("-") + "/" + r.Proto
-			out = append(out, removal{
-				probe:   Command{Argv: []string{"firewall-cmd", "--permanent", "--query" + port[1:]}},
+		// The service is rdctl's alone. It leaves the default zone
+		// first; deleting it also takes it out of every other zone
+		// (measured on firewalld 1.3.3). Port rules are never removed:
+		// nothing tells rdctl's (from before the service) from those a
+		// guide or an admin added; [ApplyPlan.PortRulesLeft] names them.
+		out = append(out,
+			removal{
+				probe:   Command{Argv: []string{"firewall-cmd", "--permanent", "--query-service=" + FirewalldService}},
 				present: query,
-				remove:  Command{Argv: []string{"firewall-cmd", "--permanent", "--remove" + port[1:]}},
+				remove:  Command{Argv: []string{"firewall-cmd", "--permanent", "--remove-service=" + FirewalldService}},
+			},
+			removal{
+				probe: Command{Argv: []string{"firewall-cmd", "--permanent", "--get-services"}},
+				present: func(output string, code int) (bool, error) {
+					if code != 0 {
+						return false, fmt.Errorf("exit %d", code)
+					}
+					return slices.Contains(strings.Fields(output), FirewalldService), nil
+				},
+				remove: Command{Argv: []string{"firewall-cmd", "--permanent", "--delete-service=" + FirewalldService}},
 			})
-		}
 		// The tailnet zone is rdctl's alone: deleting it takes its
 		// interface and ports along.
 		out = append(out, removal{
@@ -673,8 +745,69 @@ func NewRemovePlan(ctx context.Context, r Runner, b Backend) (*ApplyPlan, error)
 	}
 	if b == Firewalld {
 		a.steps = append(a.steps, &runStep{ctx: ctx, r: r, c: Command{Argv: []string{"firewall-cmd", "--reload"}}, after: removes})
+		if r != nil {
+			a.portRulesLeft = FirewalldPortRules(ctx, r, Rules)
+		}
 	}
 	return a, nil
+}
+
+// FirewalldPortRules are the port rules of firewalld's default zone that
+// admit any port of ports (read-only; nil when firewall-cmd does not
+// answer as expected).
+func FirewalldPortRules(ctx context.Context, r Runner, ports []Rule) []Rule {
+	out, code, err := r.Run(ctx, []string{"firewall-cmd", "--permanent", "--list-ports"}, "")
+	if err != nil || code != 0 {
+		return nil
+	}
+	rules, err := ParseFirewalldPorts(out)
+	if err != nil {
+		return nil
+	}
+	var found []Rule
+	for _, p := range rules {
+		for _, q := range ports {
+			if p.Proto == q.Proto && p.From <= q.To && q.From <= p.To {
+				found = append(found, p)
+				break
+			}
+		}
+	}
+	return found
+}
+
+// ParseFirewalldPorts reads firewall-cmd --list-ports: PORT[-PORT]/PROTO
+// words separated by spaces.
+func ParseFirewalldPorts(s string) ([]Rule, error) {
+	var out []Rule
+	for _, w := range strings.Fields(s) {
+		span, proto, ok := strings.Cut(w, "/")
+		if !ok || proto == "" || strings.Trim(proto, "abcdefghijklmnopqrstuvwxyz") != "" {
+			return nil, fmt.Errorf("port %q: want PORT[-PORT]/PROTO", w)
+		}
+		from, to, isRange := strings.Cut(span, "-")
+		if !isRange {
+			to = from
+		}
+		f, err1 := strconv.ParseUint(from, 10, 16)
+		t, err2 := strconv.ParseUint(to, 10, 16)
+		if err1 != nil || err2 != nil || f > t {
+			return nil, fmt.Errorf("port %q: want PORT[-PORT]/PROTO with PORT 0-65535, the lower first", w)
+		}
+		out = append(out, Rule{Proto: proto, From: uint16(f), To: uint16(t)})
+	}
+	return out, nil
+}
+
+// RemovePortRulesCommands are the commands that remove port rules from
+// firewalld's default zone and reload it, for a hint: rdctl never runs
+// them itself (see [ApplyPlan.PortRulesLeft]).
+func RemovePortRulesCommands(rules []Rule) []Command {
+	argv := []string{"firewall-cmd", "--permanent"}
+	for _, r := range rules {
+		argv = append(argv, "--remove-port="+r.span("-")+"/"+r.Proto)
+	}
+	return []Command{{Argv: argv}, {Argv: []string{"firewall-cmd", "--reload"}}}
 }
 
 // NewPurgePlan is the firewall part of `rdctl uninstall --purge`: the
@@ -697,6 +830,7 @@ func NewPurgePlan(ctx context.Context, r Runner) *ApplyPlan {
 		}
 		a, _ := NewRemovePlan(ctx, r, b)
 		all.steps = append(all.steps, a.steps...)
+		all.portRulesLeft = append(all.portRulesLeft, a.portRulesLeft...)
 	}
 	return all
 }

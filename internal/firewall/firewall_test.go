@@ -62,15 +62,22 @@ func TestCommandsExact(t *testing.T) {
 			"ufw allow in on tailscale0 to any port 21116 proto udp comment 'rdctl: RustDesk server'",
 		}},
 		{Firewalld, false, []string{
-			"firewall-cmd --permanent --add-port=21115-21119/tcp",
-			"firewall-cmd --permanent --add-port=21116/udp",
+			"firewall-cmd --permanent --new-service=rdctl-rustdesk",
+			"firewall-cmd --permanent --service=rdctl-rustdesk --add-port=21115-21119/tcp",
+			"firewall-cmd --permanent --service=rdctl-rustdesk --add-port=21116/udp",
+			"firewall-cmd --permanent --service=rdctl-rustdesk --remove-port=21115-21117/tcp",
+			"firewall-cmd --permanent --add-service=rdctl-rustdesk",
 			"firewall-cmd --reload",
 		}},
 		{Firewalld, true, []string{
+			"firewall-cmd --permanent --new-service=rdctl-rustdesk",
+			"firewall-cmd --permanent --service=rdctl-rustdesk --add-port=21115-21119/tcp",
+			"firewall-cmd --permanent --service=rdctl-rustdesk --add-port=21116/udp",
+			"firewall-cmd --permanent --service=rdctl-rustdesk --remove-port=21115-21117/tcp",
 			"firewall-cmd --permanent --new-zone=rdctl-tailnet",
 			"firewall-cmd --permanent --zone=rdctl-tailnet --add-interface=tailscale0",
-			"firewall-cmd --permanent --zone=rdctl-tailnet --add-port=21115-21119/tcp",
-			"firewall-cmd --permanent --zone=rdctl-tailnet --add-port=21116/udp",
+			"firewall-cmd --permanent --remove-service=rdctl-rustdesk",
+			"firewall-cmd --permanent --zone=rdctl-tailnet --add-service=rdctl-rustdesk",
 			"firewall-cmd --reload",
 		}},
 		{NFTables, false, []string{"nft -f /dev/stdin <<'EOF'\n" + NFTScript(Options{}) + "EOF"}},
@@ -166,14 +173,18 @@ func TestApply(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(res) != 5 || res[0].ExitCode != 26 || !strings.Contains(res[0].Output, "NAME_CONFLICT") {
+	if len(res) != 9 || res[4].ExitCode != 26 || !strings.Contains(res[4].Output, "NAME_CONFLICT") {
 		t.Errorf("results %+v", res)
 	}
 	data, _ := os.ReadFile(log)
-	want := "firewall-cmd --permanent --new-zone=rdctl-tailnet\n" +
+	want := "firewall-cmd --permanent --new-service=rdctl-rustdesk\n" +
+		"firewall-cmd --permanent --service=rdctl-rustdesk --add-port=21115-21119/tcp\n" +
+		"firewall-cmd --permanent --service=rdctl-rustdesk --add-port=21116/udp\n" +
+		"firewall-cmd --permanent --service=rdctl-rustdesk --remove-port=21115-21117/tcp\n" +
+		"firewall-cmd --permanent --new-zone=rdctl-tailnet\n" +
 		"firewall-cmd --permanent --zone=rdctl-tailnet --add-interface=tailscale0\n" +
-		"firewall-cmd --permanent --zone=rdctl-tailnet --add-port=21115-21119/tcp\n" +
-		"firewall-cmd --permanent --zone=rdctl-tailnet --add-port=21116/udp\n" +
+		"firewall-cmd --permanent --remove-service=rdctl-rustdesk\n" +
+		"firewall-cmd --permanent --zone=rdctl-tailnet --add-service=rdctl-rustdesk\n" +
 		"firewall-cmd --reload\n"
 	if string(data) != want {
 		t.Errorf("ran:\n%s\nwant:\n%s", data, want)
@@ -253,9 +264,14 @@ func TestProxyCommandsExact(t *testing.T) {
 			"ufw deny 21118:21119/tcp comment 'rdctl: RustDesk server'",
 		},
 		Firewalld: {
+			"firewall-cmd --permanent --new-service=rdctl-rustdesk",
+			"firewall-cmd --permanent --service=rdctl-rustdesk --add-port=21115-21117/tcp",
+			"firewall-cmd --permanent --service=rdctl-rustdesk --add-port=21116/udp",
+			"firewall-cmd --permanent --service=rdctl-rustdesk --remove-port=21115-21119/tcp",
+			// a wide port rule (older rdctl, a guide) would admit the
+			// WebSocket ports from anywhere
 			"firewall-cmd --permanent --remove-port=21115-21119/tcp",
-			"firewall-cmd --permanent --add-port=21115-21117/tcp",
-			"firewall-cmd --permanent --add-port=21116/udp",
+			"firewall-cmd --permanent --add-service=rdctl-rustdesk",
 			"firewall-cmd --reload",
 		},
 		NFTables: {"nft -f /dev/stdin <<'EOF'\n" + NFTScript(Options{Proxy: true}) + "EOF"},

@@ -167,13 +167,28 @@ func TestApplyReportsOnlyRealChanges(t *testing.T) {
 			"ufw allow 21115:21119/tcp comment rdctl: RustDesk server": {{"Skipping adding existing rule\n", 0}},
 			"ufw allow 21116/udp comment rdctl: RustDesk server":       {{"Rule added\nRule added (v6)\n", 0}},
 		}, 1, false},
-		{"firewalld, already enabled", Firewalld, map[string][]answer{
-			"firewall-cmd --permanent --add-port=21115-21119/tcp": {{"Warning: ALREADY_ENABLED", 11}},
-			"firewall-cmd --permanent --add-port=21116/udp":       {{"Warning: ALREADY_ENABLED", 11}},
+		// firewalld 1.3.3 as measured: exit 0 with a warning
+		{"firewalld, already so", Firewalld, map[string][]answer{
+			"firewall-cmd --permanent --new-service=rdctl-rustdesk":                           {{"Error: NAME_CONFLICT: new_service(): 'rdctl-rustdesk'", 26}},
+			"firewall-cmd --permanent --service=rdctl-rustdesk --add-port=21115-21119/tcp":    {{"Warning: ALREADY_ENABLED: '21115-21119:tcp'\nsuccess\n", 0}},
+			"firewall-cmd --permanent --service=rdctl-rustdesk --add-port=21116/udp":          {{"Warning: ALREADY_ENABLED: '21116:udp'\nsuccess\n", 0}},
+			"firewall-cmd --permanent --service=rdctl-rustdesk --remove-port=21115-21117/tcp": {{"Warning: NOT_ENABLED: '21115-21117:tcp'\nsuccess\n", 0}},
+			"firewall-cmd --permanent --add-service=rdctl-rustdesk":                           {{"Warning: ALREADY_ENABLED: rdctl-rustdesk\nsuccess\n", 0}},
+		}, 0, false},
+		// firewalld before 0.9: the same as exit codes
+		{"firewalld before 0.9, already so", Firewalld, map[string][]answer{
+			"firewall-cmd --permanent --new-service=rdctl-rustdesk":                           {{"Error: NAME_CONFLICT", 26}},
+			"firewall-cmd --permanent --service=rdctl-rustdesk --add-port=21115-21119/tcp":    {{"Error: ALREADY_ENABLED", 11}},
+			"firewall-cmd --permanent --service=rdctl-rustdesk --add-port=21116/udp":          {{"Error: ALREADY_ENABLED", 11}},
+			"firewall-cmd --permanent --service=rdctl-rustdesk --remove-port=21115-21117/tcp": {{"Error: NOT_ENABLED", 12}},
+			"firewall-cmd --permanent --add-service=rdctl-rustdesk":                           {{"Error: ALREADY_ENABLED", 11}},
 		}, 0, false},
 		{"firewalld, one added", Firewalld, map[string][]answer{
-			"firewall-cmd --permanent --add-port=21115-21119/tcp": {{"Warning: ALREADY_ENABLED", 11}},
-			"firewall-cmd --permanent --add-port=21116/udp":       {{"success", 0}},
+			"firewall-cmd --permanent --new-service=rdctl-rustdesk":                           {{"Error: NAME_CONFLICT: new_service(): 'rdctl-rustdesk'", 26}},
+			"firewall-cmd --permanent --service=rdctl-rustdesk --add-port=21115-21119/tcp":    {{"Warning: ALREADY_ENABLED: '21115-21119:tcp'\nsuccess\n", 0}},
+			"firewall-cmd --permanent --service=rdctl-rustdesk --add-port=21116/udp":          {{"success\n", 0}},
+			"firewall-cmd --permanent --service=rdctl-rustdesk --remove-port=21115-21117/tcp": {{"Warning: NOT_ENABLED: '21115-21117:tcp'\nsuccess\n", 0}},
+			"firewall-cmd --permanent --add-service=rdctl-rustdesk":                           {{"Warning: ALREADY_ENABLED: rdctl-rustdesk\nsuccess\n", 0}},
 		}, 2, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -17,11 +17,12 @@ import (
 // removal can be checked against what an apply left: ufw's added rules as
 // `ufw show added` prints them, firewalld's permanent ports and zones.
 type stateRunner struct {
-	have  map[string]bool
-	ufw   []string        // "ufw allow ..." lines
-	ports map[string]bool // "zone|port/proto"
-	zones []string
-	ran   []string // the commands that change something
+	have     map[string]bool
+	ufw      []string        // "ufw allow ..." lines
+	ports    map[string]bool // "zone|port/proto", "zone|service:NAME", "service:NAME|port/proto"
+	zones    []string
+	services []string // besides the stock ones
+	ran      []string // the commands that change something
 }
 
 func newStateRunner() *stateRunner {
@@ -57,28 +58,87 @@ func (f *stateRunner) Run(_ context.Context, argv []string, _ string) (string, i
 			return "Could not delete non-existent rule\n", 0, nil
 		}
 	case argv[0] == "firewall-cmd":
-		zone := "public"
+		zone, service := "public", ""
 		var op string
 		for _, a := range argv[1:] {
 			switch {
 			case strings.HasPrefix(a, "--zone="):
 				zone = strings.TrimPrefix(a, "--zone=")
+			case strings.HasPrefix(a, "--service="):
+				service = strings.TrimPrefix(a, "--service=")
 			case a != "--permanent":
 				op = a
 			}
 		}
 		k, v, _ := strings.Cut(op, "=")
+		// As measured on firewalld 1.3.3: adding what is there and
+		// removing what is not exit 0 with a warning.
+		set := func(key string, on bool) (string, int, error) {
+			if f.ports[key] == on {
+				w := "ALREADY_ENABLED"
+				if !on {
+					w = "NOT_ENABLED"
+				}
+				return "Warning: " + w + ": " + v + "\nsuccess\n", 0, nil
+			}
+			if on {
+				f.ports[key] = true
+			} else {
+				delete(f.ports, key)
+			}
+			f.ran = append(f.ran, line)
+			return "success\n", 0, nil
+		}
+		if service != "" {
+			if !slices.Contains(f.services, service) {
+				return "Error: INVALID_SERVICE: " + service, 101, nil
+			}
+			switch k {
+			case "--add-port":
+				return set("service:"+service+"|"+v, true)
+			case "--remove-port":
+				return set("service:"+service+"|"+v, false)
+			}
+			return "", 2, fmt.Errorf("fake firewall-cmd: %s", op)
+		}
 		switch k {
 		case "--get-zones":
 			return strings.Join(f.zones, " ") + "\n", 0, nil
+		case "--get-services":
+			return "ssh " + strings.Join(f.services, " ") + "\n", 0, nil
+		case "--list-ports":
+			var ps []string
+			for p := range f.ports {
+				if z, port, _ := strings.Cut(p, "|"); z == zone && !strings.Contains(port, ":") {
+					ps = append(ps, port)
+				}
+			}
+			slices.Sort(ps)
+			return strings.Join(ps, " ") + "\n", 0, nil
 		case "--new-zone":
 			if slices.Contains(f.zones, v) {
-				return "NAME_CONFLICT", 26, nil
+				return "Error: NAME_CONFLICT: new_zone(): '" + v + "'", 26, nil
 			}
 			f.zones = append(f.zones, v)
+		case "--new-service":
+			if slices.Contains(f.services, v) {
+				return "Error: NAME_CONFLICT: new_service(): '" + v + "'", 26, nil
+			}
+			f.services = append(f.services, v)
+		case "--delete-service":
+			// firewalld takes the service out of every zone too
+			if !slices.Contains(f.services, v) {
+				return "Error: INVALID_SERVICE: " + v, 101, nil
+			}
+			f.services = slices.DeleteFunc(f.services, func(s string) bool { return s == v })
+			for p := range f.ports {
+				if strings.HasSuffix(p, "|service:"+v) || strings.HasPrefix(p, "service:"+v+"|") {
+					delete(f.ports, p)
+				}
+			}
 		case "--delete-zone":
 			if !slices.Contains(f.zones, v) {
-				return "INVALID_ZONE", 112, nil
+				return "Error: INVALID_ZONE: " + v, 112, nil
 			}
 			f.zones = slices.DeleteFunc(f.zones, func(z string) bool { return z == v })
 			for p := range f.ports {
@@ -86,13 +146,26 @@ func (f *stateRunner) Run(_ context.Context, argv []string, _ string) (string, i
 					delete(f.ports, p)
 				}
 			}
-		case "--add-interface", "--reload":
+		case "--reload":
+		case "--add-interface":
+			return set(zone+"|iface:"+v, true)
 		case "--add-port":
-			f.ports[zone+"|"+v] = true
+			return set(zone+"|"+v, true)
 		case "--remove-port":
-			delete(f.ports, zone+"|"+v)
-		case "--query-port":
-			if f.ports[zone+"|"+v] {
+			return set(zone+"|"+v, false)
+		case "--add-service":
+			if !slices.Contains(f.services, v) {
+				return "Error: INVALID_SERVICE: " + v, 101, nil
+			}
+			return set(zone+"|service:"+v, true)
+		case "--remove-service":
+			return set(zone+"|service:"+v, false)
+		case "--query-port", "--query-service":
+			key := zone + "|" + v
+			if k == "--query-service" {
+				key = zone + "|service:" + v
+			}
+			if f.ports[key] {
 				return "yes\n", 0, nil
 			}
 			return "no\n", 1, nil
@@ -121,6 +194,12 @@ func TestRemovePlanUndoesApply(t *testing.T) {
 			f := newStateRunner()
 			f.ufw = []string{"ufw allow 22/tcp"}
 			f.ports["public|22/tcp"] = true
+			// The guides' firewalld rules, from before rdctl: the same
+			// ports, but someone else's.
+			guide := []string{"public|21115-21117/tcp", "public|21117/udp", "public|21118-21119/tcp"}
+			for _, g := range guide {
+				f.ports[g] = true
+			}
 			cmds, _ := Commands(b, Options{TailnetOnly: tailnet})
 			if _, err := Apply(context.Background(), f, cmds); err != nil {
 				t.Fatal(err)
@@ -141,6 +220,18 @@ func TestRemovePlanUndoesApply(t *testing.T) {
 			}
 			if !reflect.DeepEqual(rrs, dryToReal(drs)) {
 				t.Errorf("%s %v: real %+v, dry %+v", b, tailnet, rrs, drs)
+			}
+			if b == Firewalld {
+				want := []Rule{{"tcp", 21115, 21117}, {"tcp", 21118, 21119}}
+				if got := a.PortRulesLeft(); !reflect.DeepEqual(got, want) {
+					t.Errorf("%v: port rules left %v, want %v", tailnet, got, want)
+				}
+			}
+			for _, g := range guide {
+				if !f.ports[g] {
+					t.Errorf("%s %v: removed someone else's %s", b, tailnet, g)
+				}
+				delete(f.ports, g)
 			}
 			if !reflect.DeepEqual(f.ufw, []string{"ufw allow 22/tcp"}) || !reflect.DeepEqual(f.ports, map[string]bool{"public|22/tcp": true}) ||
 				!reflect.DeepEqual(f.zones, []string{"public", "trusted"}) {
@@ -196,9 +287,9 @@ func TestRemoveCommandsExact(t *testing.T) {
 		"run ufw delete allow 21115:21117/tcp",
 		"run ufw delete deny 21118:21119/tcp",
 		"run ufw delete allow in on tailscale0 to any port 21115:21117 proto tcp",
-		"run firewall-cmd --permanent --remove-port=21115-21119/tcp",
-		"run firewall-cmd --permanent --remove-port=21116/udp",
-		"run firewall-cmd --permanent --remove-port=21115-21117/tcp",
+		// rdctl's service and zone only: port rules stay
+		"run firewall-cmd --permanent --remove-service=rdctl-rustdesk",
+		"run firewall-cmd --permanent --delete-service=rdctl-rustdesk",
 		"run firewall-cmd --permanent --delete-zone=rdctl-tailnet",
 		"run firewall-cmd --reload",
 		"run nft delete table inet rdctl",
@@ -274,4 +365,91 @@ func TestNFTRemoveInNetns(t *testing.T) {
 	if rs, err := runPlan(t, NewPurgePlan(ctx, r), false); err != nil || plan.Changed(rs) != 0 {
 		t.Errorf("purge: %+v %v", rs, err)
 	}
+}
+
+// Applying one mode after another leaves rdctl's service with exactly the
+// last mode's ports, in the last mode's zone only.
+func TestFirewalldServiceFollowsMode(t *testing.T) {
+	f := newStateRunner()
+	ours := func() []string {
+		var out []string
+		for k := range f.ports {
+			if strings.Contains(k, "service:"+FirewalldService) {
+				out = append(out, k)
+			}
+		}
+		slices.Sort(out)
+		return out
+	}
+	for _, step := range []struct {
+		o    Options
+		want []string
+	}{
+		{Options{}, []string{"public|service:rdctl-rustdesk", "service:rdctl-rustdesk|21115-21119/tcp", "service:rdctl-rustdesk|21116/udp"}},
+		{Options{Proxy: true}, []string{"public|service:rdctl-rustdesk", "service:rdctl-rustdesk|21115-21117/tcp", "service:rdctl-rustdesk|21116/udp"}},
+		{Options{Proxy: true, TailnetOnly: true}, []string{"rdctl-tailnet|service:rdctl-rustdesk", "service:rdctl-rustdesk|21115-21117/tcp", "service:rdctl-rustdesk|21116/udp"}},
+		{Options{TailnetOnly: true}, []string{"rdctl-tailnet|service:rdctl-rustdesk", "service:rdctl-rustdesk|21115-21119/tcp", "service:rdctl-rustdesk|21116/udp"}},
+	} {
+		cmds, _ := Commands(Firewalld, step.o)
+		if _, err := Apply(context.Background(), f, cmds); err != nil {
+			t.Fatal(err)
+		}
+		if got := ours(); !reflect.DeepEqual(got, step.want) {
+			t.Errorf("%+v: %v, want %v", step.o, got, step.want)
+		}
+		// and again: nothing changes, no reload
+		f.ran = nil
+		a := NewApplyPlan(context.Background(), f, cmds)
+		if rs, err := runPlan(t, a, false); err != nil || plan.Changed(rs) != 0 || len(f.ran) != 0 {
+			t.Errorf("%+v again: %+v %v, ran %v", step.o, rs, err, f.ran)
+		}
+	}
+}
+
+func TestParseFirewalldPorts(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want []Rule
+		ok   bool
+	}{
+		{"\n", nil, true},
+		{"21115-21117/tcp 21117/udp 22/tcp\n", []Rule{{"tcp", 21115, 21117}, {"udp", 21117, 21117}, {"tcp", 22, 22}}, true},
+		{"0-65535/sctp", []Rule{{"sctp", 0, 65535}}, true},
+		{"21117", nil, false},
+		{"21117/", nil, false},
+		{"21119-21115/tcp", nil, false},
+		{"65536/tcp", nil, false},
+		{"-1/tcp", nil, false},
+		{"21115-/tcp", nil, false},
+		{"21115/TCP", nil, false},
+	} {
+		got, err := ParseFirewalldPorts(tc.in)
+		if (err == nil) != tc.ok || !reflect.DeepEqual(got, tc.want) {
+			t.Errorf("%q: %v %v, want %v ok=%v", tc.in, got, err, tc.want, tc.ok)
+		}
+	}
+}
+
+// FuzzParseFirewalldPorts: any input parses or fails without panicking,
+// and what parses prints back as firewall-cmd would list it.
+func FuzzParseFirewalldPorts(f *testing.F) {
+	f.Add("21115-21117/tcp 21117/udp")
+	f.Add("1-2/x\t3/y")
+	f.Fuzz(func(t *testing.T, s string) {
+		rules, err := ParseFirewalldPorts(s)
+		if err != nil {
+			return
+		}
+		var words []string
+		for _, r := range rules {
+			if r.From > r.To {
+				t.Fatalf("%q: %+v", s, r)
+			}
+			words = append(words, r.span("-")+"/"+r.Proto)
+		}
+		again, err := ParseFirewalldPorts(strings.Join(words, " "))
+		if err != nil || !reflect.DeepEqual(again, rules) {
+			t.Fatalf("%q: round trip %v %v, want %v", s, again, err, rules)
+		}
+	})
 }

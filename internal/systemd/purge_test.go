@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"io/fs"
 	"os"
 	"path"
@@ -314,5 +315,68 @@ func TestUninstallExporter(t *testing.T) {
 	}
 	if !exists(root, files[0]) || slices.Contains(res.Removed, Under(root, files[0])) {
 		t.Errorf("removed a %s rdctl did not write", ExporterUnitName)
+	}
+}
+
+// fakeFirewalld answers firewall-cmd's queries for a host with rdctl's
+// service in the default zone and a guide's port rules.
+type fakeFirewalld struct{ ran []string }
+
+func (f *fakeFirewalld) LookPath(name string) (string, error) {
+	if name != "firewall-cmd" {
+		return "", &fs.PathError{Op: "lookpath", Path: name, Err: fs.ErrNotExist}
+	}
+	return "/usr/bin/firewall-cmd", nil
+}
+
+func (f *fakeFirewalld) Run(_ context.Context, argv []string, _ string) (string, int, error) {
+	switch line := strings.Join(argv, " "); line {
+	case "firewall-cmd --state":
+		return "running\n", 0, nil
+	case "firewall-cmd --permanent --list-ports":
+		return "21115-21117/tcp 21117/udp 21118-21119/tcp\n", 0, nil
+	case "firewall-cmd --permanent --get-services":
+		return "ssh rdctl-rustdesk\n", 0, nil
+	case "firewall-cmd --permanent --get-zones":
+		return "public\n", 0, nil
+	case "firewall-cmd --permanent --query-service=rdctl-rustdesk":
+		return "yes\n", 0, nil
+	default:
+		f.ran = append(f.ran, line)
+		return "success\n", 0, nil
+	}
+}
+
+// A live --purge on firewalld removes rdctl's service and leaves the port
+// rules that admit the same ports, with a note naming them.
+func TestUninstallPurgeKeepsFirewalldPortRules(t *testing.T) {
+	root, rec := installWithBinaries(t, testBins)
+	m := &fakeManager{states: map[string]UnitState{
+		"hbbs.service": {Name: "hbbs.service", LoadState: "loaded", ActiveState: "active"},
+		"hbbr.service": {Name: "hbbr.service", LoadState: "loaded", ActiveState: "active"}}}
+	fw := &fakeFirewalld{}
+	o := uninstallOptions(root, rec)
+	o.Live, o.Connect, o.PurgeInstall, o.Accounts, o.Firewall = true, m.connect, true, &fakeAccounts{users: map[string]string{}}, fw
+	steps, res, err := UninstallPlan(t.Context(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var p plan.Plan
+	p.Add(steps...)
+	if _, err := p.Run(false); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"firewall-cmd --permanent --remove-service=rdctl-rustdesk", "firewall-cmd --permanent --delete-service=rdctl-rustdesk", "firewall-cmd --reload"}
+	if !slices.Equal(fw.ran, want) {
+		t.Errorf("ran %v, want %v", fw.ran, want)
+	}
+	var note *UninstallNote
+	for i := range res.Notes {
+		if res.Notes[i].Kind == NoteFirewallPortRulesKept {
+			note = &res.Notes[i]
+		}
+	}
+	if note == nil || fmt.Sprint(note.PortRules) != "[21115-21117/tcp 21118-21119/tcp]" {
+		t.Errorf("notes %+v", res.Notes)
 	}
 }

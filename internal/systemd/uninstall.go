@@ -119,6 +119,10 @@ const (
 	// NoteExporterKept: rdctl's exporter unit (Path) stays, since it may
 	// watch other servers too; PurgeInstall removes it.
 	NoteExporterKept
+	// NoteFirewallPortRulesKept: firewalld port rules that admit rdctl's
+	// ports (PortRules) stay: rdctl's own rules are its firewalld service,
+	// and a port rule may be a guide's or an admin's.
+	NoteFirewallPortRulesKept
 )
 
 // UninstallNote is something an uninstall step left alone on purpose.
@@ -128,6 +132,8 @@ type UninstallNote struct {
 	Err  error
 	Path string // NoteBinaryChanged
 	User string // NoteUserNotOurs
+	// PortRules: NoteFirewallPortRulesKept
+	PortRules []firewall.Rule
 }
 
 // UninstallStage names the step of an uninstall that failed, so the
@@ -211,6 +217,9 @@ func UninstallPlan(ctx context.Context, o UninstallOptions) ([]plan.Step, *Unins
 		if o.Firewall != nil {
 			u.res.firewall = firewall.NewPurgePlan(ctx, o.Firewall)
 			steps = append(steps, u.res.firewall.Steps()...)
+			if left := u.res.firewall.PortRulesLeft(); len(left) > 0 {
+				u.res.Notes = append(u.res.Notes, UninstallNote{Kind: NoteFirewallPortRulesKept, PortRules: left})
+			}
 		}
 		// Before its sysusers.d entry goes: that entry is what says
 		// rdctl made the user, so a failed run can run again.
