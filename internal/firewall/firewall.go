@@ -683,28 +683,11 @@ func removals(b Backend) ([]removal, error) {
 				present: query,
 				remove:  Command{Argv: []string{"firewall-cmd", "--permanent", "--remove-service=" + FirewalldService}},
 			},
-			removal{
-				probe: Command{Argv: []string{"firewall-cmd", "--permanent", "--get-services"}},
-				present: func(output string, code int) (bool, error) {
-					if code != 0 {
-						return false, fmt.Errorf("exit %d", code)
-					}
-					return slices.Contains(strings.Fields(output), FirewalldService), nil
-				},
-				remove: Command{Argv: []string{"firewall-cmd", "--permanent", "--delete-service=" + FirewalldService}},
-			})
-		// The tailnet zone is rdctl's alone: deleting it takes its
-		// interface and ports along.
-		out = append(out, removal{
-			probe: Command{Argv: []string{"firewall-cmd", "--permanent", "--get-zones"}},
-			present: func(output string, code int) (bool, error) {
-				if code != 0 {
-					return false, fmt.Errorf("exit %d", code)
-				}
-				return slices.Contains(strings.Fields(output), FirewalldZone), nil
-			},
-			remove: Command{Argv: []string{"firewall-cmd", "--permanent", "--delete-zone=" + FirewalldZone}},
-		})
+			deleteFirewalld("service", FirewalldService),
+			// The tailnet zone is rdctl's alone: deleting it takes its
+			// interface and service along.
+			deleteFirewalld("zone", FirewalldZone),
+		)
 	case NFTables:
 		out = append(out, removal{
 			probe: Command{Argv: []string{"nft", "list", "table", "inet", TableName}},
@@ -723,6 +706,21 @@ func removals(b Backend) ([]removal, error) {
 		return nil, fmt.Errorf("unknown firewall backend %q", b)
 	}
 	return out, nil
+}
+
+// deleteFirewalld is the removal of firewalld's permanent object kind
+// ("service", "zone") called name: present while --get-<kind>s lists it.
+func deleteFirewalld(kind, name string) removal {
+	return removal{
+		probe: Command{Argv: []string{"firewall-cmd", "--permanent", "--get-" + kind + "s"}},
+		present: func(output string, code int) (bool, error) {
+			if code != 0 {
+				return false, fmt.Errorf("exit %d", code)
+			}
+			return slices.Contains(strings.Fields(output), name), nil
+		},
+		remove: Command{Argv: []string{"firewall-cmd", "--permanent", "--delete-" + kind + "=" + name}},
+	}
 }
 
 // NewRemovePlan makes the steps of `rdctl firewall --remove` on backend b:
