@@ -124,13 +124,16 @@ func runFirewall(ctx context.Context, e *env, cmd *cli.Command) error {
 	if !cmd.IsSet("proxy") && rec != nil && rec.Proxy != nil {
 		opts.Proxy = true
 	}
-	if opts.Proxy && rec != nil {
-		// the record's ports: the WebSocket ports are hbbs's and hbbr's + 2
+	if rec != nil {
+		// the record's ports: the WebSocket ports are hbbs's and hbbr's +
+		// 2. Without --proxy they name the proxy rules an apply prunes.
 		id, relay, err := proxyconf.WSPorts(rec)
-		if err != nil {
+		switch {
+		case err != nil && opts.Proxy:
 			return err
+		case err == nil:
+			opts.IDPort, opts.RelayPort = uint16(id-2), uint16(relay-2)
 		}
-		opts.IDPort, opts.RelayPort = uint16(id-2), uint16(relay-2)
 	}
 	if script {
 		if backend != "" && backend != firewall.NFTables {
@@ -153,6 +156,9 @@ func runFirewall(ctx context.Context, e *env, cmd *cli.Command) error {
 	if err != nil {
 		return err
 	}
+	if apply {
+		cmds = append(firewall.PruneCommands(backend, opts), cmds...)
+	}
 	out := firewallJSON{Backend: backend, Reason: reason, TailnetOnly: opts.TailnetOnly, Proxy: opts.Proxy}
 	for _, c := range cmds {
 		out.Commands = append(out.Commands, firewallCommandJSON{Argv: c.Argv, Stdin: c.Stdin, Shell: c.String()})
@@ -172,6 +178,9 @@ func runFirewall(ctx context.Context, e *env, cmd *cli.Command) error {
 			map[bool]string{true: ", WebSocket ports on loopback only (a reverse proxy fronts them)", false: ""}[opts.Proxy])
 		for _, c := range out.Commands {
 			e.printf("%s\n", c.Shell)
+		}
+		if prune := firewall.PruneCommands(backend, opts); len(prune) > 0 {
+			e.hintf("--apply also deletes first, while 'ufw show added' lists them with rdctl's comment, the %d rules of rdctl's other modes (--tailnet-only, --proxy) that these do not add", len(prune))
 		}
 		e.hintf("run them with: rdctl firewall --apply%s", map[bool]string{true: " --backend " + string(backend), false: ""}[reason == "--backend"])
 		return nil

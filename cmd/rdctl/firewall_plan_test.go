@@ -10,25 +10,32 @@ import (
 
 // firewall --apply is a plan of "run" steps, one per command. The seam is
 // PATH: a fake ufw that logs its arguments, so nothing touches the host's
-// firewall. The dry run runs nothing (the fake's directory, where the log
-// would appear, is unchanged); the real run (root only: it takes the live
-// lock, /run/rdctl/rdctl.lock) reports the same steps and runs exactly the
-// commands. internal/firewall tests the same with a fake Runner, as any user.
+// firewall. The dry run runs nothing but the read-only queries (the
+// fake's directory, where the log would appear, is unchanged); the real
+// run (root only: it takes the live lock, /run/rdctl/rdctl.lock) reports
+// the same steps and runs exactly the commands: the deletions of rdctl's
+// rules of other modes only for what `ufw show added` lists (here the
+// tailnet-only tcp rule, from an earlier --tailnet-only apply).
+// internal/firewall tests the same with a fake Runner, as any user.
 func TestFirewallApplyPlan(t *testing.T) {
 	dir := t.TempDir()
 	log := filepath.Join(dir, "ran.log")
-	fake := "#!/bin/sh\necho \"ufw $*\" >> " + log + "\necho 'Rule added'\n"
+	fake := "#!/bin/sh\nif [ \"$*\" = 'show added' ]; then echo 'Added user rules:'; " +
+		"echo \"ufw allow in on tailscale0 to any port 21115:21119 proto tcp comment 'rdctl: RustDesk server'\"; exit 0; fi\n" +
+		"echo \"ufw $*\" >> " + log + "\necho 'Rule added'\n"
 	if err := os.WriteFile(filepath.Join(dir, "ufw"), []byte(fake), 0o755); err != nil {
 		t.Fatal(err)
 	}
 	t.Setenv("PATH", dir)
 	args := []string{"--lock-wait", "10s", "firewall", "--apply", "--backend", "ufw"}
-	want := []string{"ufw allow 21115:21119/tcp comment rdctl: RustDesk server", "ufw allow 21116/udp comment rdctl: RustDesk server"}
+	want := []string{"ufw delete allow in on tailscale0 to any port 21115:21119 proto tcp",
+		"ufw allow 21115:21119/tcp comment rdctl: RustDesk server", "ufw allow 21116/udp comment rdctl: RustDesk server"}
+	const steps = 7 // 5 deletions of other modes' rules, each while listed, then the 2 rules
 
 	if os.Geteuid() != 0 {
 		code, out, errOut := runInProcess(t, append([]string{"--dry-run", "--json"}, args...)...)
 		r := planOf(t, out)
-		if code != 0 || !r.DryRun || len(r.Steps) != 2 || r.Steps[0].Target != want[0] {
+		if code != 0 || !r.DryRun || len(r.Steps) != steps || r.Steps[0].Target != want[0] {
 			t.Errorf("dry run: exit %d %+v %s", code, r, errOut)
 		}
 		if _, err := os.Stat(log); !os.IsNotExist(err) {
@@ -47,12 +54,17 @@ func TestFirewallApplyPlan(t *testing.T) {
 	}
 	json.Unmarshal([]byte(dry), &d)
 	json.Unmarshal([]byte(real), &r)
-	if d.Applied || len(d.Results) != 0 || !r.Applied || len(r.Results) != 2 {
+	if d.Applied || len(d.Results) != 0 || !r.Applied || len(r.Results) != len(want) || len(r.Steps) != steps {
 		t.Errorf("dry %+v\nreal %+v", d, r)
 	}
-	for i, s := range r.Steps {
-		if s.Action != "run" || s.Target != want[i] || r.Results[i].Command != want[i] {
-			t.Errorf("step %d: %+v, result %+v", i, s, r.Results[i])
+	for i, res := range r.Results {
+		if res.Command != want[i] {
+			t.Errorf("result %d: %+v, want %s", i, res, want[i])
+		}
+	}
+	for _, s := range r.Steps {
+		if s.Action != "run" {
+			t.Errorf("step %+v", s)
 		}
 	}
 	data, _ := os.ReadFile(log)

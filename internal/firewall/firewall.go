@@ -121,6 +121,79 @@ func (o Options) Split() (open, loopbackOnly []Rule) {
 	return append(ranges("tcp", openTCP), Rule{"udp", p, p}), ranges("tcp", lo)
 }
 
+// PruneCommands are the commands an apply runs before [Commands]: on ufw,
+// the deletion of each rule of rdctl's (by its comment) that another mode
+// added and o does not, each run only while `ufw show added` lists it. ufw
+// keeps rules until deleted, so after an open apply --tailnet-only would
+// leave the ports open everywhere, and after --proxy a plain apply would
+// leave the WebSocket ports denied. The other backends need none: the
+// nftables table is replaced whole, and firewalld's service gets exactly
+// o's ports ([Commands]). A fresh host needs none of them, so they are
+// not part of the printed commands.
+func PruneCommands(b Backend, o Options) []Command {
+	if b != UFW {
+		return nil
+	}
+	mine := ufwRules(o)
+	seen := map[string]bool{}
+	for _, c := range mine {
+		seen[c.String()] = true
+	}
+	if o.Proxy {
+		// the wide rule: Commands deletes it in any case
+		wide := ufwRules(Options{TailnetOnly: o.TailnetOnly})
+		seen[wide[0].String()] = true
+	}
+	var out []Command
+	for _, other := range o.otherModes() {
+		for _, add := range ufwRules(other) {
+			line := add.String()
+			if seen[line] {
+				continue
+			}
+			seen[line] = true
+			out = append(out, Command{Argv: append([]string{"ufw", "delete"}, add.Argv[1:len(add.Argv)-2]...), IfUFWAdded: line})
+		}
+	}
+	return out
+}
+
+// ufwRules are the ufw commands that add o's rules, with rdctl's comment.
+func ufwRules(o Options) []Command {
+	var out []Command
+	open, lo := o.Split()
+	for _, r := range open {
+		if o.TailnetOnly {
+			out = append(out, Command{Argv: []string{"ufw", "allow", "in", "on", TailnetInterface, "to", "any", "port", r.span(":"), "proto", r.Proto, "comment", ruleComment}})
+		} else {
+			out = append(out, Command{Argv: []string{"ufw", "allow", r.span(":") + "/" + r.Proto, "comment", ruleComment}})
+		}
+	}
+	// ufw admits loopback before any user rule (before.rules), so a
+	// deny shuts the port everywhere else.
+	for _, r := range lo {
+		out = append(out, Command{Argv: []string{"ufw", "deny", r.span(":") + "/" + r.Proto, "comment", ruleComment}})
+	}
+	return out
+}
+
+// otherModes are the modes (with and without TailnetOnly and Proxy, for
+// the recorded and the default ports) that are not o.
+func (o Options) otherModes() []Options {
+	var out []Options
+	for _, ports := range [][2]uint16{{o.IDPort, o.RelayPort}, {0, 0}} {
+		for _, m := range []Options{{}, {TailnetOnly: true}, {Proxy: true}, {TailnetOnly: true, Proxy: true}} {
+			if m.Proxy {
+				m.IDPort, m.RelayPort = ports[0], ports[1]
+			}
+			if m != o && !slices.Contains(out, m) {
+				out = append(out, m)
+			}
+		}
+	}
+	return out
+}
+
 // otherShapes are the open rules of the other port shapes (with and
 // without Proxy, for the recorded and the default ports) that open lacks.
 func (o Options) otherShapes(open []Rule) []Rule {
@@ -163,6 +236,10 @@ type Command struct {
 	// AfterChange makes the command run only when one before it in the
 	// same plan changed something (firewalld's reload).
 	AfterChange bool `json:"-"`
+	// IfUFWAdded makes the command run only while `ufw show added` lists
+	// this line: a rule of rdctl's (its comment says so) that an apply
+	// of another mode takes out.
+	IfUFWAdded string `json:"-"`
 }
 
 // String renders the command for a shell: arguments quoted where needed,
@@ -173,6 +250,9 @@ func (c Command) String() string {
 		words[i] = shellQuote(a)
 	}
 	s := strings.Join(words, " ")
+	if c.IfUFWAdded != "" {
+		s = "ufw show added | grep -qxF -- " + shellQuote(c.IfUFWAdded) + " && " + s
+	}
 	if c.Stdin != "" {
 		s += " <<'EOF'\n" + c.Stdin + "EOF"
 	}
@@ -190,28 +270,18 @@ func shellQuote(s string) string {
 // Each is idempotent: running them again changes nothing.
 func Commands(b Backend, o Options) ([]Command, error) {
 	var out []Command
-	open, lo := o.Split()
+	open, _ := o.Split()
 	switch b {
 	case UFW:
+		mine := ufwRules(o)
 		if o.Proxy {
 			// The wide rule of the mode without --proxy would admit the
 			// WebSocket ports before the deny below: ufw takes the first
 			// match. Deleting a rule that is not there is harmless.
-			wide, _ := Commands(UFW, Options{TailnetOnly: o.TailnetOnly})
+			wide := ufwRules(Options{TailnetOnly: o.TailnetOnly})
 			out = append(out, Command{Argv: append([]string{"ufw", "delete"}, wide[0].Argv[1:len(wide[0].Argv)-2]...), OKExit: []int{1}})
 		}
-		for _, r := range open {
-			if o.TailnetOnly {
-				out = append(out, Command{Argv: []string{"ufw", "allow", "in", "on", TailnetInterface, "to", "any", "port", r.span(":"), "proto", r.Proto, "comment", ruleComment}})
-			} else {
-				out = append(out, Command{Argv: []string{"ufw", "allow", r.span(":") + "/" + r.Proto, "comment", ruleComment}})
-			}
-		}
-		// ufw admits loopback before any user rule (before.rules), so a
-		// deny shuts the port everywhere else.
-		for _, r := range lo {
-			out = append(out, Command{Argv: []string{"ufw", "deny", r.span(":") + "/" + r.Proto, "comment", ruleComment}})
-		}
+		out = append(out, mine...)
 	case Firewalld:
 		// The ports go into a firewalld service of rdctl's own, and the
 		// service into the zone: a port rule of the same range that
@@ -444,6 +514,10 @@ func NewApplyPlan(ctx context.Context, r Runner, cmds []Command) *ApplyPlan {
 	a := &ApplyPlan{}
 	for _, c := range cmds {
 		s := &runStep{ctx: ctx, r: r, c: c}
+		if c.IfUFWAdded != "" {
+			rm := ufwListed(c.IfUFWAdded, c)
+			s.probe = &rm
+		}
 		if c.AfterChange {
 			s.after = slices.Clone(a.steps)
 		}
@@ -616,6 +690,26 @@ func firewalldUnchanged(output string) bool {
 	return false
 }
 
+// ufwListed is the removal remove, pending while `ufw show added` lists
+// line.
+func ufwListed(line string, remove Command) removal {
+	return removal{
+		probe: Command{Argv: []string{"ufw", "show", "added"}},
+		present: func(output string, code int) (bool, error) {
+			if code != 0 {
+				return false, fmt.Errorf("exit %d", code)
+			}
+			for l := range strings.Lines(output) {
+				if strings.TrimSpace(l) == line {
+					return true, nil
+				}
+			}
+			return false, nil
+		},
+		remove: remove,
+	}
+}
+
 // removal is one thing `firewall --remove` undoes: a read-only command that
 // says whether the rule is there, and the command that removes it.
 type removal struct {
@@ -644,21 +738,7 @@ func removals(b Backend) ([]removal, error) {
 				}
 				seen[line] = true
 				spec := add.Argv[1 : len(add.Argv)-2] // without "ufw" and the comment
-				out = append(out, removal{
-					probe: Command{Argv: []string{"ufw", "show", "added"}},
-					present: func(output string, code int) (bool, error) {
-						if code != 0 {
-							return false, fmt.Errorf("exit %d", code)
-						}
-						for _, l := range strings.Split(output, "\n") {
-							if strings.TrimSpace(l) == line {
-								return true, nil
-							}
-						}
-						return false, nil
-					},
-					remove: Command{Argv: append([]string{"ufw", "delete"}, spec...)},
-				})
+				out = append(out, ufwListed(line, Command{Argv: append([]string{"ufw", "delete"}, spec...)}))
 			}
 		}
 	case Firewalld:

@@ -44,10 +44,15 @@ func (f *stateRunner) Run(_ context.Context, argv []string, _ string) (string, i
 	switch {
 	case line == "ufw show added":
 		return "Added user rules (see 'ufw status' for running firewall):\n" + strings.Join(f.ufw, "\n") + "\n", 0, nil
-	case argv[0] == "ufw" && argv[1] == "allow":
-		if !slices.Contains(f.ufw, line) {
-			f.ufw = append(f.ufw, line)
+	case argv[0] == "ufw" && (argv[1] == "allow" || argv[1] == "deny"):
+		// ufw keeps no second rule that differs only in its comment
+		spec := strings.TrimSuffix(line, " comment "+shellQuote(ruleComment))
+		for _, l := range f.ufw {
+			if strings.TrimSuffix(l, " comment "+shellQuote(ruleComment)) == spec {
+				return "Skipping adding existing rule\n", 0, nil
+			}
 		}
+		f.ufw = append(f.ufw, line)
 	case argv[0] == "ufw" && argv[1] == "delete":
 		// ufw matches the rule without its comment
 		n := len(f.ufw)
@@ -452,4 +457,47 @@ func FuzzParseFirewalldPorts(f *testing.F) {
 			t.Fatalf("%q: round trip %v %v, want %v", s, again, err, rules)
 		}
 	})
+}
+
+// On ufw, an apply of one mode after another leaves exactly the last
+// mode's rules of rdctl's: the prune deletes rdctl's rules of the other
+// modes (only while `ufw show added` lists them with rdctl's comment), and
+// rules of others, overlapping or not, stay.
+func TestUFWApplyFollowsMode(t *testing.T) {
+	f := newStateRunner()
+	others := []string{"ufw allow 22/tcp", "ufw allow 21115/tcp", "ufw allow in on tailscale0 to any port 21116 proto udp"}
+	f.ufw = slices.Clone(others)
+	for _, o := range []Options{{}, {TailnetOnly: true}, {TailnetOnly: true, Proxy: true}, {Proxy: true}, {Proxy: true, IDPort: 31116, RelayPort: 31117}, {IDPort: 31116, RelayPort: 31117}} {
+		cmds, _ := Commands(UFW, o)
+		if _, err := Apply(context.Background(), f, append(PruneCommands(UFW, o), cmds...)); err != nil {
+			t.Fatal(err)
+		}
+		var want []string
+		for _, c := range ufwRules(o) {
+			// ufw skips rdctl's rule when another of the same spec is there
+			if !slices.Contains(others, strings.TrimSuffix(c.String(), " comment "+shellQuote(ruleComment))) {
+				want = append(want, c.String())
+			}
+		}
+		var ours []string
+		for _, l := range f.ufw {
+			if slices.Contains(others, l) {
+				continue
+			}
+			ours = append(ours, l)
+		}
+		slices.Sort(want)
+		slices.Sort(ours)
+		if !slices.Equal(ours, want) {
+			t.Errorf("%+v: rdctl's rules\n%s\nwant\n%s", o, strings.Join(ours, "\n"), strings.Join(want, "\n"))
+		}
+		for _, l := range others {
+			if !slices.Contains(f.ufw, l) {
+				t.Errorf("%+v: someone else's %q went", o, l)
+			}
+		}
+	}
+	if got := PruneCommands(NFTables, Options{}); got != nil {
+		t.Errorf("nftables prune: %v", got)
+	}
 }
