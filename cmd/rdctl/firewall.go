@@ -53,6 +53,10 @@ type firewallJSON struct {
 	// admit rdctl's ports (--remove) or the loopback-only WebSocket ports
 	// (--apply --proxy), which rdctl leaves alone: see portRulesHint.
 	PortRulesLeft []string `json:"port_rules_left,omitempty"`
+	// OthersRules are ufw rules without rdctl's comment that already
+	// admit what an add of rdctl's would have (--apply): the add did not
+	// run, so the rule stays someone else's.
+	OthersRules []string `json:"others_rules,omitempty"`
 }
 
 // portRules renders firewalld port rules as firewall-cmd lists them.
@@ -205,6 +209,7 @@ func applyFirewall(ctx context.Context, e *env, out *firewallJSON, cmds []firewa
 		return err // nothing ran: a program is missing, the lock is held
 	}
 	out.Report, out.Results, out.Applied = &rep, a.Results(), err == nil && !rep.DryRun
+	out.OthersRules = a.OthersRules()
 	var left []firewall.Rule
 	if out.Backend == firewall.Firewalld && opts.Proxy && runner != nil && failed == nil && !opts.TailnetOnly {
 		// A port rule of someone else's that admits the WebSocket ports
@@ -230,6 +235,13 @@ func applyFirewall(ctx context.Context, e *env, out *firewallJSON, cmds []firewa
 		}
 	}
 	portRulesHint(e, "the WebSocket ports from anywhere", left)
+	if !e.json {
+		for _, r := range out.OthersRules {
+			// ufw would have rewritten its comment to rdctl's, making it
+			// a rule that --remove deletes.
+			e.printf("kept %s: a rule rdctl did not add admits the same; rdctl firewall --remove leaves it\n", r)
+		}
+	}
 	if failed != nil {
 		return withHints(err, "the commands before it were applied; fix the cause and run rdctl firewall --apply again (each command is idempotent)")
 	}

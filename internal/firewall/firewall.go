@@ -164,15 +164,15 @@ func ufwRules(o Options) []Command {
 	open, lo := o.Split()
 	for _, r := range open {
 		if o.TailnetOnly {
-			out = append(out, Command{Argv: []string{"ufw", "allow", "in", "on", TailnetInterface, "to", "any", "port", r.span(":"), "proto", r.Proto, "comment", ruleComment}})
+			out = append(out, Command{Argv: []string{"ufw", "allow", "in", "on", TailnetInterface, "to", "any", "port", r.span(":"), "proto", r.Proto, "comment", ruleComment}, UnlessUFWOthers: true})
 		} else {
-			out = append(out, Command{Argv: []string{"ufw", "allow", r.span(":") + "/" + r.Proto, "comment", ruleComment}})
+			out = append(out, Command{Argv: []string{"ufw", "allow", r.span(":") + "/" + r.Proto, "comment", ruleComment}, UnlessUFWOthers: true})
 		}
 	}
 	// ufw admits loopback before any user rule (before.rules), so a
 	// deny shuts the port everywhere else.
 	for _, r := range lo {
-		out = append(out, Command{Argv: []string{"ufw", "deny", r.span(":") + "/" + r.Proto, "comment", ruleComment}})
+		out = append(out, Command{Argv: []string{"ufw", "deny", r.span(":") + "/" + r.Proto, "comment", ruleComment}, UnlessUFWOthers: true})
 	}
 	return out
 }
@@ -240,6 +240,12 @@ type Command struct {
 	// this line: a rule of rdctl's (its comment says so) that an apply
 	// of another mode takes out.
 	IfUFWAdded string `json:"-"`
+	// UnlessUFWOthers skips a ufw add while `ufw show added` lists the
+	// same rule without rdctl's comment: ufw would not add a second one
+	// but rewrite that rule's comment to rdctl's ("Rule updated",
+	// measured on Debian's ufw 0.36.2), making someone else's rule one
+	// that --remove deletes. The port is admitted either way.
+	UnlessUFWOthers bool `json:"-"`
 }
 
 // String renders the command for a shell: arguments quoted where needed,
@@ -499,6 +505,19 @@ type ApplyPlan struct {
 	portRulesLeft []Rule
 }
 
+// OthersRules are the ufw rules, as `ufw show added` lists them, that
+// admit what an add of rdctl's would have: the adds did not run, so the
+// rules stay someone else's (see [Command.UnlessUFWOthers]).
+func (a *ApplyPlan) OthersRules() []string {
+	var out []string
+	for _, s := range a.steps {
+		if s.others != "" {
+			out = append(out, s.others)
+		}
+	}
+	return out
+}
+
 // PortRulesLeft are the port rules of firewalld's default zone that admit
 // rdctl's ports, found when a removal plan was made. The removal leaves
 // them: rdctl's own rules are in its service (rdctl before the service
@@ -516,6 +535,10 @@ func NewApplyPlan(ctx context.Context, r Runner, cmds []Command) *ApplyPlan {
 		s := &runStep{ctx: ctx, r: r, c: c}
 		if c.IfUFWAdded != "" {
 			rm := ufwListed(c.IfUFWAdded, c)
+			s.probe = &rm
+		}
+		if c.UnlessUFWOthers {
+			rm := ufwNotOthers(s, c)
 			s.probe = &rm
 		}
 		if c.AfterChange {
@@ -558,6 +581,9 @@ type runStep struct {
 	// probe, when set, makes the step pending only while its query finds
 	// the rule (a removal).
 	probe *removal
+	// others is the rule of someone else's that an UnlessUFWOthers add
+	// found (and so did not run).
+	others string
 	// after, when set, makes the step pending only when one of these is
 	// (firewalld's reload after removals), and run only when one ran.
 	after []*runStep
@@ -615,6 +641,11 @@ func (s *runStep) Apply() (bool, error) {
 		return false, ErrNoRunner
 	}
 	if s.probe != nil || s.after != nil {
+		// the same failure as the dry run's for a missing program, before
+		// its query
+		if _, err := s.r.LookPath(s.c.Argv[0]); err != nil {
+			return false, &CommandError{Command: s.Target(), ExitCode: -1, Err: err}
+		}
 		if ok, err := s.needed(true); !ok || err != nil {
 			return false, err
 		}
@@ -707,6 +738,39 @@ func ufwListed(line string, remove Command) removal {
 			return false, nil
 		},
 		remove: remove,
+	}
+}
+
+// ufwSpec is a `ufw show added` line without its comment.
+func ufwSpec(line string) string {
+	line = strings.TrimSpace(line)
+	if i := strings.Index(line, " comment "); i >= 0 {
+		return line[:i]
+	}
+	return line
+}
+
+// ufwNotOthers makes the add c (to be run by step s) pending unless `ufw
+// show added` lists its rule with no or another comment; s.others then
+// says which.
+func ufwNotOthers(s *runStep, c Command) removal {
+	mine := c.String()
+	return removal{
+		probe: Command{Argv: []string{"ufw", "show", "added"}},
+		present: func(output string, code int) (bool, error) {
+			if code != 0 {
+				return false, fmt.Errorf("exit %d", code)
+			}
+			for l := range strings.Lines(output) {
+				l = strings.TrimSpace(l)
+				if l != mine && strings.HasPrefix(l, "ufw ") && ufwSpec(l) == ufwSpec(mine) {
+					s.others = l
+					return false, nil
+				}
+			}
+			return true, nil
+		},
+		remove: c,
 	}
 }
 

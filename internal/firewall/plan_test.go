@@ -55,7 +55,10 @@ func TestApplyPlanDryRunThenReal(t *testing.T) {
 			dry := &plan.Plan{}
 			dry.Add(NewApplyPlan(context.Background(), f, cmds).Steps()...)
 			drs, err := dry.Run(true)
-			if err != nil || len(f.ran) != 0 || len(drs) != len(cmds) || plan.Changed(drs) != len(cmds) {
+			// only read-only queries: ufw's adds ask whether someone
+			// else's rule is there (the fake lists none)
+			queries := slices.DeleteFunc(slices.Clone(f.ran), func(c string) bool { return c == "ufw show added|" })
+			if err != nil || len(queries) != 0 || len(drs) != len(cmds) || plan.Changed(drs) != len(cmds) {
 				t.Fatalf("%s: dry run %+v %v, ran %v", b, drs, err, f.ran)
 			}
 			a := NewApplyPlan(context.Background(), f, cmds)
@@ -75,7 +78,9 @@ func TestApplyPlanDryRunThenReal(t *testing.T) {
 					t.Errorf("%s: step %d is %s %s", b, i, drs[i].Action, drs[i].Target)
 				}
 			}
-			ran := slices.DeleteFunc(slices.Clone(f.ran), func(c string) bool { return strings.HasPrefix(c, "nft list ") })
+			ran := slices.DeleteFunc(slices.Clone(f.ran), func(c string) bool {
+				return strings.HasPrefix(c, "nft list ") || c == "ufw show added|"
+			})
 			if !reflect.DeepEqual(ran, want) || len(a.Results()) != len(cmds) {
 				t.Errorf("%s: ran %v, results %+v", b, ran, a.Results())
 			}

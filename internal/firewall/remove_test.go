@@ -45,11 +45,16 @@ func (f *stateRunner) Run(_ context.Context, argv []string, _ string) (string, i
 	case line == "ufw show added":
 		return "Added user rules (see 'ufw status' for running firewall):\n" + strings.Join(f.ufw, "\n") + "\n", 0, nil
 	case argv[0] == "ufw" && (argv[1] == "allow" || argv[1] == "deny"):
-		// ufw keeps no second rule that differs only in its comment
-		spec := strings.TrimSuffix(line, " comment "+shellQuote(ruleComment))
-		for _, l := range f.ufw {
-			if strings.TrimSuffix(l, " comment "+shellQuote(ruleComment)) == spec {
-				return "Skipping adding existing rule\n", 0, nil
+		// As measured on Debian's ufw 0.36.2: no second rule that differs
+		// only in its comment; the comment of the one there is rewritten.
+		for i, l := range f.ufw {
+			switch {
+			case l == line:
+				return "Skipping adding existing rule\nSkipping adding existing rule (v6)\n", 0, nil
+			case ufwSpec(l) == ufwSpec(line):
+				f.ufw[i] = line
+				f.ran = append(f.ran, line)
+				return "Rule updated\nRule updated (v6)\n", 0, nil
 			}
 		}
 		f.ufw = append(f.ufw, line)
@@ -469,8 +474,12 @@ func TestUFWApplyFollowsMode(t *testing.T) {
 	f.ufw = slices.Clone(others)
 	for _, o := range []Options{{}, {TailnetOnly: true}, {TailnetOnly: true, Proxy: true}, {Proxy: true}, {Proxy: true, IDPort: 31116, RelayPort: 31117}, {IDPort: 31116, RelayPort: 31117}} {
 		cmds, _ := Commands(UFW, o)
-		if _, err := Apply(context.Background(), f, append(PruneCommands(UFW, o), cmds...)); err != nil {
+		a := NewApplyPlan(context.Background(), f, append(PruneCommands(UFW, o), cmds...))
+		if _, err := runPlan(t, a, false); err != nil {
 			t.Fatal(err)
+		}
+		if got := a.OthersRules(); o.TailnetOnly != slices.Equal(got, []string{"ufw allow in on tailscale0 to any port 21116 proto udp"}) {
+			t.Errorf("%+v: others' rules %q", o, got)
 		}
 		var want []string
 		for _, c := range ufwRules(o) {
