@@ -23,12 +23,14 @@ import (
 const firewallRootfs = "/var/cache/rdctl-it/rootfs-firewall"
 
 // firewallHost is a machine with the server installed and a firewall,
-// reached from another network namespace.
+// reached from two other network namespaces: ctl over an ordinary link,
+// ts over a link whose end in the machine is called tailscale0, as
+// tailscaled's interface is.
 type firewallHost struct {
-	t      *testing.T
-	m      *harness.Machine
-	ctl    *harness.Netns
-	remote netip.Addr
+	t                  *testing.T
+	m                  *harness.Machine
+	ctl, ts            *harness.Netns
+	remote, tailRemote netip.Addr
 }
 
 type firewallResult struct {
@@ -57,18 +59,23 @@ func newFirewallHost(t *testing.T) *firewallHost {
 	if err := m.CopyFile(releaseZip(t, standin), "/root/rustdesk-server-linux-amd64.zip", 0o644); err != nil {
 		t.Fatal(err)
 	}
-	h := &firewallHost{t: t, m: m, ctl: harness.NewNetns(t, "ctl")}
+	h := &firewallHost{t: t, m: m, ctl: harness.NewNetns(t, "ctl"), ts: harness.NewNetns(t, "ts")}
 	_, h.remote = h.ctl.LinkMachine(t, m)
+	_, h.tailRemote = h.ts.LinkMachineNamed(t, m, "tailscale0")
 	mustRdctl(t, m, "install", "systemd", "--relay", "rd.example.com", "--binaries", "/root/rustdesk-server-linux-amd64.zip")
 	return h
 }
 
-// reachable dials port from the other namespace: the firewall rejects or
-// drops what it does not admit.
-func (h *firewallHost) reachable(port uint16) bool {
+// reachable dials port from ctl, or over tailscale0 from ts: the
+// firewall rejects or drops what it does not admit.
+func (h *firewallHost) reachable(port uint16, overTailnet bool) bool {
 	var ok bool
-	h.ctl.Do(func() error {
-		c, err := net.DialTimeout("tcp", netip.AddrPortFrom(h.remote, port).String(), 500*time.Millisecond)
+	ns, addr := h.ctl, h.remote
+	if overTailnet {
+		ns, addr = h.ts, h.tailRemote
+	}
+	ns.Do(func() error {
+		c, err := net.DialTimeout("tcp", netip.AddrPortFrom(addr, port).String(), 500*time.Millisecond)
 		if err == nil {
 			c.Close()
 			ok = true
@@ -78,15 +85,19 @@ func (h *firewallHost) reachable(port uint16) bool {
 	return ok
 }
 
-// expect checks which ports are reachable, waiting a moment for a reload
-// to take effect.
-func (h *firewallHost) expect(label string, want map[uint16]bool, status ...string) {
+// expect checks which ports are reachable from ctl (want) and over
+// tailscale0 (overTailnet, when not nil), waiting a moment for a reload to
+// take effect.
+func (h *firewallHost) expect(label string, want, overTailnet map[uint16]bool, status ...string) {
 	h.t.Helper()
 	for try := 0; ; try++ {
 		var wrong []string
-		for p, w := range want {
-			if got := h.reachable(p); got != w {
-				wrong = append(wrong, fmt.Sprintf("%d %s", p, map[bool]string{true: "reachable", false: "not reachable"}[got]))
+		for tailnet, ports := range map[bool]map[uint16]bool{false: want, true: overTailnet} {
+			for p, w := range ports {
+				if got := h.reachable(p, tailnet); got != w {
+					wrong = append(wrong, fmt.Sprintf("%d %s%s", p, map[bool]string{true: "reachable", false: "not reachable"}[got],
+						map[bool]string{true: " over tailscale0", false: ""}[tailnet]))
+				}
 			}
 		}
 		if len(wrong) == 0 {
@@ -123,7 +134,9 @@ func (r firewallResult) ran(cmd string) bool {
 // the machine's systemd. The host already has the guide's port rules
 // (tcp 21115-21117, udp 21117), as hosts moved from a bash installer do.
 // --apply (backend detected) admits every port through rdctl's service; a
-// re-apply changes nothing and reloads nothing; --proxy shuts the
+// re-apply changes nothing and reloads nothing; --tailnet-only moves the
+// service to the tailnet zone, reached over tailscale0 only, and back;
+// --proxy shuts the
 // WebSocket ports and the plain apply opens them again; --remove takes out
 // only rdctl's service, so the guide's rules still admit their ports, and
 // names them with the commands to remove them; a second --remove changes
@@ -135,13 +148,13 @@ func TestFirewalldLive(t *testing.T) {
 	m.MustExec(t, "sh", "-c", "firewall-cmd --permanent --add-port=21115-21117/tcp --add-port=21117/udp && firewall-cmd --reload")
 	status := []string{"firewall-cmd", "--list-all"}
 
-	h.expect("before", map[uint16]bool{21116: true, 21117: true, 21118: false, 21119: false}, status...)
+	h.expect("before", map[uint16]bool{21116: true, 21117: true, 21118: false, 21119: false}, nil, status...)
 
 	r, _ := h.run("--apply")
 	if r.Backend != "firewalld" || !r.Changed || !r.ran("firewall-cmd --reload") {
 		t.Fatalf("--apply: %+v", r)
 	}
-	h.expect("after --apply", map[uint16]bool{21115: true, 21116: true, 21117: true, 21118: true, 21119: true}, status...)
+	h.expect("after --apply", map[uint16]bool{21115: true, 21116: true, 21117: true, 21118: true, 21119: true}, nil, status...)
 	if got := m.MustExec(t, "firewall-cmd", "--permanent", "--service=rdctl-rustdesk", "--get-ports"); strings.TrimSpace(got) != "21115-21119/tcp 21116/udp" {
 		t.Errorf("service ports %q", got)
 	}
@@ -151,11 +164,25 @@ func TestFirewalldLive(t *testing.T) {
 		t.Errorf("a re-apply changed something: %+v", r)
 	}
 
+	// tailnet only: rdctl's service moves to the rdctl-tailnet zone (the
+	// guide's rules still admit 21115-21117 everywhere)
+	r, _ = h.run("--apply", "--tailnet-only")
+	if !r.Changed {
+		t.Errorf("--apply --tailnet-only: %+v", r)
+	}
+	h.expect("after --apply --tailnet-only", map[uint16]bool{21116: true, 21118: false, 21119: false},
+		map[uint16]bool{21115: true, 21116: true, 21117: true, 21118: true, 21119: true}, status...)
+	r, _ = h.run("--apply", "--tailnet-only=false")
+	if !r.Changed {
+		t.Errorf("--apply after --tailnet-only: %+v", r)
+	}
+	h.expect("after --apply --tailnet-only=false", map[uint16]bool{21118: true, 21119: true}, nil, status...)
+
 	r, _ = h.run("--apply", "--proxy")
 	if !r.Changed || len(r.Left) != 0 {
 		t.Errorf("--apply --proxy: %+v", r)
 	}
-	h.expect("after --apply --proxy", map[uint16]bool{21115: true, 21116: true, 21117: true, 21118: false, 21119: false}, status...)
+	h.expect("after --apply --proxy", map[uint16]bool{21115: true, 21116: true, 21117: true, 21118: false, 21119: false}, nil, status...)
 
 	// a rule of the guide's that admits the WebSocket ports undoes --proxy: named, not removed
 	m.MustExec(t, "sh", "-c", "firewall-cmd --permanent --add-port=21118-21119/tcp && firewall-cmd --reload")
@@ -169,7 +196,7 @@ func TestFirewalldLive(t *testing.T) {
 	if !r.Changed {
 		t.Errorf("--apply after --proxy: %+v", r)
 	}
-	h.expect("after --apply --proxy=false", map[uint16]bool{21118: true, 21119: true}, status...)
+	h.expect("after --apply --proxy=false", map[uint16]bool{21118: true, 21119: true}, nil, status...)
 
 	r, errOut = h.run("--remove")
 	if !r.Changed || strings.Join(r.Left, " ") != "21115-21117/tcp" {
@@ -178,7 +205,8 @@ func TestFirewalldLive(t *testing.T) {
 	if want := "if nothing else needs them: firewall-cmd --permanent --remove-port=21115-21117/tcp && firewall-cmd --reload"; !strings.Contains(errOut, want) {
 		t.Errorf("--remove: stderr lacks %q:\n%s", want, errOut)
 	}
-	h.expect("after --remove", map[uint16]bool{21115: true, 21116: true, 21117: true, 21118: false, 21119: false}, status...)
+	h.expect("after --remove", map[uint16]bool{21115: true, 21116: true, 21117: true, 21118: false, 21119: false},
+		map[uint16]bool{21118: false, 21119: false}, status...)
 	if got := m.MustExec(t, "firewall-cmd", "--permanent", "--list-ports"); strings.TrimSpace(got) != "21115-21117/tcp 21117/udp" {
 		t.Errorf("the guide's rules after --remove: %q", got)
 	}
@@ -214,36 +242,36 @@ func TestUFWLive(t *testing.T) {
 	all := func(on bool) map[uint16]bool {
 		return map[uint16]bool{21115: on, 21116: on, 21117: on, 21118: on, 21119: on}
 	}
-	h.expect("before", all(false), status...)
+	h.expect("before", all(false), all(false), status...)
 
 	r, _ := h.run("--apply")
 	if r.Backend != "ufw" || !r.Changed || !slices.Equal(r.Others, []string{admin}) {
 		t.Fatalf("--apply: %+v", r)
 	}
-	h.expect("after --apply", all(true), status...)
+	h.expect("after --apply", all(true), all(true), status...)
 	adminKept("--apply")
 
 	r, _ = h.run("--apply", "--tailnet-only")
 	if !r.Changed || !r.ran("ufw delete allow 21115:21119/tcp") {
 		t.Errorf("--apply --tailnet-only: %+v", r)
 	}
-	h.expect("after --apply --tailnet-only", all(false), status...)
+	h.expect("after --apply --tailnet-only", all(false), all(true), status...)
 
 	h.run("--apply", "--tailnet-only=false", "--proxy")
-	h.expect("after --apply --proxy", map[uint16]bool{21115: true, 21116: true, 21117: true, 21118: false, 21119: false}, status...)
+	h.expect("after --apply --proxy", map[uint16]bool{21115: true, 21116: true, 21117: true, 21118: false, 21119: false}, nil, status...)
 
 	r, _ = h.run("--apply", "--proxy=false")
 	if !r.ran("ufw delete deny 21118:21119/tcp") {
 		t.Errorf("--apply after --proxy: %+v", r)
 	}
-	h.expect("after --apply --proxy=false", all(true), status...)
+	h.expect("after --apply --proxy=false", all(true), nil, status...)
 	adminKept("the mode changes")
 
 	r, _ = h.run("--remove")
 	if !r.Changed {
 		t.Errorf("--remove: %+v", r)
 	}
-	h.expect("after --remove", all(false), status...)
+	h.expect("after --remove", all(false), all(false), status...)
 	adminKept("--remove")
 	if added := m.MustExec(t, "ufw", "show", "added"); strings.Contains(added, "rdctl") {
 		t.Errorf("rdctl's rules after --remove:\n%s", added)

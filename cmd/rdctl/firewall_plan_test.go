@@ -162,7 +162,8 @@ func TestFirewalldPortRulesLeftAreNamed(t *testing.T) {
 	dir := t.TempDir()
 	fake := `#!/bin/sh
 case "$*" in
-*--list-ports*) echo "21115-21117/tcp 21117/udp 21118-21119/tcp 22/tcp" ;;
+*--get-default-zone*) echo public ;;
+*--zone=public\ --list-ports*) echo "21115-21117/tcp 21117/udp 21118-21119/tcp 22/tcp" ;;
 *--query-service*) echo no; exit 1 ;;
 *--get-services*) echo "ssh dhcpv6-client" ;;
 *--get-zones*) echo "public trusted" ;;

@@ -18,11 +18,22 @@ import (
 // it from n if it is still there.
 func (n *Netns) LinkMachine(t testing.TB, m *Machine) (local, remote netip.Addr) {
 	t.Helper()
+	return n.LinkMachineNamed(t, m, "")
+}
+
+// LinkMachineNamed is LinkMachine with the machine's end of the link
+// called ifname (for example tailscale0, for rules that name the tailnet
+// interface); "" picks a random name.
+func (n *Netns) LinkMachineNamed(t testing.TB, m *Machine, ifname string) (local, remote netip.Addr) {
+	t.Helper()
 	if !m.PrivateNetwork() {
 		t.Fatalf("harness: LinkMachine(%s): the machine shares the host's network; boot it WithPrivateNetwork", m.Name())
 	}
 	id := randomID(3)
 	here, there := "rdl"+id+"c", "rdl"+id+"m"
+	if ifname != "" {
+		there = ifname
+	}
 	prefix, err := freeLinkPrefix()
 	if err != nil {
 		t.Fatalf("harness: %v", err)

@@ -898,7 +898,15 @@ func NewRemovePlan(ctx context.Context, r Runner, b Backend) (*ApplyPlan, error)
 // admit any port of ports (read-only; nil when firewall-cmd does not
 // answer as expected).
 func FirewalldPortRules(ctx context.Context, r Runner, ports []Rule) []Rule {
-	out, code, err := r.Run(ctx, []string{"firewall-cmd", "--permanent", "--list-ports"}, "")
+	// The zone is named: on the default zone by default, firewall-cmd
+	// first warns "You're performing an operation over default zone" when
+	// an interface is in another zone (tailscale0 in rdctl-tailnet).
+	zone, code, err := r.Run(ctx, []string{"firewall-cmd", "--get-default-zone"}, "")
+	zone = strings.TrimSpace(zone)
+	if err != nil || code != 0 || zone == "" || strings.ContainsAny(zone, " \n") {
+		return nil
+	}
+	out, code, err := r.Run(ctx, []string{"firewall-cmd", "--permanent", "--zone=" + zone, "--list-ports"}, "")
 	if err != nil || code != 0 {
 		return nil
 	}

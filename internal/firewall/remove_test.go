@@ -68,12 +68,12 @@ func (f *stateRunner) Run(_ context.Context, argv []string, _ string) (string, i
 			return "Could not delete non-existent rule\n", 0, nil
 		}
 	case argv[0] == "firewall-cmd":
-		zone, service := "public", ""
+		zone, service, zoned := "public", "", false
 		var op string
 		for _, a := range argv[1:] {
 			switch {
 			case strings.HasPrefix(a, "--zone="):
-				zone = strings.TrimPrefix(a, "--zone=")
+				zone, zoned = strings.TrimPrefix(a, "--zone="), true
 			case strings.HasPrefix(a, "--service="):
 				service = strings.TrimPrefix(a, "--service=")
 			case a != "--permanent":
@@ -116,7 +116,17 @@ func (f *stateRunner) Run(_ context.Context, argv []string, _ string) (string, i
 			return strings.Join(f.zones, " ") + "\n", 0, nil
 		case "--get-services":
 			return "ssh " + strings.Join(f.services, " ") + "\n", 0, nil
+		case "--get-default-zone":
+			return "public\n", 0, nil
 		case "--list-ports":
+			// As measured on 1.3.3: the default zone by default, with a
+			// warning first when an interface is in another zone.
+			var warn string
+			for p := range f.ports {
+				if !zoned && strings.Contains(p, "|iface:") {
+					warn = "You're performing an operation over default zone ('public'),\nbut your connections/interfaces are in zone 'rdctl-tailnet' (see --get-active-zones)\nYou most likely need to use --zone=rdctl-tailnet option.\n\n"
+				}
+			}
 			var ps []string
 			for p := range f.ports {
 				if z, port, _ := strings.Cut(p, "|"); z == zone && !strings.Contains(port, ":") {
@@ -124,7 +134,7 @@ func (f *stateRunner) Run(_ context.Context, argv []string, _ string) (string, i
 				}
 			}
 			slices.Sort(ps)
-			return strings.Join(ps, " ") + "\n", 0, nil
+			return warn + strings.Join(ps, " ") + "\n", 0, nil
 		case "--new-zone":
 			if slices.Contains(f.zones, v) {
 				return "Error: NAME_CONFLICT: new_zone(): '" + v + "'", 26, nil

@@ -333,7 +333,9 @@ func (f *fakeFirewalld) Run(_ context.Context, argv []string, _ string) (string,
 	switch line := strings.Join(argv, " "); line {
 	case "firewall-cmd --state":
 		return "running\n", 0, nil
-	case "firewall-cmd --permanent --list-ports":
+	case "firewall-cmd --get-default-zone":
+		return "public\n", 0, nil
+	case "firewall-cmd --permanent --zone=public --list-ports":
 		return "21115-21117/tcp 21117/udp 21118-21119/tcp\n", 0, nil
 	case "firewall-cmd --permanent --get-services":
 		return "ssh rdctl-rustdesk\n", 0, nil
