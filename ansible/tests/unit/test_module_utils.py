@@ -44,5 +44,23 @@ class ErrorMessage(unittest.TestCase):
         self.assertEqual(rdctl.error_message(3, '', 'x'), 'x failed (exit 3): no message')
 
 
+class KeptWarnings(unittest.TestCase):
+    def test_port_rules_left_with_the_commands(self):
+        w = rdctl.kept_warnings({'port_rules_left': ['21115-21117/tcp', '21118-21119/tcp']})
+        self.assertEqual(w, ["firewalld's default zone still admits rdctl's ports by port rules rdctl leaves alone "
+                             "(21115-21117/tcp 21118-21119/tcp); if nothing else needs them: firewall-cmd --permanent "
+                             "--remove-port=21115-21117/tcp --remove-port=21118-21119/tcp && firewall-cmd --reload"])
+
+    def test_others_rules(self):
+        w = rdctl.kept_warnings({'others_rules': ['ufw allow 21116/udp']})
+        self.assertEqual(w, ['kept ufw allow 21116/udp: a rule rdctl did not add admits the same; '
+                             'rdctl firewall --remove leaves it'])
+
+    def test_nothing_kept(self):
+        self.assertEqual(rdctl.kept_warnings({'changed': True}), [])
+        self.assertEqual(rdctl.kept_warnings(None), [])
+        self.assertEqual(rdctl.kept_warnings({'port_rules_left': [{'x': 1}], 'others_rules': [3]}), [])
+
+
 if __name__ == '__main__':
     unittest.main()
