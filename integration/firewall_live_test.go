@@ -223,10 +223,11 @@ func TestFirewalldLive(t *testing.T) {
 // TestUFWLive runs `rdctl firewall` against Debian's ufw (firewalld
 // stopped), where an admin already admits udp 21116 with a rule of their
 // own. --apply (backend detected) admits the ports and leaves the admin's
-// rule theirs (ufw would otherwise rewrite its comment to rdctl's);
-// --tailnet-only then shuts the ports to this interface (rdctl's open
-// rules go); --proxy shuts only the WebSocket ports; the plain apply opens
-// them again (the deny goes); --remove takes out rdctl's rules only.
+// rule theirs (ufw would otherwise rewrite its comment to rdctl's); a
+// re-apply changes nothing; --tailnet-only then admits the ports over
+// tailscale0 only (rdctl's open rules go); --proxy shuts only the
+// WebSocket ports; the plain apply opens them again (the deny goes);
+// --remove takes out rdctl's rules only.
 func TestUFWLive(t *testing.T) {
 	h := newFirewallHost(t)
 	m := h.m
@@ -250,6 +251,9 @@ func TestUFWLive(t *testing.T) {
 	}
 	h.expect("after --apply", all(true), all(true), status...)
 	adminKept("--apply")
+	if r, _ := h.run("--apply"); r.Changed {
+		t.Errorf("a re-apply changed something: %+v", r)
+	}
 
 	r, _ = h.run("--apply", "--tailnet-only")
 	if !r.Changed || !r.ran("ufw delete allow 21115:21119/tcp") {
