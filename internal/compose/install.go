@@ -53,11 +53,15 @@ func RecordFor(s Spec, idHost string) *deploy.Record {
 // nothing. Bringing the stack up is not part of the plan (see [Up]).
 func InstallPlan(ctx context.Context, o InstallOptions) (*plan.Plan, *keys.EnsurePair, error) {
 	s, root := o.Spec, o.Root
+	rec := *o.Record
+	if old, err := deploy.LoadRecord(o.RecordPath); err == nil {
+		rec.KeepFrom(old)
+	}
 	data, err := Render(ctx, s)
 	if err != nil {
 		return nil, nil, err
 	}
-	recStep, err := deploy.RecordStep(o.RecordPath, o.Record)
+	recStep, err := deploy.RecordStep(o.RecordPath, &rec)
 	if err != nil {
 		return nil, nil, err
 	}

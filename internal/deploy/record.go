@@ -385,6 +385,23 @@ var RecordFileOptions = safefs.CallerOwned(0o644)
 // RecordStep is the one way rdctl writes a deployment record: validated,
 // encoded, and written atomically at path as a plan step (install, adopt
 // and upgrade all add it to their plans).
+// KeepFrom carries over from old, the record an install replaces, what
+// other commands wrote into it and the install's flags cannot say: the
+// [proxy] table that rdctl proxy --apply wrote. Without it, re-running an
+// install (as Ansible does on every play) would forget the proxy, and
+// firewall, export and doctor would treat the WebSocket ports as direct
+// again. Only for the same deployment: the same backend and working
+// directory.
+func (r *Record) KeepFrom(old *Record) {
+	if old == nil || old.Backend != r.Backend || old.WorkingDir != r.WorkingDir {
+		return
+	}
+	if r.Proxy == nil && old.Proxy != nil {
+		p := *old.Proxy
+		r.Proxy = &p
+	}
+}
+
 func RecordStep(path string, r *Record) (*plan.WriteFile, error) {
 	if err := r.Validate(); err != nil {
 		return nil, err

@@ -280,3 +280,37 @@ func FuzzParseRelays(f *testing.F) {
 		}
 	})
 }
+
+// KeepFrom carries the [proxy] table over to a re-install of the same
+// deployment only, and never replaces one the new record has.
+func TestRecordKeepFrom(t *testing.T) {
+	proxy := &ProxyRecord{Kind: ProxyCaddy, Domain: "rd.example.com", TLS: "automatic", Config: "/etc/caddy/rdctl/rustdesk-rd.example.com.caddy"}
+	base := func() *Record {
+		return &Record{Format: 1, Backend: BackendSystemd, WorkingDir: "/var/lib/rustdesk"}
+	}
+	old := base()
+	old.Proxy = proxy
+	r := base()
+	r.KeepFrom(old)
+	if r.Proxy == nil || *r.Proxy != *proxy || r.Proxy == proxy {
+		t.Errorf("same deployment: proxy %+v (a copy of %+v wanted)", r.Proxy, proxy)
+	}
+	for name, other := range map[string]*Record{
+		"another backend":     {Format: 1, Backend: BackendCompose, WorkingDir: "/var/lib/rustdesk", Proxy: proxy},
+		"another working dir": {Format: 1, Backend: BackendSystemd, WorkingDir: "/srv/rustdesk", Proxy: proxy},
+		"none":                nil,
+	} {
+		r := base()
+		r.KeepFrom(other)
+		if r.Proxy != nil {
+			t.Errorf("%s: proxy %+v carried over", name, r.Proxy)
+		}
+	}
+	own := &ProxyRecord{Kind: ProxyNginx, Domain: "new.example.com"}
+	r = base()
+	r.Proxy = own
+	r.KeepFrom(old)
+	if r.Proxy != own {
+		t.Errorf("the new record's own proxy was replaced: %+v", r.Proxy)
+	}
+}

@@ -72,6 +72,10 @@ func InstallPlan(o InstallOptions) (*plan.Plan, *keys.EnsurePair, error) {
 	// install recorded for the same directory.
 	rec := *r
 	rec.InstalledBinaries = nil
+	old, oldErr := deploy.LoadRecord(o.RecordPath)
+	if oldErr == nil {
+		rec.KeepFrom(old)
+	}
 	if b := o.Binaries; b != nil {
 		bins := map[string][]byte{"hbbs": b.HBBS, "hbbr": b.HBBR, "rustdesk-utils": b.Utils}
 		for _, name := range b.Names() {
@@ -80,7 +84,7 @@ func InstallPlan(o InstallOptions) (*plan.Plan, *keys.EnsurePair, error) {
 			sum := sha256.Sum256(bins[name])
 			rec.InstalledBinaries = append(rec.InstalledBinaries, deploy.InstalledBinary{Path: path.Join(spec.BinDir, name), SHA256: hex.EncodeToString(sum[:])})
 		}
-	} else if old, err := deploy.LoadRecord(o.RecordPath); err == nil {
+	} else if oldErr == nil {
 		for _, ib := range old.InstalledBinaries {
 			if path.Dir(ib.Path) == spec.BinDir {
 				rec.InstalledBinaries = append(rec.InstalledBinaries, ib)
