@@ -8,6 +8,7 @@ import (
 
 	"github.com/urfave/cli/v3"
 
+	"github.com/rdctl/rdctl/internal/compose"
 	"github.com/rdctl/rdctl/internal/deploy"
 	"github.com/rdctl/rdctl/internal/firewall"
 	"github.com/rdctl/rdctl/internal/plan"
@@ -124,6 +125,12 @@ func runFirewall(ctx context.Context, e *env, cmd *cli.Command) error {
 		if rec != nil && rec.TailnetOnly {
 			opts.TailnetOnly, tailnetFrom = true, "the deployment record"
 		}
+	}
+	if rec != nil && rec.Backend == deploy.BackendCompose && rec.Compose != nil && rec.Compose.Network == compose.NetworkBridge {
+		// Docker DNATs published ports before the input hook: the
+		// traffic is forwarded to the container, never input here.
+		e.warnf("the compose stack runs on a bridge network: Docker publishes its ports past the host firewall's input rules, so these rules neither admit nor restrict them%s",
+			map[bool]string{true: " (--tailnet-only needs the stack on the host network: rdctl install compose --network host)", false: ""}[opts.TailnetOnly])
 	}
 	if !cmd.IsSet("proxy") && rec != nil && rec.Proxy != nil {
 		opts.Proxy = true

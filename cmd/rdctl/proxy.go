@@ -9,6 +9,7 @@ import (
 
 	"github.com/urfave/cli/v3"
 
+	"github.com/rdctl/rdctl/internal/compose"
 	"github.com/rdctl/rdctl/internal/deploy"
 	"github.com/rdctl/rdctl/internal/plan"
 	"github.com/rdctl/rdctl/internal/proxyconf"
@@ -254,6 +255,9 @@ func applyProxy(ctx context.Context, e *env, doc *proxyJSON, site proxyconf.Site
 	if runner != nil && rep.Changed && !rep.DryRun && !in.Running {
 		doc.Warnings = append(doc.Warnings, layout.Unit+" is not running: start it (systemctl start "+layout.Unit+")")
 	}
+	if w := e.bridgeStackNote(ctx, &next); w != "" {
+		doc.Warnings = append(doc.Warnings, w)
+	}
 	if e.json {
 		return writeJSON(e.stdout, doc)
 	}
@@ -263,6 +267,32 @@ func applyProxy(ctx context.Context, e *env, doc *proxyJSON, site proxyconf.Site
 	}
 	e.proxyNotes(doc)
 	return nil
+}
+
+// bridgeStackNote says how to publish a bridge-network compose stack's
+// WebSocket ports on loopback only, when its compose file does not yet:
+// Docker's published ports pass the host firewall by, so firewall --proxy
+// cannot shut them. The install reads the proxy from the record.
+func (e *env) bridgeStackNote(ctx context.Context, rec *deploy.Record) string {
+	if rec.Backend != deploy.BackendCompose || rec.Compose == nil || rec.Compose.Network != compose.NetworkBridge {
+		return ""
+	}
+	spec, err := compose.SpecFromRecord(rec)
+	if err != nil {
+		return ""
+	}
+	want, err := compose.Render(ctx, spec)
+	if err != nil {
+		return ""
+	}
+	if cur, err := os.ReadFile(e.under(spec.File())); err == nil && string(cur) == string(want) {
+		return ""
+	}
+	cmd := "rdctl install compose --dir " + string(spec.Dir) + " --network bridge --relay " + spec.RelayArg()
+	if rec.IDHost != "" {
+		cmd += " --id-host " + rec.IDHost
+	}
+	return "the compose stack publishes the WebSocket ports on every address, and Docker's published ports pass the host firewall by: publish them on 127.0.0.1 only with " + cmd
 }
 
 // proxyNotes prints the warnings and notes of a proxy run on stderr.

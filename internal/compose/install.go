@@ -57,6 +57,9 @@ func InstallPlan(ctx context.Context, o InstallOptions) (*plan.Plan, *keys.Ensur
 	if old, err := deploy.LoadRecord(o.RecordPath); err == nil {
 		rec.KeepFrom(old)
 	}
+	// Behind the proxy the record names, the WebSocket ports are
+	// published on loopback only.
+	s.WebSocketLoopback = rec.Proxy != nil
 	data, err := Render(ctx, s)
 	if err != nil {
 		return nil, nil, err

@@ -95,6 +95,12 @@ type Spec struct {
 	// Relays are what hbbs advertises with -r (one or several, handed to
 	// clients in turn), each with its port.
 	Relays []deploy.HostPort
+	// WebSocketLoopback publishes the WebSocket ports (bridge mode) on
+	// 127.0.0.1 only: a TLS reverse proxy on the host fronts them (the
+	// record's [proxy] table). Docker's published ports pass the host
+	// firewall's input rules by, so rdctl firewall --proxy cannot shut
+	// them; publishing them on loopback does.
+	WebSocketLoopback bool
 }
 
 // RelayArg is the -r value: the relays joined by commas.
@@ -152,7 +158,9 @@ func SpecFromRecord(r *deploy.Record) (Spec, error) {
 	if err != nil {
 		return Spec{}, err
 	}
-	return NewSpec(r.Compose.Dir, r.Compose.Image, r.Compose.Network, r.Compose.Project, relays...)
+	s, err := NewSpec(r.Compose.Dir, r.Compose.Image, r.Compose.Network, r.Compose.Project, relays...)
+	s.WebSocketLoopback = r.Proxy != nil
+	return s, err
 }
 
 // ParseNetwork accepts "host" or "bridge".
@@ -268,14 +276,22 @@ func MountTargetFor[S ~string](ref S) string {
 // BridgePorts are the ports published in bridge mode, per service: hbbs
 // 21115 (NAT test), 21116 tcp and udp (rendezvous), 21118 (WebSocket);
 // hbbr 21117 (relay), 21119 (relay WebSocket). All on all host addresses,
-// as with host networking.
-func BridgePorts() map[string][]types.ServicePortConfig {
+// as with host networking, except the WebSocket ports with wsLoopback:
+// 127.0.0.1 only.
+func BridgePorts(wsLoopback bool) map[string][]types.ServicePortConfig {
 	p := func(port uint32, proto string) types.ServicePortConfig {
 		return types.ServicePortConfig{Target: port, Published: fmt.Sprint(port), Protocol: proto}
 	}
+	ws := func(port uint32) types.ServicePortConfig {
+		c := p(port, "tcp")
+		if wsLoopback {
+			c.HostIP = "127.0.0.1"
+		}
+		return c
+	}
 	return map[string][]types.ServicePortConfig{
-		ServiceHBBS: {p(21115, "tcp"), p(21116, "tcp"), p(21116, "udp"), p(21118, "tcp")},
-		ServiceHBBR: {p(21117, "tcp"), p(21119, "tcp")},
+		ServiceHBBS: {p(21115, "tcp"), p(21116, "tcp"), p(21116, "udp"), ws(21118)},
+		ServiceHBBR: {p(21117, "tcp"), ws(21119)},
 	}
 }
 
@@ -300,7 +316,7 @@ func (s Spec) Commands() map[string][]string {
 func (s Spec) ComposeProject() *types.Project {
 	p := &types.Project{Name: s.Project, Services: types.Services{}}
 	cmds := s.Commands()
-	ports := BridgePorts()
+	ports := BridgePorts(s.WebSocketLoopback)
 	for _, name := range []string{ServiceHBBR, ServiceHBBS} {
 		svc := types.ServiceConfig{Name: name, Restart: types.RestartPolicyUnlessStopped}
 		svc.Image = string(s.Image)
@@ -380,6 +396,7 @@ type renderedService struct {
 		Target    uint32 `yaml:"target"`
 		Published string `yaml:"published"`
 		Protocol  string `yaml:"protocol"`
+		HostIP    string `yaml:"host_ip"`
 	} `yaml:"ports"`
 	DependsOn map[string]struct {
 		Condition string `yaml:"condition"`
@@ -415,7 +432,7 @@ func readBack(data []byte) (*types.Project, error) {
 			svc.Volumes = append(svc.Volumes, vc)
 		}
 		for _, pc := range rs.Ports {
-			svc.Ports = append(svc.Ports, types.ServicePortConfig{Target: pc.Target, Published: pc.Published, Protocol: pc.Protocol})
+			svc.Ports = append(svc.Ports, types.ServicePortConfig{Target: pc.Target, Published: pc.Published, Protocol: pc.Protocol, HostIP: pc.HostIP})
 		}
 		p.Services[name] = svc
 	}
@@ -460,7 +477,8 @@ func sameServices(want, got *types.Project) error {
 			return fmt.Errorf("service %s: %d ports, want %d", name, len(g.Ports), len(w.Ports))
 		}
 		for i := range w.Ports {
-			if g.Ports[i].Target != w.Ports[i].Target || g.Ports[i].Published != w.Ports[i].Published || g.Ports[i].Protocol != w.Ports[i].Protocol {
+			if g.Ports[i].Target != w.Ports[i].Target || g.Ports[i].Published != w.Ports[i].Published || g.Ports[i].Protocol != w.Ports[i].Protocol ||
+				g.Ports[i].HostIP != w.Ports[i].HostIP {
 				return fmt.Errorf("service %s: port %d is %+v, want %+v", name, i, g.Ports[i], w.Ports[i])
 			}
 		}

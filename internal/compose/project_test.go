@@ -42,6 +42,7 @@ func TestGolden(t *testing.T) {
 		{"host", mustSpec(t, DefaultDir, DefaultImage, "", "rd.example.com")},
 		{"bridge", mustSpec(t, "/srv/RustDesk_Server", "rustdesk/rustdesk-server:1.1.17", NetworkBridge, "[2001:db8::1]:443")},
 		{"s6", mustSpec(t, DefaultDir, "ghcr.io/rustdesk/rustdesk-server-s6:1.1.16", NetworkHost, "203.0.113.7")},
+		{"bridge-proxy", withWSLoopback(mustSpec(t, DefaultDir, DefaultImage, NetworkBridge, "rd.example.com"))},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -167,32 +168,46 @@ func TestImageName(t *testing.T) {
 	}
 }
 
+func withWSLoopback(s Spec) Spec {
+	s.WebSocketLoopback = true
+	return s
+}
+
 // Bridge mode publishes exactly 21115-21119/tcp and 21116/udp, each once,
-// on the service that listens there; host mode publishes nothing.
+// on the service that listens there, on every address; behind a proxy
+// (WebSocketLoopback) the WebSocket ports 21118 and 21119 on 127.0.0.1
+// only. Host mode publishes nothing.
 func TestBridgePorts(t *testing.T) {
-	p := mustSpec(t, DefaultDir, DefaultImage, NetworkBridge, "rd.example.com").ComposeProject()
-	got := map[string]string{}
-	for name, svc := range p.Services {
-		if svc.NetworkMode != "" {
-			t.Errorf("%s: network_mode %q in bridge mode", name, svc.NetworkMode)
-		}
-		for _, port := range svc.Ports {
-			key := port.Published + "/" + port.Protocol
-			if prev, dup := got[key]; dup {
-				t.Errorf("%s published twice (%s, %s)", key, prev, name)
+	for _, loopback := range []bool{false, true} {
+		s := mustSpec(t, DefaultDir, DefaultImage, NetworkBridge, "rd.example.com")
+		s.WebSocketLoopback = loopback
+		got := map[string]string{}
+		for name, svc := range s.ComposeProject().Services {
+			if svc.NetworkMode != "" {
+				t.Errorf("%s: network_mode %q in bridge mode", name, svc.NetworkMode)
 			}
-			if port.Published != strings.TrimSpace(port.Published) || port.Target == 0 || port.HostIP != "" {
-				t.Errorf("%s: %+v", name, port)
+			for _, port := range svc.Ports {
+				key := port.Published + "/" + port.Protocol
+				if prev, dup := got[key]; dup {
+					t.Errorf("%s published twice (%s, %s)", key, prev, name)
+				}
+				wantIP := ""
+				if loopback && (port.Target == 21118 || port.Target == 21119) {
+					wantIP = "127.0.0.1"
+				}
+				if port.Published != strings.TrimSpace(port.Published) || port.Target == 0 || port.HostIP != wantIP {
+					t.Errorf("loopback %v, %s: %+v", loopback, name, port)
+				}
+				got[key] = name
 			}
-			got[key] = name
 		}
-	}
-	want := map[string]string{
-		"21115/tcp": "hbbs", "21116/tcp": "hbbs", "21116/udp": "hbbs", "21118/tcp": "hbbs",
-		"21117/tcp": "hbbr", "21119/tcp": "hbbr",
-	}
-	if !reflect.DeepEqual(got, want) {
-		t.Errorf("bridge ports %v, want %v", got, want)
+		want := map[string]string{
+			"21115/tcp": "hbbs", "21116/tcp": "hbbs", "21116/udp": "hbbs", "21118/tcp": "hbbs",
+			"21117/tcp": "hbbr", "21119/tcp": "hbbr",
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("bridge ports %v, want %v", got, want)
+		}
 	}
 	host := mustSpec(t, DefaultDir, DefaultImage, NetworkHost, "rd.example.com").ComposeProject()
 	for name, svc := range host.Services {
