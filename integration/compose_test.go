@@ -846,6 +846,34 @@ func TestCompose(t *testing.T) {
 		if st := hostKeyStatus(t, b.livePub(t)); st != probe.KeyMatch {
 			t.Errorf("bridge stack: %s", st)
 		}
+
+		// Behind a proxy (the [proxy] table rdctl proxy --apply writes,
+		// added here without a proxy on this host) an install again
+		// publishes the WebSocket ports on 127.0.0.1 only, and keeps the table.
+		f, err := os.OpenFile(b.config, os.O_APPEND|os.O_WRONLY, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fmt.Fprint(f, "\n[proxy]\nkind = 'caddy'\ndomain = 'rd.example.com'\ntls = 'automatic'\nconfig = '/etc/caddy/rdctl/rustdesk-rd.example.com.caddy'\n")
+		f.Close()
+		b.must(t, "install", "compose", "--dir", b.dir, "--relay", "rd.example.com", "--image", image116, "--network", "bridge")
+		cs = b.checkRunning(t, image116)
+		for svc, ports := range map[string]map[string]string{
+			"hbbs": {"21115/tcp": "", "21116/tcp": "", "21116/udp": "", "21118/tcp": "127.0.0.1"},
+			"hbbr": {"21117/tcp": "", "21119/tcp": "127.0.0.1"},
+		} {
+			for p, ip := range ports {
+				if got := cs[svc].HostConfig.PortBindings[p]; len(got) != 1 || got[0].HostIP != ip {
+					t.Errorf("behind a proxy, %s: %s bound as %+v, want host IP %q", svc, p, got, ip)
+				}
+			}
+		}
+		if rec, err := os.ReadFile(b.config); err != nil || !strings.Contains(string(rec), "[proxy]") {
+			t.Errorf("the install dropped the record's [proxy] table: %v\n%s", err, rec)
+		}
+		if st := hostKeyStatus(t, b.livePub(t)); st != probe.KeyMatch {
+			t.Errorf("bridge stack behind a proxy: %s", st)
+		}
 		b.down(t)
 	})
 
