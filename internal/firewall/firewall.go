@@ -721,9 +721,9 @@ func firewalldUnchanged(output string) bool {
 	return false
 }
 
-// ufwListed is the removal remove, pending while `ufw show added` lists
-// line.
-func ufwListed(line string, remove Command) removal {
+// ufwQuery makes c a step that asks `ufw show added` first: pending when
+// a listed line is found (pendingIfFound), or when none is.
+func ufwQuery(c Command, pendingIfFound bool, found func(line string) bool) removal {
 	return removal{
 		probe: Command{Argv: []string{"ufw", "show", "added"}},
 		present: func(output string, code int) (bool, error) {
@@ -731,14 +731,20 @@ func ufwListed(line string, remove Command) removal {
 				return false, fmt.Errorf("exit %d", code)
 			}
 			for l := range strings.Lines(output) {
-				if strings.TrimSpace(l) == line {
-					return true, nil
+				if found(strings.TrimSpace(l)) {
+					return pendingIfFound, nil
 				}
 			}
-			return false, nil
+			return !pendingIfFound, nil
 		},
-		remove: remove,
+		remove: c,
 	}
+}
+
+// ufwListed is the removal remove, pending while `ufw show added` lists
+// line.
+func ufwListed(line string, remove Command) removal {
+	return ufwQuery(remove, true, func(l string) bool { return l == line })
 }
 
 // ufwSpec is a `ufw show added` line without its comment.
@@ -755,23 +761,13 @@ func ufwSpec(line string) string {
 // says which.
 func ufwNotOthers(s *runStep, c Command) removal {
 	mine := c.String()
-	return removal{
-		probe: Command{Argv: []string{"ufw", "show", "added"}},
-		present: func(output string, code int) (bool, error) {
-			if code != 0 {
-				return false, fmt.Errorf("exit %d", code)
-			}
-			for l := range strings.Lines(output) {
-				l = strings.TrimSpace(l)
-				if l != mine && strings.HasPrefix(l, "ufw ") && ufwSpec(l) == ufwSpec(mine) {
-					s.others = l
-					return false, nil
-				}
-			}
-			return true, nil
-		},
-		remove: c,
-	}
+	return ufwQuery(c, false, func(l string) bool {
+		if l != mine && strings.HasPrefix(l, "ufw ") && ufwSpec(l) == ufwSpec(mine) {
+			s.others = l
+			return true
+		}
+		return false
+	})
 }
 
 // removal is one thing `firewall --remove` undoes: a read-only command that
