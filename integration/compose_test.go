@@ -856,7 +856,33 @@ func TestCompose(t *testing.T) {
 		}
 		fmt.Fprint(f, "\n[proxy]\nkind = 'caddy'\ndomain = 'rd.example.com'\ntls = 'automatic'\nconfig = '/etc/caddy/rdctl/rustdesk-rd.example.com.caddy'\n")
 		f.Close()
+		// doctor reads the engine's bindings: 21118 and 21119 on every address is an error
+		wsPublished := func() (bool, string) {
+			out, _, _ := b.run(t, nil, "--json", "doctor")
+			var d struct {
+				Checks []struct {
+					ID, Message string
+					OK          bool
+				}
+			}
+			if err := json.Unmarshal([]byte(out), &d); err != nil {
+				t.Fatal(err, out)
+			}
+			for _, c := range d.Checks {
+				if c.ID == "proxy-ws-published" {
+					return c.OK, c.Message
+				}
+			}
+			t.Fatalf("doctor has no proxy-ws-published check:\n%s", out)
+			return false, ""
+		}
+		if ok, msg := wsPublished(); ok || !strings.Contains(msg, "hbbs publishes 21118/tcp on every address") {
+			t.Errorf("doctor before the install: ok %v: %s", ok, msg)
+		}
 		b.must(t, "install", "compose", "--dir", b.dir, "--relay", "rd.example.com", "--image", image116, "--network", "bridge")
+		if ok, msg := wsPublished(); !ok {
+			t.Errorf("doctor after the install: %s", msg)
+		}
 		cs = b.checkRunning(t, image116)
 		for svc, ports := range map[string]map[string]string{
 			"hbbs": {"21115/tcp": "", "21116/tcp": "", "21116/udp": "", "21118/tcp": "127.0.0.1"},

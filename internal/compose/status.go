@@ -51,7 +51,22 @@ type ServiceStatus struct {
 	KeyDir string `json:"key_dir,omitempty"`
 	// KeyMount is the mount KeyDir comes from.
 	KeyMount *Mount `json:"key_mount,omitempty"`
+	// Published are the container's published ports (bridge networks).
+	Published []PublishedPort `json:"published,omitempty"`
 }
+
+// PublishedPort is one port the engine publishes for a container.
+type PublishedPort struct {
+	// Port is the container's port and protocol: "21118/tcp".
+	Port string `json:"port"`
+	// HostIP is the host address it is published on; "" is every
+	// address (0.0.0.0 and ::).
+	HostIP   string `json:"host_ip,omitempty"`
+	HostPort string `json:"host_port"`
+}
+
+// Everywhere reports whether p is published on every host address.
+func (p PublishedPort) Everywhere() bool { return p.HostIP == "" }
 
 // StackStatus is what the engine says about a compose project.
 type StackStatus struct {
@@ -146,6 +161,19 @@ func statusOf(c container.InspectResponse) ServiceStatus {
 	s.Command = append([]string{c.Path}, c.Args...)
 	if c.HostConfig != nil {
 		s.NetworkMode = string(c.HostConfig.NetworkMode)
+		for port, binds := range c.HostConfig.PortBindings {
+			for _, b := range binds {
+				p := PublishedPort{Port: port.String(), HostPort: b.HostPort}
+				if b.HostIP.IsValid() && !b.HostIP.IsUnspecified() {
+					p.HostIP = b.HostIP.String()
+				}
+				s.Published = append(s.Published, p)
+			}
+		}
+		sort.Slice(s.Published, func(i, j int) bool {
+			a, b := s.Published[i], s.Published[j]
+			return a.Port < b.Port || a.Port == b.Port && a.HostIP < b.HostIP
+		})
 	}
 	for _, m := range c.Mounts {
 		s.Mounts = append(s.Mounts, Mount{Type: string(m.Type), Name: m.Name, Source: m.Source, Destination: m.Destination, RW: m.RW})

@@ -67,6 +67,41 @@ func (in *Input) containerChecks(cs *checks) {
 		cs.ok("containers-restarting", "no restarts")
 	}
 	in.dataMounted(cs, st)
+	in.webSocketsPublished(cs, st)
+}
+
+// webSocketsPublished: behind a proxy (the record's [proxy] table), a
+// container must not publish the WebSocket ports 21118 and 21119 on every
+// address. Docker forwards published ports before the host firewall's
+// input rules, so firewall --proxy cannot shut them, and anyone reaching
+// them could forge X-Real-IP, which hbbs and hbbr trust.
+func (in *Input) webSocketsPublished(cs *checks, st *compose.StackStatus) {
+	rec := in.Record
+	if rec.Proxy == nil {
+		return
+	}
+	var open []string
+	for _, s := range st.Services {
+		for _, p := range s.Published {
+			if (p.Port == "21118/tcp" || p.Port == "21119/tcp") && p.Everywhere() {
+				open = append(open, fmt.Sprintf("%s publishes %s on every address", s.Service, p.Port))
+			}
+		}
+	}
+	if len(open) == 0 {
+		cs.ok("proxy-ws-published", "no container publishes the WebSocket ports beyond loopback")
+		return
+	}
+	again := "rdctl install compose"
+	if c := rec.Compose; c != nil {
+		again += " --dir " + c.Dir + " --network " + c.Network
+	}
+	again += " --relay " + rec.Relay
+	if rec.IDHost != "" {
+		again += " --id-host " + rec.IDHost
+	}
+	cs.fail("proxy-ws-published", SeverityError, "%s, past the host firewall (Docker forwards published ports before its input rules): anyone can reach them and forge X-Real-IP; publish them on 127.0.0.1 only: %s",
+		strings.Join(open, ", "), again)
 }
 
 // dataMounted checks where hbbs keeps its keys: in the recorded working

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/rdctl/rdctl/internal/compose"
@@ -100,5 +101,39 @@ func TestLiveChecksComposeBackend(t *testing.T) {
 	mustFail(t, cs, "containers-running", false, "compose project rd")
 	if _, ok := byID(cs, "units-running"); ok {
 		t.Errorf("units-running on the compose backend: %v", ids(cs))
+	}
+}
+
+// Behind a proxy, a container publishing 21118 or 21119 on every address
+// is an error naming the install that publishes them on loopback; on
+// loopback they pass; without a proxy there is no such check.
+func TestWebSocketsPublished(t *testing.T) {
+	dir := "/srv/rd/data"
+	rec := &deploy.Record{Format: 1, Backend: "compose", Origin: "rdctl", IDHost: "rd.example.com", Relay: "rd.example.com:21117", WorkingDir: dir,
+		Compose: &deploy.ComposeRecord{Dir: "/srv/rd", Image: "rustdesk/rustdesk-server:1.1.16", Network: "bridge", Project: "rd", MountTarget: "/root"},
+		Proxy:   &deploy.ProxyRecord{Kind: deploy.ProxyCaddy, Domain: "rd.example.com", TLS: "automatic", Config: "/etc/caddy/rdctl/rustdesk-rd.example.com.caddy"}}
+	stack := func(wsIP string) *compose.StackStatus {
+		st := composeStack(dir)
+		st.Services[0].Published = []compose.PublishedPort{{Port: "21116/tcp", HostPort: "21116"}, {Port: "21118/tcp", HostIP: wsIP, HostPort: "21118"}}
+		st.Services[1].Published = []compose.PublishedPort{{Port: "21117/tcp", HostPort: "21117"}, {Port: "21119/tcp", HostIP: wsIP, HostPort: "21119"}}
+		return st
+	}
+	check := func(rec *deploy.Record, st *compose.StackStatus) []Check {
+		var cs checks
+		(&Input{Root: t.TempDir(), Record: rec}).webSocketsPublished(&cs, st)
+		return cs
+	}
+	c := mustFail(t, check(rec, stack("")), "proxy-ws-published", false,
+		"hbbs publishes 21118/tcp on every address, hbbr publishes 21119/tcp on every address")
+	if c.Severity != SeverityError || !strings.Contains(c.Message, "rdctl install compose --dir /srv/rd --network bridge --relay rd.example.com:21117 --id-host rd.example.com") {
+		t.Errorf("%+v", c)
+	}
+	if c, ok := byID(check(rec, stack("127.0.0.1")), "proxy-ws-published"); !ok || !c.OK {
+		t.Errorf("on loopback: %+v", c)
+	}
+	plain := *rec
+	plain.Proxy = nil
+	if cs := check(&plain, stack("")); len(cs) != 0 {
+		t.Errorf("without a proxy: %+v", cs)
 	}
 }
