@@ -222,7 +222,8 @@ func (o *Options) containers(ctx context.Context, rec *deploy.Record) ([]Contain
 	}
 	for _, s := range st.Services {
 		c := Container{Service: s.Service, Container: s.Container, State: s.State, Running: s.Running, Restarting: s.Restarting,
-			Restarts: s.Restarts, ExitCode: s.ExitCode, Image: s.Image, WorkingDir: s.WorkingDir, Mounts: s.Mounts, KeyDir: s.KeyDir}
+			Restarts: s.Restarts, ExitCode: s.ExitCode, Image: s.Image, WorkingDir: s.WorkingDir, Mounts: s.Mounts, KeyDir: s.KeyDir,
+			Published: s.Published}
 		if c.Mounts == nil {
 			c.Mounts = []compose.Mount{}
 		}

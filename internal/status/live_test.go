@@ -101,7 +101,8 @@ func TestGatherLiveCompose(t *testing.T) {
 	rec := liveRecord(t, deploy.BackendCompose)
 	stack := &compose.StackStatus{Project: "rustdesk", Services: []compose.ServiceStatus{
 		{Service: "hbbs", Container: "rustdesk-hbbs-1", State: "running", Running: true, Restarts: 1, Image: "rustdesk/rustdesk-server:1.1.14",
-			WorkingDir: "/root", Mounts: []compose.Mount{{Source: "/srv/rustdesk/data", Destination: "/root"}}, KeyDir: "/srv/rustdesk/data"},
+			WorkingDir: "/root", Mounts: []compose.Mount{{Source: "/srv/rustdesk/data", Destination: "/root"}}, KeyDir: "/srv/rustdesk/data",
+			Published: []compose.PublishedPort{{Port: "21118/tcp", HostIP: "127.0.0.1", HostPort: "21118"}}},
 		{Service: "hbbr", State: "missing"},
 	}}
 	tests := []struct {
@@ -113,7 +114,7 @@ func TestGatherLiveCompose(t *testing.T) {
 	}{
 		{name: "running", stack: stack, want: []Container{
 			{Service: "hbbs", Container: "rustdesk-hbbs-1", State: "running", Running: true, Restarts: 1, Image: "rustdesk/rustdesk-server:1.1.14",
-				WorkingDir: "/root", Mounts: stack.Services[0].Mounts, KeyDir: "/srv/rustdesk/data"},
+				WorkingDir: "/root", Mounts: stack.Services[0].Mounts, KeyDir: "/srv/rustdesk/data", Published: stack.Services[0].Published},
 			// mounts[] is never null in the JSON.
 			{Service: "hbbr", State: "missing", Mounts: []compose.Mount{}},
 		}},
@@ -142,7 +143,8 @@ func TestGatherLiveCompose(t *testing.T) {
 			for i, c := range r.Containers {
 				w := tc.want[i]
 				if c.Service != w.Service || c.Container != w.Container || c.State != w.State || c.Running != w.Running ||
-					c.Restarts != w.Restarts || c.Image != w.Image || c.KeyDir != w.KeyDir || c.Mounts == nil || !slices.Equal(c.Mounts, w.Mounts) {
+					c.Restarts != w.Restarts || c.Image != w.Image || c.KeyDir != w.KeyDir || c.Mounts == nil || !slices.Equal(c.Mounts, w.Mounts) ||
+					!slices.Equal(c.Published, w.Published) {
 					t.Errorf("container %d: %+v, want %+v", i, c, w)
 				}
 			}

@@ -78,6 +78,9 @@ type Container struct {
 	// KeyDir is the host directory mounted over WorkingDir, "" when the
 	// keys are in the container layer.
 	KeyDir string `json:"key_dir,omitempty"`
+	// Published are the ports the engine publishes for it (bridge
+	// networks).
+	Published []compose.PublishedPort `json:"published,omitempty"`
 }
 
 // File is a key file's mode and owner.
