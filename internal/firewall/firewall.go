@@ -530,6 +530,7 @@ func (a *ApplyPlan) PortRulesLeft() []Rule { return slices.Clone(a.portRulesLeft
 // they would change anything, so every step is pending; a step whose
 // program r cannot find fails in the dry run already.
 func NewApplyPlan(ctx context.Context, r Runner, cmds []Command) *ApplyPlan {
+	r = listedOnce(r)
 	a := &ApplyPlan{}
 	for _, c := range cmds {
 		s := &runStep{ctx: ctx, r: r, c: c}
@@ -721,6 +722,37 @@ func firewalldUnchanged(output string) bool {
 	return false
 }
 
+// listedOnce wraps r so that `ufw show added` runs once per plan (each
+// run of ufw costs about 90 ms): the steps' conditions may all read the
+// listing from before the plan ran, since none of them looks at a rule an
+// earlier step changes (a prune or a removal looks for its own rule of
+// rdctl's, an add for someone else's rule, which rdctl never changes).
+func listedOnce(r Runner) Runner {
+	if r == nil {
+		return nil
+	}
+	return &onceRunner{Runner: r}
+}
+
+type onceRunner struct {
+	Runner
+	done bool
+	out  string
+	code int
+	err  error
+}
+
+func (o *onceRunner) Run(ctx context.Context, argv []string, stdin string) (string, int, error) {
+	if len(argv) != 3 || argv[0] != "ufw" || argv[1] != "show" || argv[2] != "added" {
+		return o.Runner.Run(ctx, argv, stdin)
+	}
+	if !o.done {
+		o.out, o.code, o.err = o.Runner.Run(ctx, argv, stdin)
+		o.done = o.err == nil
+	}
+	return o.out, o.code, o.err
+}
+
 // ufwQuery makes c a step that asks `ufw show added` first: pending when
 // a listed line is found (pendingIfFound), or when none is.
 func ufwQuery(c Command, pendingIfFound bool, found func(line string) bool) removal {
@@ -874,6 +906,7 @@ func NewRemovePlan(ctx context.Context, r Runner, b Backend) (*ApplyPlan, error)
 	if err != nil {
 		return nil, err
 	}
+	r = listedOnce(r)
 	a := &ApplyPlan{}
 	var removes []*runStep
 	for _, rm := range rms {

@@ -217,3 +217,31 @@ func TestApplyReportsOnlyRealChanges(t *testing.T) {
 		})
 	}
 }
+
+// `ufw show added` runs once per plan, dry or real, however many steps
+// read it (each run of ufw costs about 90 ms).
+func TestUFWListingOncePerPlan(t *testing.T) {
+	o := Options{TailnetOnly: true}
+	cmds, _ := Commands(UFW, o)
+	cmds = append(PruneCommands(UFW, o), cmds...)
+	for _, dry := range []bool{true, false} {
+		r := &scriptedRunner{answers: map[string][]answer{"ufw show added": {{"Added user rules:\nufw allow 21115:21119/tcp comment 'rdctl: RustDesk server'\n", 0}}}}
+		p := &plan.Plan{}
+		p.Add(NewApplyPlan(context.Background(), r, cmds).Steps()...)
+		if _, err := p.Run(dry); err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for _, l := range r.ran {
+			if l == "ufw show added" {
+				n++
+			}
+		}
+		if n != 1 || len(cmds) < 5 {
+			t.Errorf("dry %v: ufw show added ran %d times for %d steps", dry, n, len(cmds))
+		}
+		if !dry && !slices.Contains(r.ran, "ufw delete allow 21115:21119/tcp") {
+			t.Errorf("the listed rule of another mode was not pruned: %v", r.ran)
+		}
+	}
+}
