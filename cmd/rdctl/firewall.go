@@ -12,7 +12,6 @@ import (
 	"github.com/rdctl/rdctl/internal/deploy"
 	"github.com/rdctl/rdctl/internal/firewall"
 	"github.com/rdctl/rdctl/internal/plan"
-	"github.com/rdctl/rdctl/internal/proxyconf"
 )
 
 func firewallCommand(e *env) *cli.Command {
@@ -134,17 +133,6 @@ func runFirewall(ctx context.Context, e *env, cmd *cli.Command) error {
 	}
 	if !cmd.IsSet("proxy") && rec != nil && rec.Proxy != nil {
 		opts.Proxy = true
-	}
-	if rec != nil {
-		// the record's ports: the WebSocket ports are hbbs's and hbbr's +
-		// 2. Without --proxy they name the proxy rules an apply prunes.
-		id, relay, err := proxyconf.WSPorts(rec)
-		switch {
-		case err != nil && opts.Proxy:
-			return err
-		case err == nil:
-			opts.IDPort, opts.RelayPort = uint16(id-2), uint16(relay-2)
-		}
 	}
 	if script {
 		if backend != "" && backend != firewall.NFTables {

@@ -113,15 +113,12 @@ func runProxy(ctx context.Context, e *env, cmd *cli.Command) error {
 	switch {
 	case errors.Is(err, deploy.ErrNoRecord) && !apply:
 		rec = nil
-		doc.Warnings = append(doc.Warnings, "no deployment record: the configuration uses the default WebSocket ports 21118 and 21119")
 	case errors.Is(err, deploy.ErrNoRecord):
 		return withHints(err, "--apply records the proxy in the deployment record: install first (rdctl install systemd --relay HOST) or record the server (rdctl adopt)")
 	case err != nil:
 		return err
 	}
-	if site.IDWS, site.RelayWS, err = proxyconf.WSPorts(rec); err != nil {
-		return err
-	}
+	site.IDWS, site.RelayWS = proxyconf.WSPorts()
 	doc.IDWSPort, doc.RelayPort, doc.Notes = site.IDWS, site.RelayWS, site.Notes()
 	data, err := site.Render()
 	if err != nil {

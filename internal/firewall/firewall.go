@@ -91,34 +91,19 @@ type Options struct {
 	// servers trust. The other ports stay as without it: devices to be
 	// controlled still need them with the open-source server.
 	Proxy bool
-	// IDPort and RelayPort are hbbs's and hbbr's ports as recorded (0:
-	// 21116 and 21117); proxy mode derives every port from them.
-	IDPort, RelayPort uint16
 }
 
 // Split returns the rules o admits from anywhere (subject to TailnetOnly)
 // and those it admits on loopback only. Without Proxy they are [Rules]
-// and none; with it, tcp P-1, P and R and udp P, and the loopback-only tcp
-// P+2 and R+2, adjacent ports merged into ranges.
+// and none; with it, tcp 21115-21117 and udp 21116, and the WebSocket
+// ports tcp 21118-21119 on loopback only. The ports are the servers' own:
+// rdctl never starts them with -p, and the record's ports are the ones
+// clients use, which a port forward may map.
 func (o Options) Split() (open, loopbackOnly []Rule) {
 	if !o.Proxy {
 		return Rules, nil
 	}
-	p, r := o.IDPort, o.RelayPort
-	if p == 0 {
-		p = 21116
-	}
-	if r == 0 {
-		r = 21117
-	}
-	openTCP := []uint16{p - 1, p, r}
-	var lo []uint16
-	for _, w := range []uint16{p + 2, r + 2} {
-		if !slices.Contains(openTCP, w) {
-			lo = append(lo, w)
-		}
-	}
-	return append(ranges("tcp", openTCP), Rule{"udp", p, p}), ranges("tcp", lo)
+	return []Rule{{"tcp", 21115, 21117}, {"udp", 21116, 21116}}, []Rule{{"tcp", 21118, 21119}}
 }
 
 // PruneCommands are the commands an apply runs before [Commands]: on ufw,
@@ -177,50 +162,29 @@ func ufwRules(o Options) []Command {
 	return out
 }
 
-// otherModes are the modes (with and without TailnetOnly and Proxy, for
-// the recorded and the default ports) that are not o.
+// otherModes are the modes (with and without TailnetOnly and Proxy) that
+// are not o.
 func (o Options) otherModes() []Options {
 	var out []Options
-	for _, ports := range [][2]uint16{{o.IDPort, o.RelayPort}, {0, 0}} {
-		for _, m := range []Options{{}, {TailnetOnly: true}, {Proxy: true}, {TailnetOnly: true, Proxy: true}} {
-			if m.Proxy {
-				m.IDPort, m.RelayPort = ports[0], ports[1]
-			}
-			if m != o && !slices.Contains(out, m) {
-				out = append(out, m)
-			}
+	for _, m := range []Options{{}, {TailnetOnly: true}, {Proxy: true}, {TailnetOnly: true, Proxy: true}} {
+		if m != o {
+			out = append(out, m)
 		}
 	}
 	return out
 }
 
-// otherShapes are the open rules of the other port shapes (with and
-// without Proxy, for the recorded and the default ports) that open lacks.
+// otherShapes are the open rules of the other port shape (with or without
+// Proxy) that open lacks.
 func (o Options) otherShapes(open []Rule) []Rule {
 	var out []Rule
-	for _, other := range []Options{{}, {Proxy: true, IDPort: o.IDPort, RelayPort: o.RelayPort}, {Proxy: true}} {
+	for _, other := range []Options{{}, {Proxy: true}} {
 		rs, _ := other.Split()
 		for _, r := range rs {
 			if !slices.Contains(open, r) && !slices.Contains(out, r) {
 				out = append(out, r)
 			}
 		}
-	}
-	return out
-}
-
-// ranges merges ports into sorted ranges of adjacent ports.
-func ranges(proto string, ports []uint16) []Rule {
-	ps := slices.Clone(ports)
-	slices.Sort(ps)
-	ps = slices.Compact(ps)
-	var out []Rule
-	for _, p := range ps {
-		if n := len(out); n > 0 && out[n-1].To+1 == p {
-			out[n-1].To = p
-			continue
-		}
-		out = append(out, Rule{proto, p, p})
 	}
 	return out
 }

@@ -224,11 +224,7 @@ func TestProxySplit(t *testing.T) {
 	}{
 		{Options{}, "tcp 21115-21119, udp 21116", ""},
 		{Options{Proxy: true}, "tcp 21115-21117, udp 21116", "tcp 21118-21119"},
-		{Options{Proxy: true, IDPort: 31116, RelayPort: 31117}, "tcp 31115-31117, udp 31116", "tcp 31118-31119"},
-		// a relay far from hbbs: separate ranges
-		{Options{Proxy: true, IDPort: 21116, RelayPort: 22117}, "tcp 21115-21116, tcp 22117, udp 21116", "tcp 21118, tcp 22119"},
-		// hbbr's port is hbbs's + 2: it stays open, hbbs's WebSocket does not exist apart from it
-		{Options{Proxy: true, IDPort: 21116, RelayPort: 21118}, "tcp 21115-21116, tcp 21118, udp 21116", "tcp 21120"},
+		{Options{Proxy: true, TailnetOnly: true}, "tcp 21115-21117, udp 21116", "tcp 21118-21119"},
 	}
 	str := func(rs []Rule) string {
 		var out []string

@@ -250,9 +250,8 @@ func retry(f func() error, d time.Duration) error {
 	}
 }
 
-// With --proxy, the WebSocket ports (the record's, here hbbs 31116 and
-// hbbr 31117, so 31118 and 31119) answer on loopback only, while hbbs's
-// and hbbr's other ports still answer from outside.
+// With --proxy, the WebSocket ports 21118 and 21119 answer on loopback
+// only, while hbbs's and hbbr's other ports still answer from outside.
 func TestProxyModeLoopbackOnly(t *testing.T) {
 	needNetns(t)
 	srv, _ := newNetns(t)
@@ -265,7 +264,7 @@ func TestProxyModeLoopbackOnly(t *testing.T) {
 	must(t, rc, "ip", "addr", "add", "10.214.0.2/24", "dev", "eth0c")
 	must(t, rc, "ip", "link", "set", "eth0c", "up")
 
-	ports := []int{31115, 31116, 31117, 31118, 31119}
+	ports := []int{21115, 21116, 21117, 21118, 21119}
 	var ls []net.Listener
 	if err := inNetns(t, srv, func() error {
 		for _, p := range ports {
@@ -300,16 +299,16 @@ func TestProxyModeLoopbackOnly(t *testing.T) {
 			return err
 		})
 	}
-	if err := retry(func() error { return dial(cli, "10.214.0.1:31118") }, 5*time.Second); err != nil {
+	if err := retry(func() error { return dial(cli, "10.214.0.1:21118") }, 5*time.Second); err != nil {
 		t.Fatalf("before any rule: %v", err)
 	}
-	cmds, _ := Commands(NFTables, Options{Proxy: true, IDPort: 31116, RelayPort: 31117})
+	cmds, _ := Commands(NFTables, Options{Proxy: true})
 	if _, err := Apply(context.Background(), rs, cmds); err != nil {
 		t.Fatal(err)
 	}
 	for _, p := range ports {
 		err := dial(cli, fmt.Sprintf("10.214.0.1:%d", p))
-		if ws := p == 31118 || p == 31119; ws && err == nil {
+		if ws := p == 21118 || p == 21119; ws && err == nil {
 			t.Errorf("tcp %d answered from outside with --proxy", p)
 		} else if !ws && err != nil {
 			t.Errorf("tcp %d blocked from outside: %v", p, err)
@@ -324,7 +323,7 @@ func TestProxyModeLoopbackOnly(t *testing.T) {
 	if _, err := Apply(context.Background(), rs, open); err != nil {
 		t.Fatal(err)
 	}
-	if err := dial(cli, "10.214.0.1:31118"); err != nil {
-		t.Errorf("tcp 31118 after switching back: %v", err)
+	if err := dial(cli, "10.214.0.1:21118"); err != nil {
+		t.Errorf("tcp 21118 after switching back: %v", err)
 	}
 }

@@ -68,33 +68,14 @@ type Site struct {
 	IDWS, RelayWS deploy.Port
 }
 
-// WSPorts returns hbbs's and hbbr's WebSocket ports for a deployment
-// record: the ID server's port (21116 when none) and the relay's (21117)
-// plus 2. A nil record gives the defaults, 21118 and 21119.
-func WSPorts(rec *deploy.Record) (id, relay deploy.Port, err error) {
-	id, relay = deploy.RendezvousPort, deploy.RelayPort
-	if rec != nil {
-		hp, err := deploy.ParseHostPort("id_host", rec.IDHost)
-		if err != nil {
-			return 0, 0, err
-		}
-		if hp.Port != 0 {
-			id = hp.Port
-		}
-		if rec.Relay != "" {
-			rp, err := deploy.ParseHostPort("relay", rec.Relay)
-			if err != nil {
-				return 0, 0, err
-			}
-			if rp.Port != 0 {
-				relay = rp.Port
-			}
-		}
-	}
-	if id > 65533 || relay > 65533 {
-		return 0, 0, &deploy.InputError{Field: "ports", Value: fmt.Sprintf("%d/%d", id, relay), Reason: "the WebSocket port is the port + 2, which must stay at most 65535"}
-	}
-	return id + 2, relay + 2, nil
+// WSPorts returns hbbs's and hbbr's WebSocket ports on this host: their
+// own ports plus 2, 21118 and 21119. rdctl starts neither server with -p,
+// so they listen on 21116 and 21117 whatever ports the deployment record
+// gives clients: those are the ports clients connect to, which a port
+// forward may map (--id-host rd.example.com:31116 forwarded to 21116), and
+// a client given a domain reaches the proxy on 443 anyway.
+func WSPorts() (id, relay deploy.Port) {
+	return deploy.RendezvousPort + 2, deploy.RelayPort + 2
 }
 
 // Validate checks the combination: nginx needs a certificate; the

@@ -119,26 +119,11 @@ func TestSiteValidate(t *testing.T) {
 	}
 }
 
+// The WebSocket ports are the servers' own + 2: rdctl never starts them
+// with -p, so a record's client ports (a port forward) do not move them.
 func TestWSPorts(t *testing.T) {
-	cases := []struct {
-		id, relay string
-		wantID    deploy.Port
-		wantRelay deploy.Port
-		fails     bool
-	}{
-		{"rd.example.com", "rd.example.com", 21118, 21119, false},
-		{"rd.example.com:31116", "relay.example.com:31117", 31118, 31119, false},
-		{"rd.example.com", "", 21118, 21119, false},
-		{"rd.example.com:65534", "", 0, 0, true},
-	}
-	for _, c := range cases {
-		id, relay, err := WSPorts(&deploy.Record{IDHost: c.id, Relay: c.relay})
-		if (err != nil) != c.fails || id != c.wantID || relay != c.wantRelay {
-			t.Errorf("%s/%s: %d %d %v", c.id, c.relay, id, relay, err)
-		}
-	}
-	if id, relay, err := WSPorts(nil); id != 21118 || relay != 21119 || err != nil {
-		t.Errorf("no record: %d %d %v", id, relay, err)
+	if id, relay := WSPorts(); id != 21118 || relay != 21119 {
+		t.Errorf("%d %d", id, relay)
 	}
 }
 
