@@ -412,7 +412,8 @@ func tailText(s string, n int) string {
 const guestNginx = "/var/cache/rdctl-it/guest-nginx"
 
 // TestProxyApplyLiveNginx runs `rdctl proxy nginx --apply` on a live
-// install, with Debian's nginx running under the machine's systemd: the
+// install whose record gives clients other ports (a port forward's), with
+// Debian's nginx running under the machine's systemd: the
 // site goes into conf.d, nginx -t accepts it, nginx.service is reloaded over
 // D-Bus and then carries a check through wss:// (TLS, the key, a relay
 // pairing); a re-run changes and reloads nothing; a site nginx -t refuses
@@ -428,7 +429,10 @@ func TestProxyApplyLiveNginx(t *testing.T) {
 		t.Skipf("no cached nginx .debs in %s: run scripts/setup-integration", guestNginx)
 	}
 	m := serverMachine(t)
-	mustRdctl(t, m, "install", "systemd", "--relay", proxyDomain, "--binaries", "/root/rustdesk-server-linux-amd64.zip")
+	// Clients are given 31116 and 31117, as behind a port forward to the
+	// servers' own 21116 and 21117: the site must still proxy to 21118 and
+	// 21119, where hbbs and hbbr listen.
+	mustRdctl(t, m, "install", "systemd", "--relay", proxyDomain+":31117", "--id-host", proxyDomain+":31116", "--binaries", "/root/rustdesk-server-linux-amd64.zip")
 	for _, d := range debs {
 		if err := m.CopyFile(d, "/root/nginx/"+filepath.Base(d), 0o644); err != nil {
 			t.Fatal(err)
