@@ -16,6 +16,7 @@ import (
 	"os"
 	"path"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 
@@ -100,6 +101,10 @@ const (
 	// FindingBindNeeds1117: the units pass -b, which hbbs 1.1.16 refuses
 	// (it exits 1); only 1.1.17 and later have it.
 	FindingBindNeeds1117 = "bind-needs-1.1.17"
+	// FindingCustomPort: hbbs or hbbr listens on another port than
+	// 21116 or 21117 (-p, or PORT), which rdctl's firewall rules, proxy
+	// sites and doctor's ports-listening do not follow.
+	FindingCustomPort = "custom-port"
 )
 
 // HasError reports whether any finding is an error (adopt records no
@@ -411,6 +416,42 @@ func readSmall(p string) ([]byte, safefs.Info, error) {
 	return d.ReadFile(path.Base(p), maxUnitSize)
 }
 
+// customPort is the port s listens on when it is not its default, and
+// where that comes from: -p first; then, for hbbs, PORT from its .env
+// (which it loads over the environment) or the environment; for hbbr,
+// PORT + 1 from the environment, else from .env (as measured on 1.1.16: a
+// .env shared with hbbs, PORT=21116, gives hbbr 21117).
+func (s *Service) customPort(relay bool) (port int, where string, ok bool) {
+	def, v, src := 21116, "", ""
+	envPort, inEnv := s.env.exact("PORT")
+	dotPort, inDot := s.dot.normalised("PORT")
+	if relay {
+		def = 21117
+		dotPort, inDot = s.dot.exact("PORT")
+	}
+	plus := 0
+	switch p, set := s.args.Port(); {
+	case set:
+		v, src = p, "-p"
+	case !relay && inDot:
+		v, src = dotPort, "PORT in .env"
+	case inEnv:
+		v, src = envPort, "PORT in its environment"
+	case inDot:
+		v, src = dotPort, "PORT in .env"
+	default:
+		return 0, "", false
+	}
+	if relay && src != "-p" {
+		plus, src = 1, src+", plus 1"
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(v))
+	if err != nil || n+plus == def {
+		return 0, "", false
+	}
+	return n + plus, src, true
+}
+
 // analyse fills in the relay, the key files' state and the findings.
 func (in *Install) analyse(root string) {
 	hbbs, hbbr := in.HBBS, in.HBBR
@@ -425,6 +466,15 @@ func (in *Install) analyse(root string) {
 		in.Bind = bind
 		// Files do not say which hbbs runs; the flag is only fine on 1.1.17+.
 		in.add(FindingBindNeeds1117, SeverityInfo, "%s passes -b %s, which hbbs 1.1.16 does not have (it exits 1 on it): this needs hbbs and hbbr 1.1.17 or later", hbbs.Unit.Name, bind)
+	}
+	for _, s := range []*Service{hbbs, hbbr} {
+		if s == nil {
+			continue
+		}
+		if port, where, ok := s.customPort(s == hbbr); ok {
+			in.add(FindingCustomPort, SeverityWarning, "%s listens on port %d (%s), not on %d: rdctl's firewall rules, proxy sites and doctor's ports-listening assume the default ports 21115-21119; run it on them, with a port forward for clients that are given other ports",
+				s.Unit.Name, port, where, map[bool]int{false: 21116, true: 21117}[s == hbbr])
+		}
 	}
 	deny, _ := hbbs.Unit.Value("Service", "IPAddressDeny")
 	allow, _ := hbbs.Unit.Value("Service", "IPAddressAllow")

@@ -216,3 +216,42 @@ func TestLogFileAndBind(t *testing.T) {
 	}
 	noFindings(t, in, FindingBindNeeds1117)
 }
+
+// A server on another port than its default (-p, or PORT as each server
+// reads it) is a custom-port warning: rdctl's firewall, proxy and doctor
+// assume the defaults. A .env shared by both with PORT=21116 is the
+// defaults (hbbr takes PORT + 1).
+func TestCustomPort(t *testing.T) {
+	for _, tc := range []struct {
+		name, hbbs, hbbr, dotenv string
+		want                     string // in the finding's message; "" is no finding
+	}{
+		{"defaults", "ExecStart=/usr/bin/hbbs -r rd.example.com", "ExecStart=/usr/bin/hbbr", "", ""},
+		{"hbbs -p", "ExecStart=/usr/bin/hbbs -p 31116", "ExecStart=/usr/bin/hbbr", "", "rustdesk-hbbs.service listens on port 31116 (-p), not on 21116"},
+		{"hbbs -p default", "ExecStart=/usr/bin/hbbs -p 21116", "ExecStart=/usr/bin/hbbr -p 21117", "", ""},
+		{"hbbr --port", "ExecStart=/usr/bin/hbbs", "ExecStart=/usr/bin/hbbr --port=31117", "", "rustdesk-hbbr.service listens on port 31117 (-p), not on 21117"},
+		{"shared .env, defaults", "ExecStart=/usr/bin/hbbs", "ExecStart=/usr/bin/hbbr", "PORT=21116\n", ""},
+		{"shared .env", "ExecStart=/usr/bin/hbbs", "ExecStart=/usr/bin/hbbr", "PORT=31116\n", "rustdesk-hbbr.service listens on port 31117 (PORT in .env, plus 1), not on 21117"},
+		{"environment", "ExecStart=/usr/bin/hbbs\nEnvironment=PORT=31116", "ExecStart=/usr/bin/hbbr", "", "rustdesk-hbbs.service listens on port 31116 (PORT in its environment), not on 21116"},
+		{"-p wins", "ExecStart=/usr/bin/hbbs -p 21116\nEnvironment=PORT=31116", "ExecStart=/usr/bin/hbbr", "", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			in := inspectUnits(t, tc.hbbs, tc.hbbr, tc.dotenv, 0o600)
+			var msgs []string
+			for _, f := range in.Findings {
+				if f.ID == FindingCustomPort {
+					msgs = append(msgs, f.Message)
+				}
+			}
+			if tc.want == "" {
+				if len(msgs) != 0 {
+					t.Errorf("findings %q", msgs)
+				}
+				return
+			}
+			if len(msgs) == 0 || !strings.Contains(strings.Join(msgs, "\n"), tc.want) {
+				t.Errorf("findings %q, want %q", msgs, tc.want)
+			}
+		})
+	}
+}
