@@ -123,11 +123,12 @@ func (h *firewallHost) run(args ...string) (firewallResult, string) {
 }
 
 func (r firewallResult) ran(cmd string) bool {
-	return slices.ContainsFunc(r.Results, func(c struct {
-		Command string `json:"command"`
-	}) bool {
-		return c.Command == cmd
-	})
+	for _, c := range r.Results {
+		if c.Command == cmd {
+			return true
+		}
+	}
+	return false
 }
 
 // TestFirewalldLive runs `rdctl firewall` against Debian's firewalld under

@@ -274,22 +274,10 @@ func (e *env) bridgeStackNote(ctx context.Context, rec *deploy.Record) string {
 	if rec.Backend != deploy.BackendCompose || rec.Compose == nil || rec.Compose.Network != compose.NetworkBridge {
 		return ""
 	}
-	spec, err := compose.SpecFromRecord(rec)
-	if err != nil {
+	if compose.FileIsRendered(ctx, e.root, rec) {
 		return ""
 	}
-	want, err := compose.Render(ctx, spec)
-	if err != nil {
-		return ""
-	}
-	if cur, err := os.ReadFile(e.under(spec.File())); err == nil && string(cur) == string(want) {
-		return ""
-	}
-	cmd := "rdctl install compose --dir " + string(spec.Dir) + " --network bridge --relay " + spec.RelayArg()
-	if rec.IDHost != "" {
-		cmd += " --id-host " + rec.IDHost
-	}
-	return "the compose stack publishes the WebSocket ports on every address, and Docker's published ports pass the host firewall by: publish them on 127.0.0.1 only with " + cmd
+	return "the compose stack publishes the WebSocket ports on every address, and Docker's published ports pass the host firewall by: publish them on 127.0.0.1 only with " + compose.InstallCommand(rec)
 }
 
 // proxyNotes prints the warnings and notes of a proxy run on stderr.

@@ -1,7 +1,9 @@
 package compose
 
 import (
+	"bytes"
 	"context"
+	"os"
 	"path/filepath"
 
 	"github.com/rdctl/rdctl/internal/deploy"
@@ -76,4 +78,33 @@ func InstallPlan(ctx context.Context, o InstallOptions) (*plan.Plan, *keys.Ensur
 	p.Add(&plan.WriteFile{Path: Under(root, s.File()), Data: data, Options: safefs.CallerOwned(0o644)})
 	p.Add(recStep)
 	return &p, ensure, nil
+}
+
+// InstallCommand is the command line that installs the stack of compose
+// record rec again, for hints (its values are validated: no quoting).
+func InstallCommand(rec *deploy.Record) string {
+	cmd := "rdctl install compose"
+	if c := rec.Compose; c != nil {
+		cmd += " --dir " + c.Dir + " --network " + c.Network
+	}
+	cmd += " --relay " + rec.Relay
+	if rec.IDHost != "" {
+		cmd += " --id-host " + rec.IDHost
+	}
+	return cmd
+}
+
+// FileIsRendered reports whether the compose file of rec under root holds
+// exactly what rdctl renders for rec now (false when it cannot be read).
+func FileIsRendered(ctx context.Context, root string, rec *deploy.Record) bool {
+	spec, err := SpecFromRecord(rec)
+	if err != nil {
+		return false
+	}
+	want, err := Render(ctx, spec)
+	if err != nil {
+		return false
+	}
+	cur, err := os.ReadFile(Under(root, spec.File()))
+	return err == nil && bytes.Equal(cur, want)
 }

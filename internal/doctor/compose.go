@@ -92,16 +92,8 @@ func (in *Input) webSocketsPublished(cs *checks, st *compose.StackStatus) {
 		cs.ok("proxy-ws-published", "no container publishes the WebSocket ports beyond loopback")
 		return
 	}
-	again := "rdctl install compose"
-	if c := rec.Compose; c != nil {
-		again += " --dir " + c.Dir + " --network " + c.Network
-	}
-	again += " --relay " + rec.Relay
-	if rec.IDHost != "" {
-		again += " --id-host " + rec.IDHost
-	}
 	cs.fail("proxy-ws-published", SeverityError, "%s, past the host firewall (Docker forwards published ports before its input rules): anyone can reach them and forge X-Real-IP; publish them on 127.0.0.1 only: %s",
-		strings.Join(open, ", "), again)
+		strings.Join(open, ", "), compose.InstallCommand(rec))
 }
 
 // dataMounted checks where hbbs keeps its keys: in the recorded working

@@ -500,11 +500,11 @@ func NewApplyPlan(ctx context.Context, r Runner, cmds []Command) *ApplyPlan {
 		s := &runStep{ctx: ctx, r: r, c: c}
 		if c.IfUFWAdded != "" {
 			rm := ufwListed(c.IfUFWAdded, c)
-			s.probe = &rm
+			s.guard = &rm
 		}
 		if c.UnlessUFWOthers {
 			rm := ufwNotOthers(s, c)
-			s.probe = &rm
+			s.guard = &rm
 		}
 		if c.AfterChange {
 			s.after = slices.Clone(a.steps)
@@ -543,9 +543,9 @@ type runStep struct {
 	r      Runner
 	c      Command
 	result *Result
-	// probe, when set, makes the step pending only while its query finds
-	// the rule (a removal).
-	probe *removal
+	// guard, when set, makes the step pending only while its query says
+	// so (a removal, a ufw prune or add).
+	guard *guarded
 	// others is the rule of someone else's that an UnlessUFWOthers add
 	// found (and so did not run).
 	others string
@@ -574,9 +574,9 @@ func (s *runStep) Pending() (bool, error) {
 	return s.pending, err
 }
 
-// needed says whether the step has anything to do: a removal while its
-// rule is there, a reload when a removal before it is pending (dry run) or
-// ran (ran).
+// needed says whether the step has anything to do: a guarded command
+// while its query says so, a reload when a removal before it is pending
+// (dry run) or ran (ran).
 func (s *runStep) needed(ran bool) (bool, error) {
 	if s.after != nil {
 		for _, a := range s.after {
@@ -586,15 +586,15 @@ func (s *runStep) needed(ran bool) (bool, error) {
 		}
 		return false, nil
 	}
-	if s.probe == nil {
+	if s.guard == nil {
 		return true, nil
 	}
-	q := s.probe.probe
+	q := s.guard.probe
 	output, code, err := s.r.Run(s.ctx, q.Argv, q.Stdin)
 	if err != nil {
 		return false, &CommandError{Command: strings.Join(q.Argv, " "), ExitCode: code, Output: output, Err: err}
 	}
-	ok, err := s.probe.present(output, code)
+	ok, err := s.guard.present(output, code)
 	if err != nil {
 		return false, &CommandError{Command: strings.Join(q.Argv, " "), ExitCode: code, Output: output, Err: err}
 	}
@@ -605,7 +605,7 @@ func (s *runStep) Apply() (bool, error) {
 	if s.r == nil {
 		return false, ErrNoRunner
 	}
-	if s.probe != nil || s.after != nil {
+	if s.guard != nil || s.after != nil {
 		// the same failure as the dry run's for a missing program, before
 		// its query
 		if _, err := s.r.LookPath(s.c.Argv[0]); err != nil {
@@ -719,8 +719,8 @@ func (o *onceRunner) Run(ctx context.Context, argv []string, stdin string) (stri
 
 // ufwQuery makes c a step that asks `ufw show added` first: pending when
 // a listed line is found (pendingIfFound), or when none is.
-func ufwQuery(c Command, pendingIfFound bool, found func(line string) bool) removal {
-	return removal{
+func ufwQuery(c Command, pendingIfFound bool, found func(line string) bool) guarded {
+	return guarded{
 		probe: Command{Argv: []string{"ufw", "show", "added"}},
 		present: func(output string, code int) (bool, error) {
 			if code != 0 {
@@ -733,14 +733,13 @@ func ufwQuery(c Command, pendingIfFound bool, found func(line string) bool) remo
 			}
 			return !pendingIfFound, nil
 		},
-		remove: c,
+		run: c,
 	}
 }
 
-// ufwListed is the removal remove, pending while `ufw show added` lists
-// line.
-func ufwListed(line string, remove Command) removal {
-	return ufwQuery(remove, true, func(l string) bool { return l == line })
+// ufwListed is c, pending while `ufw show added` lists line.
+func ufwListed(line string, c Command) guarded {
+	return ufwQuery(c, true, func(l string) bool { return l == line })
 }
 
 // ufwSpec is a `ufw show added` line without its comment.
@@ -755,7 +754,7 @@ func ufwSpec(line string) string {
 // ufwNotOthers makes the add c (to be run by step s) pending unless `ufw
 // show added` lists its rule with no or another comment; s.others then
 // says which.
-func ufwNotOthers(s *runStep, c Command) removal {
+func ufwNotOthers(s *runStep, c Command) guarded {
 	mine := c.String()
 	return ufwQuery(c, false, func(l string) bool {
 		if l != mine && strings.HasPrefix(l, "ufw ") && ufwSpec(l) == ufwSpec(mine) {
@@ -766,18 +765,20 @@ func ufwNotOthers(s *runStep, c Command) removal {
 	})
 }
 
-// removal is one thing `firewall --remove` undoes: a read-only command that
-// says whether the rule is there, and the command that removes it.
-type removal struct {
+// guarded is a command that runs only while a read-only query says so: a
+// removal while its rule is there, a ufw prune while rdctl's rule of
+// another mode is listed, a ufw add while no one else's rule admits the
+// same.
+type guarded struct {
 	probe   Command
 	present func(output string, code int) (bool, error)
-	remove  Command
+	run     Command
 }
 
 // removals lists what undoing `firewall --apply` on backend b takes, for
 // both the open and the tailnet-only rules (a host may have had either).
-func removals(b Backend) ([]removal, error) {
-	var out []removal
+func removals(b Backend) ([]guarded, error) {
+	var out []guarded
 	switch b {
 	case UFW:
 		// `ufw show added` lists the user rules as the commands that added
@@ -814,10 +815,10 @@ func removals(b Backend) ([]removal, error) {
 		// nothing tells rdctl's (from before the service) from those a
 		// guide or an admin added; [ApplyPlan.PortRulesLeft] names them.
 		out = append(out,
-			removal{
+			guarded{
 				probe:   Command{Argv: []string{"firewall-cmd", "--permanent", "--query-service=" + FirewalldService}},
 				present: query,
-				remove:  Command{Argv: []string{"firewall-cmd", "--permanent", "--remove-service=" + FirewalldService}},
+				run:     Command{Argv: []string{"firewall-cmd", "--permanent", "--remove-service=" + FirewalldService}},
 			},
 			deleteFirewalld("service", FirewalldService),
 			// The tailnet zone is rdctl's alone: deleting it takes its
@@ -825,7 +826,7 @@ func removals(b Backend) ([]removal, error) {
 			deleteFirewalld("zone", FirewalldZone),
 		)
 	case NFTables:
-		out = append(out, removal{
+		out = append(out, guarded{
 			probe: Command{Argv: []string{"nft", "list", "table", "inet", TableName}},
 			present: func(output string, code int) (bool, error) {
 				switch {
@@ -836,7 +837,7 @@ func removals(b Backend) ([]removal, error) {
 				}
 				return false, fmt.Errorf("exit %d: %s", code, strings.TrimSpace(output))
 			},
-			remove: Command{Argv: []string{"nft", "delete", "table", "inet", TableName}},
+			run: Command{Argv: []string{"nft", "delete", "table", "inet", TableName}},
 		})
 	default:
 		return nil, fmt.Errorf("unknown firewall backend %q", b)
@@ -846,8 +847,8 @@ func removals(b Backend) ([]removal, error) {
 
 // deleteFirewalld is the removal of firewalld's permanent object kind
 // ("service", "zone") called name: present while --get-<kind>s lists it.
-func deleteFirewalld(kind, name string) removal {
-	return removal{
+func deleteFirewalld(kind, name string) guarded {
+	return guarded{
 		probe: Command{Argv: []string{"firewall-cmd", "--permanent", "--get-" + kind + "s"}},
 		present: func(output string, code int) (bool, error) {
 			if code != 0 {
@@ -855,7 +856,7 @@ func deleteFirewalld(kind, name string) removal {
 			}
 			return slices.Contains(strings.Fields(output), name), nil
 		},
-		remove: Command{Argv: []string{"firewall-cmd", "--permanent", "--delete-" + kind + "=" + name}},
+		run: Command{Argv: []string{"firewall-cmd", "--permanent", "--delete-" + kind + "=" + name}},
 	}
 }
 
@@ -874,7 +875,7 @@ func NewRemovePlan(ctx context.Context, r Runner, b Backend) (*ApplyPlan, error)
 	a := &ApplyPlan{}
 	var removes []*runStep
 	for _, rm := range rms {
-		s := &runStep{ctx: ctx, r: r, c: rm.remove, probe: &rm}
+		s := &runStep{ctx: ctx, r: r, c: rm.run, guard: &rm}
 		removes = append(removes, s)
 		a.steps = append(a.steps, s)
 	}

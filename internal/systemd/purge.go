@@ -1,7 +1,6 @@
 package systemd
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -12,13 +11,11 @@ import (
 	"os"
 	"os/exec"
 	"os/user"
-	"path"
 	"strings"
 	"syscall"
 
 	"github.com/rdctl/rdctl/internal/deploy"
 	"github.com/rdctl/rdctl/internal/plan"
-	"github.com/rdctl/rdctl/internal/safefs"
 )
 
 // UserComment is the comment (GECOS) of the service user rdctl makes, with
@@ -102,13 +99,8 @@ func (u *uninstall) userStep(ctx context.Context) plan.Step {
 // sysusersNames reports whether rdctl's sysusers.d entry under root is
 // rdctl's (its header) and makes the user name.
 func sysusersNames(root, name string) bool {
-	d, err := safefs.OpenDir(Under(root, path.Dir(SysusersPath)))
-	if err != nil {
-		return false
-	}
-	defer d.Close()
-	data, _, err := d.ReadFile(path.Base(SysusersPath), 1<<16)
-	if err != nil || !bytes.HasPrefix(data, []byte("# Written by rdctl")) {
+	data, ok := readHeaded(root, SysusersPath)
+	if !ok {
 		return false
 	}
 	for _, line := range strings.Split(string(data), "\n") {

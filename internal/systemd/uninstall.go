@@ -435,15 +435,22 @@ func unitFiles(root, u string, lookup UnitLookup) (files []string, left string, 
 }
 
 // headed says whether the file at p (under root) starts with rdctl's
-// header, read at most 64 KiB.
+// header.
 func headed(root, p string) bool {
+	_, ok := readHeaded(root, p)
+	return ok
+}
+
+// readHeaded reads the file at p (under root), at most 64 KiB, and says
+// whether it starts with rdctl's header.
+func readHeaded(root, p string) ([]byte, bool) {
 	d, err := safefs.OpenDir(Under(root, path.Dir(p)))
 	if err != nil {
-		return false
+		return nil, false
 	}
 	defer d.Close()
 	data, _, err := d.ReadFile(path.Base(p), 1<<16)
-	return err == nil && bytes.HasPrefix(data, []byte("# Written by rdctl"))
+	return data, err == nil && bytes.HasPrefix(data, []byte("# Written by rdctl"))
 }
 
 // removeFile removes one file (a symlink itself, never its target) and
