@@ -79,9 +79,10 @@ func portRulesHint(e *env, what string, rules []firewall.Rule) {
 	for _, c := range firewall.RemovePortRulesCommands(rules) {
 		cmds = append(cmds, c.String())
 	}
-	e.warnf("firewalld's default zone still admits %s by port rules (%s); rdctl leaves port rules alone: rdctl before %s added its rules so, and so do guides and admins",
-		what, strings.Join(portRules(rules), " "), firewall.FirewalldService)
-	e.hintf("if nothing else needs them: %s", strings.Join(cmds, " && "))
+	// One warning line, commands included: the Ansible module passes
+	// rdctl's warnings on as they are.
+	e.warnf("firewalld's default zone still admits %s by port rules (%s); rdctl leaves port rules alone (rdctl before %s added its rules so, and so do guides and admins); if nothing else needs them: %s",
+		what, strings.Join(portRules(rules), " "), firewall.FirewalldService, strings.Join(cmds, " && "))
 }
 
 func runFirewall(ctx context.Context, e *env, cmd *cli.Command) error {
@@ -230,12 +231,10 @@ func applyFirewall(ctx context.Context, e *env, out *firewallJSON, cmds []firewa
 		}
 	}
 	portRulesHint(e, "the WebSocket ports from anywhere", left)
-	if !e.json {
-		for _, r := range out.OthersRules {
-			// ufw would have rewritten its comment to rdctl's, making it
-			// a rule that --remove deletes.
-			e.printf("kept %s: a rule rdctl did not add admits the same; rdctl firewall --remove leaves it\n", r)
-		}
+	for _, r := range out.OthersRules {
+		// ufw would have rewritten its comment to rdctl's, making it a
+		// rule that --remove deletes.
+		e.warnf("kept %s: a rule rdctl did not add admits the same; rdctl firewall --remove leaves it", r)
 	}
 	if failed != nil {
 		return withHints(err, "the commands before it were applied; fix the cause and run rdctl firewall --apply again (each command is idempotent)")

@@ -184,7 +184,7 @@ esac
 	code, out, errOut = runInProcess(t, "--dry-run", "--lock-wait", "10s", "firewall", "--remove", "--backend", "firewalld")
 	for _, want := range []string{
 		"rdctl: warning: firewalld's default zone still admits rdctl's ports by port rules (21115-21117/tcp 21118-21119/tcp)",
-		"rdctl: hint: if nothing else needs them: firewall-cmd --permanent --remove-port=21115-21117/tcp --remove-port=21118-21119/tcp && firewall-cmd --reload",
+		"; if nothing else needs them: firewall-cmd --permanent --remove-port=21115-21117/tcp --remove-port=21118-21119/tcp && firewall-cmd --reload\n",
 	} {
 		if code != 0 || !strings.Contains(errOut, want) {
 			t.Errorf("--remove: exit %d, stderr lacks %q\n%s%s", code, want, out, errOut)

@@ -101,17 +101,9 @@ def finish(module, rc, data, err, what, **extra):
     module.exit_json(**result)
 
 
-def kept_warnings(data):
-    """The warnings for the rules rdctl left alone in a firewall report: firewalld port rules
-    that still admit rdctl's ports (port_rules_left) and ufw rules without rdctl's comment that
-    made an add of rdctl's unneeded (others_rules). Only rule specs are copied, never other fields."""
-    out = []
-    left = [r for r in (data or {}).get('port_rules_left') or [] if isinstance(r, str)]
-    if left:
-        out.append("firewalld's default zone still admits rdctl's ports by port rules rdctl leaves "
-                   "alone (%s); if nothing else needs them: firewall-cmd --permanent %s && "
-                   "firewall-cmd --reload" % (' '.join(left), ' '.join('--remove-port=' + r for r in left)))
-    for rule in (data or {}).get('others_rules') or []:
-        if isinstance(rule, str):
-            out.append("kept %s: a rule rdctl did not add admits the same; rdctl firewall --remove leaves it" % rule)
-    return out
+
+def rdctl_warnings(err):
+    """rdctl's warning lines on stderr ("rdctl: warning: ..."), without the prefix, for
+    module.warn: rdctl says there what it left alone or could not check."""
+    prefix = 'rdctl: warning: '
+    return [line[len(prefix):] for line in (err or '').splitlines() if line.startswith(prefix)]

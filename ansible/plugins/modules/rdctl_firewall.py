@@ -22,9 +22,10 @@ description:
     differs from rdctl's rules, with ufw and firewalld whenever rdctl would run its commands.
   - C(state=absent) removes what C(--apply) added; each removal is pending only while the backend
     shows the rule.
-  - Rules of someone else's are never removed. The module warns of the firewalld port rules that
-    still admit rdctl's ports (C(port_rules_left), with the commands that would remove them) and of
-    the ufw rules without rdctl's comment that made an add of rdctl's unneeded (C(others_rules)).
+  - Rules of someone else's are never removed. rdctl's warnings become the module's, among them
+    the firewalld port rules that still admit rdctl's ports (C(port_rules_left), with the commands
+    that would remove them) and the ufw rules without rdctl's comment that made an add of rdctl's
+    unneeded (C(others_rules)).
 version_added: "1.0.0"
 author:
   - rdctl contributors
@@ -83,7 +84,7 @@ rc:
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.rdctl.rustdesk.plugins.module_utils.rdctl import (
-    COMMON_ARGS, diff_from_report, error_message, kept_warnings, run)
+    COMMON_ARGS, diff_from_report, error_message, rdctl_warnings, run)
 
 def nft_table(script):
     """The table block of rdctl's nftables script, as nft lists it once loaded."""
@@ -95,9 +96,10 @@ def normalize(text):
     return '\n'.join(line.strip() for line in text.strip().splitlines() if line.strip())
 
 
-def warn_kept(module, data):
-    """Warn of the rules rdctl left alone because they are not rdctl's."""
-    for w in kept_warnings(data):
+def warn(module, err):
+    """Pass rdctl's warnings on: among them the rules it left alone because they are not
+    rdctl's (port_rules_left, others_rules)."""
+    for w in rdctl_warnings(err):
         module.warn(w)
 
 
@@ -121,7 +123,7 @@ def main():
         rc, data, out, err = run(module, ['firewall', '--remove'] + flags, dry_run=module.check_mode)
         if rc != 0 or data is None:
             module.fail_json(msg=error_message(rc, err, 'rdctl firewall --remove'), rc=rc, rdctl=data)
-        warn_kept(module, data)
+        warn(module, err)
         result = dict(changed=bool(data.get('changed')), rdctl=data, rc=rc, backend=data.get('backend'),
                       msg='rdctl firewall --remove: %s' % ('changed' if data.get('changed') else 'unchanged'))
         if module._diff:
@@ -148,7 +150,7 @@ def main():
     rc, data, out, err = run(module, ['firewall', '--apply'] + flags, dry_run=module.check_mode)
     if rc != 0 or data is None:
         module.fail_json(msg=error_message(rc, err, 'rdctl firewall --apply'), rc=rc, rdctl=data, backend=backend)
-    warn_kept(module, data)
+    warn(module, err)
     changed = bool(data.get('changed'))
     result = dict(changed=changed, rdctl=data, rc=rc, backend=backend,
                   msg='rdctl firewall --apply: %s' % ('changed' if changed else 'unchanged'))

@@ -44,22 +44,28 @@ class ErrorMessage(unittest.TestCase):
         self.assertEqual(rdctl.error_message(3, '', 'x'), 'x failed (exit 3): no message')
 
 
-class KeptWarnings(unittest.TestCase):
+class RdctlWarnings(unittest.TestCase):
     def test_port_rules_left_with_the_commands(self):
-        w = rdctl.kept_warnings({'port_rules_left': ['21115-21117/tcp', '21118-21119/tcp']})
-        self.assertEqual(w, ["firewalld's default zone still admits rdctl's ports by port rules rdctl leaves alone "
-                             "(21115-21117/tcp 21118-21119/tcp); if nothing else needs them: firewall-cmd --permanent "
-                             "--remove-port=21115-21117/tcp --remove-port=21118-21119/tcp && firewall-cmd --reload"])
+        err = ("rdctl: warning: firewalld's default zone still admits rdctl's ports by port rules "
+               "(21115-21117/tcp 21118-21119/tcp); rdctl leaves port rules alone (rdctl before rdctl-rustdesk "
+               "added its rules so, and so do guides and admins); if nothing else needs them: firewall-cmd "
+               "--permanent --remove-port=21115-21117/tcp --remove-port=21118-21119/tcp && firewall-cmd --reload\n")
+        w = rdctl.rdctl_warnings(err)
+        self.assertEqual(len(w), 1)
+        self.assertTrue(w[0].startswith("firewalld's default zone still admits rdctl's ports by port rules"))
+        self.assertTrue(w[0].endswith("if nothing else needs them: firewall-cmd --permanent "
+                                      "--remove-port=21115-21117/tcp --remove-port=21118-21119/tcp && firewall-cmd --reload"))
 
     def test_others_rules(self):
-        w = rdctl.kept_warnings({'others_rules': ['ufw allow 21116/udp']})
+        w = rdctl.rdctl_warnings('ran ufw allow 21115:21119/tcp\nrdctl: warning: kept ufw allow 21116/udp: a rule rdctl '
+                                 'did not add admits the same; rdctl firewall --remove leaves it\n')
         self.assertEqual(w, ['kept ufw allow 21116/udp: a rule rdctl did not add admits the same; '
                              'rdctl firewall --remove leaves it'])
 
     def test_nothing_kept(self):
-        self.assertEqual(rdctl.kept_warnings({'changed': True}), [])
-        self.assertEqual(rdctl.kept_warnings(None), [])
-        self.assertEqual(rdctl.kept_warnings({'port_rules_left': [{'x': 1}], 'others_rules': [3]}), [])
+        self.assertEqual(rdctl.rdctl_warnings('rdctl: hint: run them with: rdctl firewall --apply\n'), [])
+        self.assertEqual(rdctl.rdctl_warnings(None), [])
+        self.assertEqual(rdctl.rdctl_warnings(''), [])
 
 
 if __name__ == '__main__':
